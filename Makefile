@@ -37,7 +37,7 @@ UNITS     := $(patsubst t/unit/%.c,$(O)/t/%,$(UNIT_SRC))
 MAN1      := $(wildcard man/*.1)
 MAN5      := $(wildcard man/*.5)
 MAN7      := $(wildcard man/*.7)
-HDRS      := $(wildcard lib/*.h) $(wildcard kernels/*.h)
+HDRS      := $(wildcard lib/*.h) $(wildcard kernels/*.h) $(wildcard bin/*.h)
 
 all: $(PROGS) $(UNITS)
 

@@ -1,0 +1,109 @@
+/*
+ * cli.h — the conventions every wf program shares (git's die/error style).
+ * Header-only and static: each program is one file plus this.
+ *
+ *   prog      set once from argv[0]'s basename by cli_init()
+ *   die()     "prog: message\n" on stderr, exit 1 (runtime/data error)
+ *   usage_die() "prog: message\n" + usage line, exit 2 (usage error)
+ *   error()   "prog: message\n" on stderr, returns -1, continues
+ *   cli_exit() flushes and checks stdout so a full disk is an error at exit;
+ *             EPIPE on stdout ends the program quietly, as head(1) expects.
+ */
+#ifndef WF_CLI_H
+#define WF_CLI_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *prog = "wf";
+static const char *cli_usage_text = "";
+
+static void cli_init(int argc, char **argv, const char *usage)
+{
+	(void)argc;
+	if (argv && argv[0]) {
+		const char *s = strrchr(argv[0], '/');
+		prog = s ? s + 1 : argv[0];
+	}
+	cli_usage_text = usage;
+	/* A closed pipe is reported by write() as EPIPE, handled at each check. */
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void cli_vmsg(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "%s: ", prog);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2), noreturn))
+#endif
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_vmsg(fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2), noreturn))
+#endif
+static void usage_die(const char *fmt, ...)
+{
+	va_list ap;
+	if (fmt && *fmt) {
+		va_start(ap, fmt);
+		cli_vmsg(fmt, ap);
+		va_end(ap);
+	}
+	fprintf(stderr, "usage: %s\n", cli_usage_text);
+	exit(2);
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static int error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_vmsg(fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Call after a failed write to stdout: EPIPE ends quietly, else die. */
+static void cli_stdout_failed(void)
+{
+	if (errno == EPIPE)
+		_exit(0);
+	die("write error on standard output: %s", strerror(errno));
+}
+
+/* Flush stdout and make a write error (disk full) the exit status. */
+static int cli_exit(int status)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (errno == EPIPE)
+			_exit(status);
+		fprintf(stderr, "%s: write error on standard output: %s\n", prog, strerror(errno));
+		exit(1);
+	}
+	if (fclose(stdout) != 0 && errno != EPIPE) {
+		fprintf(stderr, "%s: write error on standard output: %s\n", prog, strerror(errno));
+		exit(1);
+	}
+	exit(status);
+}
+
+#endif

@@ -1,0 +1,84 @@
+/*
+ * kernels — ternary matrix products and the small numeric ops around them.
+ *
+ * A ternary matrix W has `rows` output rows of `cols` weights in {-1,0,+1}
+ * and one float scale s_W.  It is stored in the kernels' native packed
+ * layout (wf_tmat_packed_size bytes; the layout is private to kernels/ and
+ * may interleave rows).  Activations are quantised per token exactly as
+ * bitnet.cpp's quantize_row_i8_s:
+ *
+ *   m = max(1e-5, max_i |x_i|)            computed in double
+ *   s = (float)(127 / m)
+ *   q_i = clamp(round_half_even(x_i * s), -128, 127)   x_i * s in float
+ *
+ * and a product row is  out_r = (float)(Σ_i T[r][i]·q_i) / s * s_W
+ * with the sum in int32 (never int16) and the float ops in that order.
+ *
+ * Every function has a scalar reference (the oracle) and SIMD variants
+ * (AVX2, AVX-512/VNNI, NEON) chosen once at run time by wf_kernels_init();
+ * all variants give bit-identical results.
+ */
+#ifndef WF_KERNELS_H
+#define WF_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Pick the best implementation for this CPU.  name: NULL/"auto", or force
+ * "scalar", "avx2", "avx512", "neon" (error if the CPU lacks it).  Returns 0
+ * or -1 with a message.  Safe to call more than once; the first call before
+ * any kernel use is required. */
+int wf_kernels_init(const char *name, char *err, size_t errlen);
+
+/* Name of the implementation in use ("scalar", "avx2", ...). */
+const char *wf_kernels_name(void);
+
+/* Column granularity the packed layout needs: cols must be a multiple of
+ * WF_TMAT_COL_ALIGN (every supported model has this). Rows may be any count. */
+#define WF_TMAT_COL_ALIGN 128
+
+/* A packed ternary matrix (points into an image or private memory). */
+struct wf_tmat {
+	int rows, cols;
+	float scale;          /* s_W */
+	const uint8_t *data;  /* wf_tmat_packed_size(rows, cols) bytes, 64-byte aligned */
+};
+
+/* Bytes of the packed layout for rows x cols. */
+size_t wf_tmat_packed_size(int rows, int cols);
+
+/* Pack trits t[rows][cols] (row-major, values -1/0/+1) into dst. */
+void wf_tmat_pack(uint8_t *dst, const int8_t *t, int rows, int cols);
+
+/* Unpack row r of a packed matrix into t[cols] (tests, conversions). */
+void wf_tmat_unpack_row(const struct wf_tmat *w, int r, int8_t *t);
+
+/* Quantise x[n] to q[n] as above; returns s, stores Σq in *sum if non-NULL. */
+float wf_quantize_i8(const float *x, int n, int8_t *q, int32_t *sum);
+
+/*
+ * out[r - r0] for rows r in [r0, r1) of W times one quantised activation
+ * vector q[cols] with scale s:  out = (float)dot / s * W->scale.
+ */
+void wf_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out, int r0, int r1);
+
+/*
+ * The same for n tokens at once (prefill): q is [n][cols] with scales s[n];
+ * out is [n][ldo] and row r of token j goes to out[j*ldo + r].  Computes rows
+ * [r0, r1).  Faster than n calls of wf_tmat_vec (weights read once per tile).
+ */
+void wf_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
+                 float *out, int ldo, int r0, int r1);
+
+/* F16 matrix (e.g. the tied embedding used as output matrix) times float
+ * x[cols]: out[r - r0] = Σ_i f16(W[r][i]) * x[i] for r in [r0, r1);
+ * W row-major [rows][cols], float accumulation. */
+void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1);
+
+/* Conversions. */
+float wf_f16_to_f32(uint16_t h);
+uint16_t wf_f32_to_f16(float f);       /* round to nearest even */
+float wf_bf16_to_f32(uint16_t h);
+uint16_t wf_f32_to_bf16(float f);      /* round to nearest even */
+
+#endif
