@@ -17,6 +17,24 @@
  * Every function has a scalar reference (the oracle) and SIMD variants
  * (AVX2, AVX-512/VNNI, NEON) chosen once at run time by wf_kernels_init();
  * all variants give bit-identical results.
+ *
+ * Native packed layout (2 bits per weight, rows interleaved by 4):
+ *
+ *   rows are padded to a multiple of WF_TMAT_ROW_GROUP (4) with zero rows;
+ *   the matrix is a sequence of row groups g = 0, 1, ... (rows 4g..4g+3),
+ *   each a sequence of column blocks b = 0 .. cols/128 - 1, each holding
+ *   4 x 32 bytes: the 32 bytes of row 4g+k at offset 32k.  Byte j (0..31)
+ *   of a row's block packs the codes c = t + 1 in {0,1,2} of columns
+ *
+ *       128b + j  (bits 0-1),  128b + 32 + j  (bits 2-3),
+ *       128b + 64 + j  (bits 4-5),  128b + 96 + j  (bits 6-7).
+ *
+ *   Size = ceil(rows/4) * 4 * cols / 4 bytes.  So (w >> 2k) & 3 of a 32-byte
+ *   load lines up with 32 consecutive activations (no activation shuffle),
+ *   maddubs / vpdpbusd take the unsigned codes directly, and
+ *   Σ t·q = Σ c·q − Σ q.  A thread's row range is one sequential stream; one
+ *   activation load feeds 4 rows.  Every 128-byte tile is 64-byte aligned
+ *   when data is.
  */
 #ifndef WF_KERNELS_H
 #define WF_KERNELS_H
@@ -37,6 +55,11 @@ const char *wf_kernels_name(void);
  * WF_TMAT_COL_ALIGN (every supported model has this). Rows may be any count. */
 #define WF_TMAT_COL_ALIGN 128
 
+/* Rows are interleaved in groups of this many; split work between threads
+ * at multiples of it (wf_pool_split) so no two threads share a row group.
+ * Any [r0, r1) is still correct, just slower at unaligned edges. */
+#define WF_TMAT_ROW_GROUP 4
+
 /* A packed ternary matrix (points into an image or private memory). */
 struct wf_tmat {
 	int rows, cols;
@@ -53,12 +76,15 @@ void wf_tmat_pack(uint8_t *dst, const int8_t *t, int rows, int cols);
 /* Unpack row r of a packed matrix into t[cols] (tests, conversions). */
 void wf_tmat_unpack_row(const struct wf_tmat *w, int r, int8_t *t);
 
-/* Quantise x[n] to q[n] as above; returns s, stores Σq in *sum if non-NULL. */
+/* Quantise x[n] to q[n] as above; returns s, stores Σq in *sum if non-NULL.
+ * NaN inputs are ignored by the max and quantise to 0 (bitnet.cpp's result
+ * there is unspecified); an infinite max gives s = 0 and all q = 0. */
 float wf_quantize_i8(const float *x, int n, int8_t *q, int32_t *sum);
 
 /*
  * out[r - r0] for rows r in [r0, r1) of W times one quantised activation
  * vector q[cols] with scale s:  out = (float)dot / s * W->scale.
+ * 0 <= r0 <= r1 <= rows.  q needs no alignment.  The kernel computes Σq itself.
  */
 void wf_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out, int r0, int r1);
 
@@ -72,7 +98,10 @@ void wf_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n
 
 /* F16 matrix (e.g. the tied embedding used as output matrix) times float
  * x[cols]: out[r - r0] = Σ_i f16(W[r][i]) * x[i] for r in [r0, r1);
- * W row-major [rows][cols], float accumulation. */
+ * W row-major [rows][cols], any cols >= 0, float accumulation.
+ * Summation order (fixed, so all variants agree bit for bit): 32 partial
+ * sums, p[i % 32] = fmaf(w_i, x_i, p[i % 32]) for i ascending; then fold
+ * halves: p[l] += p[l + h] for l < h, h = 16, 8, 4, 2, 1; out = p[0]. */
 void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1);
 
 /* Conversions. */

@@ -1,0 +1,68 @@
+/*
+ * dispatch — pick the kernel implementation once, from CPU features or a
+ * forced name (argument, else $WF_KERNELS), and route the public calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kern.h"
+
+static const struct wf_kern_ops *ops = &wf_kern_scalar;
+
+/* The best variant this CPU runs. */
+static const struct wf_kern_ops *best(void)
+{
+	return &wf_kern_scalar;
+}
+
+int wf_kernels_init(const char *name, char *err, size_t errlen)
+{
+	if (!name || !strcmp(name, "auto")) {
+		name = getenv("WF_KERNELS");
+		if (name && (!*name || !strcmp(name, "auto")))
+			name = NULL;
+	}
+	if (!name) {
+		ops = best();
+		return 0;
+	}
+	const struct wf_kern_ops *o = NULL;
+	int ok = 0;
+	if (!strcmp(name, "scalar")) {
+		o = &wf_kern_scalar;
+		ok = 1;
+	}
+	if (!o) {
+		snprintf(err, errlen, "kernels '%s': unknown or not built for this architecture "
+		         "(expected auto, scalar, avx2, avx512 or neon)", name);
+		return -1;
+	}
+	if (!ok) {
+		snprintf(err, errlen, "kernels '%s': this CPU lacks the instructions", name);
+		return -1;
+	}
+	ops = o;
+	return 0;
+}
+
+const char *wf_kernels_name(void)
+{
+	return ops->name;
+}
+
+void wf_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out, int r0, int r1)
+{
+	ops->tmat_vec(w, q, s, out, r0, r1);
+}
+
+void wf_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
+                 float *out, int ldo, int r0, int r1)
+{
+	ops->tmat_mat(w, q, s, n, out, ldo, r0, r1);
+}
+
+void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1)
+{
+	ops->f16_matvec(w, cols, x, out, r0, r1);
+}

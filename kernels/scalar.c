@@ -1,0 +1,130 @@
+/*
+ * scalar — the packed layout (pack/unpack), activation quantisation and the
+ * portable reference kernels: the oracle every SIMD variant must match bit
+ * for bit.  Written for clarity, not speed.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "kern.h"
+
+size_t wf_tmat_packed_size(int rows, int cols)
+{
+	size_t groups = ((size_t)rows + WF_TMAT_ROW_GROUP - 1) / WF_TMAT_ROW_GROUP;
+	return groups * WF_TMAT_ROW_GROUP * ((size_t)cols / 4);
+}
+
+/* Byte and bit position of (r, c) in the packed layout (see kernels.h). */
+static size_t tmat_pos(int cols, int r, int c, int *shift)
+{
+	int nb = cols / WF_TMAT_COL_ALIGN, g = r / WF_TMAT_ROW_GROUP, k = r % WF_TMAT_ROW_GROUP;
+	int b = c / 128, i = c % 128;
+	*shift = 2 * (i / 32);
+	return ((size_t)g * nb + b) * WF_TILE_BYTES + 32 * k + i % 32;
+}
+
+void wf_tmat_pack(uint8_t *dst, const int8_t *t, int rows, int cols)
+{
+	/* 0x55: code 1 (t = 0) in every slot, so padding rows are zero rows */
+	memset(dst, 0x55, wf_tmat_packed_size(rows, cols));
+	for (int r = 0; r < rows; r++)
+		for (int c = 0; c < cols; c++) {
+			int sh;
+			size_t p = tmat_pos(cols, r, c, &sh);
+			uint8_t code = (uint8_t)(t[(size_t)r * cols + c] + 1);
+			dst[p] = (uint8_t)((dst[p] & ~(3u << sh)) | (unsigned)code << sh);
+		}
+}
+
+void wf_tmat_unpack_row(const struct wf_tmat *w, int r, int8_t *t)
+{
+	for (int c = 0; c < w->cols; c++) {
+		int sh;
+		size_t p = tmat_pos(w->cols, r, c, &sh);
+		t[c] = (int8_t)(((w->data[p] >> sh) & 3) - 1);
+	}
+}
+
+/*
+ * bitnet.cpp quantize_row_i8_s.  Rounding: for |v| <= 128, v + 1.5·2^23
+ * lands in [2^23, 2^24) where the float spacing is 1, so the add rounds v
+ * to an integer, ties to even (the default rounding mode), and the subtract
+ * is exact — the same as nearbyintf, on every target.
+ */
+float wf_quantize_i8(const float *x, int n, int8_t *q, int32_t *sum)
+{
+	double m = 1e-5;
+	for (int i = 0; i < n; i++) {
+		double a = x[i] < 0 ? -(double)x[i] : (double)x[i];
+		if (a > m)   /* NaN never compares greater: ignored */
+			m = a;
+	}
+	float s = (float)(127 / m);
+	int32_t acc = 0;
+	for (int i = 0; i < n; i++) {
+		float v = x[i] * s;
+		if (v != v)
+			v = 0;
+		else if (v > 127.0f)
+			v = 127.0f;
+		else if (v < -128.0f)
+			v = -128.0f;
+		v = (v + 12582912.0f) - 12582912.0f;
+		q[i] = (int8_t)v;
+		acc += q[i];
+	}
+	if (sum)
+		*sum = acc;
+	return s;
+}
+
+/* Σ t·q of row r, straight from the layout definition. */
+static int32_t row_dot(const struct wf_tmat *w, int r, const int8_t *q)
+{
+	int nb = w->cols / WF_TMAT_COL_ALIGN;
+	int32_t dot = 0;
+	for (int b = 0; b < nb; b++) {
+		const uint8_t *p = wf_tile(w, r / WF_TMAT_ROW_GROUP, b) + 32 * (r % WF_TMAT_ROW_GROUP);
+		const int8_t *qb = q + 128 * b;
+		for (int j = 0; j < 32; j++)
+			for (int k = 0; k < 4; k++)
+				dot += (((p[j] >> (2 * k)) & 3) - 1) * qb[32 * k + j];
+	}
+	return dot;
+}
+
+static void scalar_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
+                            int r0, int r1)
+{
+	for (int r = r0; r < r1; r++)
+		out[r - r0] = wf_tmat_out(row_dot(w, r, q), s, w->scale);
+}
+
+static void scalar_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
+                            float *out, int ldo, int r0, int r1)
+{
+	for (int j = 0; j < n; j++)
+		for (int r = r0; r < r1; r++)
+			out[(size_t)j * ldo + r] =
+			    wf_tmat_out(row_dot(w, r, q + (size_t)j * w->cols), s[j], w->scale);
+}
+
+/* The order kernels.h fixes: 32 lanes of fmaf, then fold halves. */
+static void scalar_f16_matvec(const uint16_t *w, int cols, const float *x, float *out,
+                              int r0, int r1)
+{
+	for (int r = r0; r < r1; r++) {
+		const uint16_t *row = w + (size_t)r * cols;
+		float p[32] = {0};
+		for (int i = 0; i < cols; i++)
+			p[i % 32] = fmaf(wf_f16_to_f32(row[i]), x[i], p[i % 32]);
+		for (int h = 16; h >= 1; h /= 2)
+			for (int l = 0; l < h; l++)
+				p[l] += p[l + h];
+		out[r - r0] = p[0];
+	}
+}
+
+const struct wf_kern_ops wf_kern_scalar = {
+	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec,
+};
