@@ -43,25 +43,24 @@ all: $(PROGS) $(UNITS)
 
 $(O)/libwf.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@
-	$(AR) rcs $@ $^
+	rm -f $@.$$$$ && $(AR) rcs $@.$$$$ $^ && mv -f $@.$$$$ $@
 
 $(O)/lib/%.o: lib/%.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@.$$$$.o $< && mv -f $@.$$$$.o $@
 
 # kernels/foo_avx2.c gets $(SIMD_avx2), kernels/foo_avx512.c $(SIMD_avx512).
 $(O)/kernels/%.o: kernels/%.c $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SIMD_$(lastword $(subst _, ,$*))) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SIMD_$(lastword $(subst _, ,$*))) -c -o $@.$$$$.o $< && mv -f $@.$$$$.o $@
 
 $(O)/bin/%: bin/%.c $(O)/libwf.a $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libwf.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$ $< $(O)/libwf.a $(LDLIBS) && mv -f $@.$$$$ $@
 
 $(O)/t/%: t/unit/%.c $(O)/libwf.a $(HDRS)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libwf.a $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@.$$$$ $< $(O)/libwf.a $(LDLIBS) && mv -f $@.$$$$ $@
 
 # The suite runs the programs from $(O)/bin and the unit tests from $(O)/t.
 check: all
