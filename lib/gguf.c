@@ -518,13 +518,12 @@ static int place_tensors(struct wf_gguf *g, char *err, size_t errlen)
 			            (unsigned long long)room);
 		t->data = g->base + g->data_offset + t->offset;
 		uint64_t end = t->offset + t->nbytes;
-		g->data_end = g->data_offset + end;
 		if (end > UINT64_MAX - (a - 1))
 			return fail(err, errlen, TNF ": padded size overflows", t->name);
 		expect = (end + a - 1) / a * a;
 	}
-	if (g->n_tensors == 0)
-		g->data_end = g->data_offset;
+	/* The last tensor's padding may or may not be in the file. */
+	g->data_end = expect > g->size - g->data_offset ? g->size : g->data_offset + expect;
 	g->trailing = g->data_end < g->size;
 	return 0;
 }

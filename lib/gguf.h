@@ -79,7 +79,7 @@ struct wf_gguf {
 	struct wf_gguf_tensor *tensors;
 	uint32_t alignment;
 	uint64_t data_offset;            /* start of the tensor data section */
-	uint64_t data_end;               /* end of the last tensor's bytes */
+	uint64_t data_end;               /* end of the last tensor, padded (at most size) */
 	int trailing;                    /* 1 when bytes follow data_end (tolerated) */
 };
 

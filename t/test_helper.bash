@@ -1,4 +1,5 @@
 # Shared set-up for the bats suites.  WF_BUILD is the object tree (build/ or
+bats_require_minimum_version 1.5.0
 # build-asan/); the programs under test come first on PATH.
 WF_ROOT="$(cd "$BATS_TEST_DIRNAME/.." && pwd)"
 : "${WF_BUILD:=$WF_ROOT/build}"
