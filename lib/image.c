@@ -403,8 +403,10 @@ static int check_header(const struct wf_image_header *h, uint64_t objsize, const
 			    (long long)h->creator_pid);
 		} else {
 			*state = WF_IMAGE_STATE_STALE;
-			msg(err, errlen, "image '%s' is not ready: its loader (pid %lld) died before finishing", name,
-			    (long long)h->creator_pid);
+			msg(err, errlen,
+			    "image '%s' is not ready: its loader (pid %lld) died before finishing "
+			    "(remove it with 'wf-shm rm --stale')",
+			    name, (long long)h->creator_pid);
 		}
 		return -1;
 	}

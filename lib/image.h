@@ -164,7 +164,8 @@ struct wf_image {
  *                          "image 'NAME': format version N, expected 1"
  *   size vs header         "image 'NAME': size N bytes disagrees with its header (M bytes)"
  *   not ready              "image 'NAME' is not ready: its loader (pid N) is still building it" /
- *                          "image 'NAME' is not ready: its loader (pid N) died before finishing"
+ *                          "image 'NAME' is not ready: its loader (pid N) died before finishing
+ *                           (remove it with 'wf-shm rm --stale')"
  * An image whose source file changed since it was built still attaches by
  * name (its bytes are consistent); only lookups by path skip it.
  */
