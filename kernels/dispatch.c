@@ -5,14 +5,47 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 
 #include "kern.h"
 
 static const struct wf_kern_ops *ops = &wf_kern_scalar;
 
+#if defined(__x86_64__)
+static int has_f16c(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
+
+static int cpu_avx2(void)
+{
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+	       __builtin_cpu_supports("bmi2") && has_f16c();
+}
+
+static int cpu_avx512(void)
+{
+	return cpu_avx2() && __builtin_cpu_supports("avx512f") &&
+	       __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
 /* The best variant this CPU runs. */
 static const struct wf_kern_ops *best(void)
 {
+#if defined(__x86_64__)
+	if (cpu_avx512())
+		return &wf_kern_avx512;
+	if (cpu_avx2())
+		return &wf_kern_avx2;
+#elif defined(__aarch64__)
+	return &wf_kern_neon;
+#endif
 	return &wf_kern_scalar;
 }
 
@@ -33,6 +66,20 @@ int wf_kernels_init(const char *name, char *err, size_t errlen)
 		o = &wf_kern_scalar;
 		ok = 1;
 	}
+#if defined(__x86_64__)
+	else if (!strcmp(name, "avx2")) {
+		o = &wf_kern_avx2;
+		ok = cpu_avx2();
+	} else if (!strcmp(name, "avx512")) {
+		o = &wf_kern_avx512;
+		ok = cpu_avx512();
+	}
+#elif defined(__aarch64__)
+	else if (!strcmp(name, "neon")) {
+		o = &wf_kern_neon;
+		ok = 1;
+	}
+#endif
 	if (!o) {
 		snprintf(err, errlen, "kernels '%s': unknown or not built for this architecture "
 		         "(expected auto, scalar, avx2, avx512 or neon)", name);

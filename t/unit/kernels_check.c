@@ -1,0 +1,489 @@
+/*
+ * kernels_check — tests of kernels/: conversions, quantisation, and every
+ * kernel of a variant against the scalar oracle, bit for bit.
+ *
+ *   kernels_check convert | quant | layout
+ *   kernels_check tmat VARIANT | f16mv VARIANT
+ *
+ * Prints "ok" and exits 0; on a mismatch prints it and exits 1; exits 77
+ * (and prints "unsupported") when this CPU lacks VARIANT.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+static int fails;
+
+#define CHECK(c, ...) do { if (!(c)) { if (fails++ < 20) { \
+	printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } } while (0)
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+static int rndn(int n) { return (int)(rnd() % (uint32_t)n); }
+
+static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+static void *xalloc(size_t n)
+{
+	void *p = aligned_alloc(64, (n + 63) / 64 * 64 + 64);
+	if (!p) {
+		printf("out of memory\n");
+		exit(1);
+	}
+	return p;
+}
+
+/* ---- conversions ---- */
+
+/* Independent oracles: value of a half from its fields by ldexp; nearest
+ * half / bfloat16 by bracketing in the ordered code space and comparing
+ * exact double distances. */
+static double half_val(uint16_t h)
+{
+	int e = (h >> 10) & 31, m = h & 0x3ff;
+	double v = e ? ldexp(1024 + m, e - 25) : ldexp(m, -24);
+	return h & 0x8000 ? -v : v;
+}
+
+static uint16_t ref_f32_to_f16(float f)
+{
+	double a = fabs((double)f);
+	uint16_t sign = signbit(f) ? 0x8000 : 0;
+	if (a >= 65520.0)
+		return sign | 0x7c00;
+	uint16_t lo = 0, hi = 0x7bff;   /* largest half <= a */
+	while (lo < hi) {
+		uint16_t mid = (uint16_t)((lo + hi + 1) / 2);
+		if (half_val(mid) <= a) lo = mid; else hi = mid - 1;
+	}
+	if (half_val(lo) == a)
+		return sign | lo;
+	double up = lo == 0x7bff ? 65536.0 : half_val(lo + 1);
+	double dl = a - half_val(lo), du = up - a;
+	uint16_t r = dl < du ? lo : du < dl ? lo + 1 : (lo & 1) ? lo + 1 : lo;
+	return sign | r;
+}
+
+static uint16_t ref_f32_to_bf16(float f)
+{
+	uint32_t x = f2u(f);
+	uint16_t lo = (uint16_t)(x >> 16);
+	if ((x & 0xffff) == 0)
+		return lo;
+	/* the two neighbours have the same sign; compare magnitudes exactly */
+	double a = fabs((double)f), vl = fabs((double)u2f((uint32_t)lo << 16));
+	double vh = (lo & 0x7fff) == 0x7f7f ? ldexp(1.0, 128) : fabs((double)u2f((uint32_t)(lo + 1) << 16));
+	double dl = a - vl, dh = vh - a;
+	return dl < dh ? lo : dh < dl ? lo + 1 : (lo & 1) ? lo + 1 : lo;
+}
+
+static void test_convert(void)
+{
+	/* all 65536 halves: exact value, and back again */
+	for (uint32_t h = 0; h < 65536; h++) {
+		float f = wf_f16_to_f32((uint16_t)h);
+		int e = (h >> 10) & 31;
+		if (e == 31) {
+			CHECK((h & 0x3ff) ? isnan(f) : isinf(f), "f16 %04x -> %g", h, f);
+			CHECK(((f2u(f) >> 13) & 0x3ff) == (h & 0x3ff) && !!signbit(f) == !!(h & 0x8000),
+			      "f16 %04x payload/sign", h);
+			uint16_t back = wf_f32_to_f16(f);
+			if (h & 0x3ff)
+				CHECK(back == (h | 0x200), "nan %04x -> %04x", h, back);
+			else
+				CHECK(back == h, "inf %04x -> %04x", h, back);
+			continue;
+		}
+		CHECK((double)f == half_val((uint16_t)h) && !!signbit(f) == !!(h & 0x8000),
+		      "f16 %04x -> %a", h, f);
+		CHECK(wf_f32_to_f16(f) == h, "round trip %04x -> %04x", h, wf_f32_to_f16(f));
+		/* bf16 round trip of every bf16 pattern too */
+		float b = wf_bf16_to_f32((uint16_t)h);
+		if (!isnan(b))
+			CHECK(wf_f32_to_bf16(b) == h, "bf16 round trip %04x", h);
+		else
+			CHECK(wf_f32_to_bf16(b) == (h | 0x40), "bf16 nan %04x", h);
+	}
+	/* named RNE cases */
+	struct { float f; uint16_t h; } c[] = {
+		{ 1.0f + 0x1p-11f, 0x3c00 },           /* tie, even down */
+		{ 1.0f + 3 * 0x1p-11f, 0x3c02 },       /* tie, even up */
+		{ 1.0f + 0x1p-11f + 0x1p-20f, 0x3c01 },/* above tie */
+		{ 65504.0f, 0x7bff }, { 65519.99f, 0x7bff }, { 65520.0f, 0x7c00 },
+		{ -65520.0f, 0xfc00 }, { 1e10f, 0x7c00 },
+		{ 0x1p-24f, 0x0001 }, { 0x1p-25f, 0x0000 }, { 0x1.000002p-25f, 0x0001 },
+		{ 0x1.8p-24f, 0x0002 }, { 0x1.4p-24f, 0x0001 }, { 0x1p-26f, 0x0000 },
+		{ -0x1p-25f, 0x8000 }, { 0x1.ff8p-15f, 0x03ff }, /* largest subnormal */
+		{ 0x1.ffcp-15f, 0x0400 }, /* tie: rounds up to the smallest normal */ { 0x1p-14f, 0x0400 }, { -0.0f, 0x8000 },
+		{ 0x1p-149f, 0x0000 }, { INFINITY, 0x7c00 }, { -INFINITY, 0xfc00 },
+	};
+	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+		CHECK(wf_f32_to_f16(c[i].f) == c[i].h, "f16(%a) = %04x, want %04x", c[i].f,
+		      wf_f32_to_f16(c[i].f), c[i].h);
+	CHECK(wf_f32_to_f16(NAN) == 0x7e00, "nan -> %04x", wf_f32_to_f16(NAN));
+	CHECK(wf_f32_to_bf16(1.0f + 0x1p-8f) == 0x3f80, "bf16 tie down");
+	CHECK(wf_f32_to_bf16(1.0f + 3 * 0x1p-8f) == 0x3f82, "bf16 tie up");
+	CHECK(wf_f32_to_bf16(3.4028235e38f) == 0x7f80, "bf16 overflow");
+	CHECK(wf_f32_to_bf16(u2f(0x7f800001)) == 0x7fc0, "bf16 snan quieted");
+	/* random floats against the bracketing oracles, weighted to the
+	 * half range and to ties */
+	for (int i = 0; i < 300000; i++) {
+		uint32_t u = rnd() << 16 ^ rnd();
+		if (i % 3 == 1)
+			u = (u & 0x80ffffffu) | (uint32_t)(0x30 + rndn(0x18)) << 24;
+		if (i % 3 == 2)
+			u &= ~0xfffu ^ (rndn(2) ? 0x1000u : 0);   /* ties and near-ties */
+		float f = u2f(u);
+		if (isnan(f))
+			continue;
+		uint16_t a = wf_f32_to_f16(f), b = ref_f32_to_f16(f);
+		CHECK(a == b, "f16(%a) = %04x, oracle %04x", f, a, b);
+		a = wf_f32_to_bf16(f);
+		b = ref_f32_to_bf16(f);
+		CHECK(a == b, "bf16(%a) = %04x, oracle %04x", f, a, b);
+	}
+}
+
+/* ---- quantisation ---- */
+
+/* Transcription of quantize_row_i8_s. */
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+static float ref_quant(const float *x, int n, int8_t *q, int32_t *sum)
+{
+	double max = 0.00001;
+	for (int i = 0; i < n; i++)
+		max = MAX(max, fabs((double)x[i]));
+	float s = (float)(127 / max);
+	*sum = 0;
+	for (int i = 0; i < n; i++) {
+		float v = nearbyintf(x[i] * s);
+		q[i] = (int8_t)MAX(-128, MIN(127, v));
+		*sum += q[i];
+	}
+	return s;
+}
+
+static void quant_cmp(const float *x, int n, const char *what)
+{
+	int8_t q[4096], r[4096];
+	int32_t sq, sr;
+	float s = wf_quantize_i8(x, n, q, &sq), t = ref_quant(x, n, r, &sr);
+	CHECK(f2u(s) == f2u(t), "%s: scale %a vs %a", what, s, t);
+	CHECK(sq == sr, "%s: sum %d vs %d", what, sq, sr);
+	CHECK(!memcmp(q, r, (size_t)n), "%s: q differ", what);
+}
+
+static void test_quant(void)
+{
+	float x[4096];
+	int8_t q[4096];
+	int32_t sum;
+	/* half-way cases: max 127 gives s = 1, x = k + 0.5 is an exact tie */
+	x[0] = 127;
+	int n = 1;
+	for (int k = -126; k <= 125; k++)
+		x[n++] = k + 0.5f;
+	float s = wf_quantize_i8(x, n, q, &sum);
+	CHECK(s == 1.0f, "s = %g", s);
+	for (int i = 1; i < n; i++) {
+		int k = (int)floorf(x[i]), want = (k % 2 == 0) ? k : k + 1;
+		CHECK(q[i] == want, "round(%g) = %d, want %d", x[i], q[i], want);
+	}
+	quant_cmp(x, n, "ties s=1");
+	/* s = 2 (max 63.5): x = 1.25 -> 2.5 -> 2, -1.75 -> -3.5 -> -4 */
+	float y[4] = { 63.5f, 1.25f, -1.75f, 0.25f };
+	s = wf_quantize_i8(y, 4, q, &sum);
+	CHECK(s == 2.0f && q[0] == 127 && q[1] == 2 && q[2] == -4 && q[3] == 0 && sum == 125,
+	      "s=2 ties: %g %d %d %d %d sum %d", s, q[0], q[1], q[2], q[3], sum);
+	/* tiny max: the 1e-5 floor */
+	for (int i = 0; i < 64; i++)
+		x[i] = (float)((rndn(2001) - 1000) * 1e-8);
+	s = wf_quantize_i8(x, 64, q, &sum);
+	CHECK(s == (float)(127 / 1e-5), "floor: s = %a", s);
+	quant_cmp(x, 64, "tiny");
+	memset(x, 0, sizeof x);
+	s = wf_quantize_i8(x, 100, q, &sum);
+	CHECK(s == (float)(127 / 1e-5) && sum == 0, "zeros");
+	/* extremes of the range: max element maps to ±127 */
+	float z[3] = { -3.0f, 3.0f, 1.5f };
+	wf_quantize_i8(z, 3, q, &sum);
+	CHECK(q[0] == -127 && q[1] == 127 && q[2] == 64, "extremes %d %d %d", q[0], q[1], q[2]);
+	/* NaN ignored, quantised to 0 */
+	float w[3] = { NAN, 2.0f, -1.0f };
+	s = wf_quantize_i8(w, 3, q, &sum);
+	CHECK(s == 63.5f && q[0] == 0 && q[1] == 127 && q[2] == -64 && sum == 63, "nan");
+	/* random vectors of many scales, against the transcription */
+	for (int it = 0; it < 2000; it++) {
+		n = 1 + rndn(4096);
+		float sc = ldexpf(1.0f, rndn(40) - 25);
+		for (int i = 0; i < n; i++)
+			x[i] = ((float)rnd() / 4294967296.0f * 2 - 1) * sc;
+		if (it % 4 == 0)   /* integer-ish values make many ties */
+			for (int i = 0; i < n; i++)
+				x[i] = (float)(rndn(509) - 254) / 2;
+		quant_cmp(x, n, "random");
+	}
+	CHECK(wf_quantize_i8(x, 10, q, NULL) > 0, "NULL sum");
+}
+
+/* ---- packed layout and the ternary kernels ---- */
+
+struct mat {
+	int rows, cols;
+	int8_t *t;
+	struct wf_tmat w;
+};
+
+static void mat_make(struct mat *m, int rows, int cols, int mode)
+{
+	m->rows = rows;
+	m->cols = cols;
+	m->t = xalloc((size_t)rows * cols);
+	for (size_t i = 0; i < (size_t)rows * cols; i++)
+		m->t[i] = mode == 0 ? (int8_t)(rndn(3) - 1) : mode == 1 ? 1 : -1;
+	uint8_t *d = xalloc(wf_tmat_packed_size(rows, cols));
+	wf_tmat_pack(d, m->t, rows, cols);
+	m->w.rows = rows;
+	m->w.cols = cols;
+	m->w.scale = 0.5f + (float)rndn(1000) / 997.0f;
+	m->w.data = d;
+}
+
+static void mat_free(struct mat *m)
+{
+	free(m->t);
+	free((void *)m->w.data);
+}
+
+static void fill_q(int8_t *q, size_t n, int mode)
+{
+	for (size_t i = 0; i < n; i++)
+		q[i] = mode == 0 ? (int8_t)(rndn(256) - 128) : mode == 1 ? 127 : mode == 2 ? -128
+		     : (int8_t)(rndn(2) ? 127 : -128);
+}
+
+static void test_layout(void)
+{
+	int shapes[][2] = { {1, 128}, {3, 256}, {4, 128}, {5, 384}, {9, 2176} };
+	for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+		struct mat m;
+		int R = shapes[i][0], C = shapes[i][1];
+		mat_make(&m, R, C, 0);
+		CHECK(wf_tmat_packed_size(R, C) == (size_t)((R + 3) / 4 * 4) * C / 4, "size");
+		int8_t *t = xalloc((size_t)C);
+		for (int r = 0; r < R; r++) {
+			wf_tmat_unpack_row(&m.w, r, t);
+			CHECK(!memcmp(t, m.t + (size_t)r * C, (size_t)C), "unpack row %d of %dx%d", r, R, C);
+		}
+		/* padding rows are zero rows */
+		for (int r = R; r < (R + 3) / 4 * 4; r++) {
+			wf_tmat_unpack_row(&m.w, r, t);
+			int nz = 0;
+			for (int c = 0; c < C; c++)
+				nz += t[c] != 0;
+			CHECK(nz == 0, "padding row %d", r);
+		}
+		free(t);
+		mat_free(&m);
+	}
+	/* the documented byte layout: row 0, columns 0/32/64/96 = -1,0,+1,0 */
+	int8_t t[4 * 128] = {0};
+	t[0] = -1; t[64] = 1; t[128 + 1] = 1;   /* row 1, column 1 */
+	uint8_t d[128];
+	wf_tmat_pack(d, t, 2, 128);
+	CHECK(d[0] == (0 | 1 << 2 | 2 << 4 | 1 << 6), "byte 0 = %d", d[0]);
+	CHECK(d[32 + 1] == (2 | 1 << 2 | 1 << 4 | 1 << 6), "row 1 byte 1 = %d", d[33]);
+	CHECK(d[64] == 0x55 && d[127] == 0x55, "padding");
+
+	/* the scalar oracle against a dense product from the trits */
+	struct mat m;
+	mat_make(&m, 13, 640, 0);
+	int8_t q[640];
+	fill_q(q, 640, 0);
+	float out[13];
+	wf_kernels_init("scalar", NULL, 0);
+	wf_tmat_vec(&m.w, q, 3.0f, out, 0, 13);
+	for (int r = 0; r < 13; r++) {
+		int32_t dot = 0;
+		for (int c = 0; c < 640; c++)
+			dot += m.t[r * 640 + c] * q[c];
+		float want = (float)dot / 3.0f * m.w.scale;
+		CHECK(f2u(out[r]) == f2u(want), "dense row %d: %g vs %g", r, out[r], want);
+	}
+	mat_free(&m);
+}
+
+static int use(const char *v)
+{
+	char err[200];
+	if (wf_kernels_init(v, err, sizeof err)) {
+		printf("unsupported: %s\n", err);
+		exit(77);
+	}
+	return 0;
+}
+
+#define SENTINEL 0x7fbadbadu
+
+/* One shape: scalar vs variant, for vec on every r0/r1 mode and mat. */
+static void tmat_case(const char *v, int rows, int cols, int n, int wmode, int qmode)
+{
+	struct mat m;
+	mat_make(&m, rows, cols, wmode);
+	int ldo = rows + rndn(3);
+	int8_t *qbuf = xalloc((size_t)n * cols + 1), *q = qbuf + (rndn(2));   /* unaligned too */
+	fill_q(q, (size_t)n * cols, qmode);
+	float *s = xalloc(sizeof(float) * n);
+	for (int j = 0; j < n; j++)
+		s[j] = 1.0f + (float)rndn(100000) / 7.0f;
+	size_t no = (size_t)n * ldo;
+	float *a = xalloc(no * 4), *b = xalloc(no * 4);
+	int ranges[4][2] = { {0, rows}, {rndn(rows + 1), rows}, {0, 0}, {0, 0} };
+	ranges[2][0] = rndn(rows + 1);
+	ranges[2][1] = ranges[2][0] + rndn(rows - ranges[2][0] + 1);
+	ranges[3][0] = ranges[3][1] = rndn(rows + 1);   /* empty */
+	for (int k = 0; k < 4; k++) {
+		int r0 = ranges[k][0], r1 = ranges[k][1];
+		for (size_t i = 0; i < no; i++)
+			a[i] = b[i] = u2f(SENTINEL);
+		use("scalar");
+		wf_tmat_mat(&m.w, q, s, n, a, ldo, r0, r1);
+		use(v);
+		wf_tmat_mat(&m.w, q, s, n, b, ldo, r0, r1);
+		for (size_t i = 0; i < no; i++) {
+			int r = (int)(i % ldo), in = r >= r0 && r < r1;
+			CHECK(f2u(a[i]) == f2u(b[i]), "mat %dx%d n=%d [%d,%d) w%d q%d: out[%zu] %a vs %a",
+			      rows, cols, n, r0, r1, wmode, qmode, i, a[i], b[i]);
+			CHECK(in || f2u(b[i]) == SENTINEL, "mat wrote outside [%d,%d) at %zu", r0, r1, i);
+		}
+		/* extreme inputs: the exact integer is known */
+		if (k == 0 && wmode && qmode && qmode < 3) {
+			int32_t tq = (wmode == 1 ? 1 : -1) * (qmode == 1 ? 127 : -128);
+			float want = (float)(tq * cols) / s[0] * m.w.scale;
+			CHECK(f2u(b[0]) == f2u(want), "extreme %dx%d: %a vs %a", rows, cols, b[0], want);
+		}
+		/* vec: token by token, against the mat oracle */
+		for (int j = 0; j < n; j++) {
+			for (size_t i = 0; i < (size_t)rows + 1; i++)
+				b[i] = u2f(SENTINEL);
+			wf_tmat_vec(&m.w, q + (size_t)j * cols, s[j], b, r0, r1);
+			for (int r = r0; r < r1; r++)
+				CHECK(f2u(a[(size_t)j * ldo + r]) == f2u(b[r - r0]),
+				      "vec %dx%d [%d,%d) token %d row %d: %a vs %a", rows, cols, r0, r1, j, r,
+				      a[(size_t)j * ldo + r], b[r - r0]);
+			CHECK(f2u(b[r1 - r0]) == SENTINEL, "vec wrote past r1");
+		}
+	}
+	free(qbuf);
+	free(s);
+	free(a);
+	free(b);
+	mat_free(&m);
+}
+
+static void test_tmat(const char *v)
+{
+	use(v);
+	int rows[] = { 1, 2, 3, 4, 5, 7, 8, 13, 31, 64, 67 };
+	int cols[] = { 128, 256, 384, 640, 2048, 2176, 4224 };
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+		for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++) {
+			int n = 1 + rndn(cols[k] > 1000 ? 5 : 37);
+			tmat_case(v, rows[i], cols[k], n, 0, 0);
+		}
+	/* token counts 1..37 (tile tails, chunk boundary at 32) */
+	for (int n = 1; n <= 37; n++)
+		tmat_case(v, 1 + rndn(21), 128 * (1 + rndn(5)), n, 0, 0);
+	tmat_case(v, 9, 4224, 33, 0, 0);
+	/* worst cases for narrow accumulators: all codes 2 (t = +1) or 0 with
+	 * q = 127 / -128 everywhere; 33 blocks cross the int16 flush */
+	for (int wm = 1; wm <= 2; wm++)
+		for (int qm = 1; qm <= 3; qm++) {
+			tmat_case(v, 5, 2048, 3, wm, qm);
+			tmat_case(v, 6, 4224, 2, wm, qm);
+			tmat_case(v, 3, 128 * 64, 1, wm, qm);
+		}
+	tmat_case(v, 7, 2176, 4, 0, 3);
+}
+
+/* ---- F16 matrix x float vector ---- */
+
+static void test_f16mv(const char *v)
+{
+	use(v);
+	int cols[] = { 0, 1, 5, 31, 32, 33, 64, 95, 100, 2560 };
+	for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+		for (int it = 0; it < 4; it++) {
+			int C = cols[k], R = 1 + rndn(40);
+			uint16_t *w = xalloc((size_t)R * C * 2 + 2);
+			float *x = xalloc((size_t)C * 4 + 4), *a = xalloc((size_t)R * 4), *b = xalloc((size_t)R * 4);
+			for (size_t i = 0; i < (size_t)R * C; i++) {
+				w[i] = (uint16_t)rnd();
+				if ((w[i] & 0x7c00) == 0x7c00)   /* finite weights, subnormals kept */
+					w[i] ^= 0x4000;
+			}
+			for (int i = 0; i < C; i++)
+				x[i] = ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(20) - 10);
+			int r0 = rndn(R), r1 = r0 + rndn(R - r0 + 1);
+			use("scalar");
+			wf_f16_matvec(w, C, x, a, r0, r1);
+			use(v);
+			wf_f16_matvec(w, C, x, b, r0, r1);
+			for (int r = 0; r < r1 - r0; r++)
+				CHECK(f2u(a[r]) == f2u(b[r]), "f16mv %dx%d row %d: %a vs %a", R, C, r0 + r, a[r], b[r]);
+			/* the oracle itself is close to a double-precision sum */
+			for (int r = r0; r < r1; r++) {
+				double d = 0, mag = 0;
+				for (int i = 0; i < C; i++) {
+					double p = (double)wf_f16_to_f32(w[(size_t)r * C + i]) * x[i];
+					d += p;
+					mag += fabs(p);
+				}
+				CHECK(fabs(a[r - r0] - d) <= 1e-5 * mag + 1e-30, "f16mv accuracy row %d", r);
+			}
+			free(w);
+			free(x);
+			free(a);
+			free(b);
+		}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: kernels_check convert|quant|layout|tmat V|f16mv V\n");
+		return 2;
+	}
+	const char *t = argv[1], *v = argc > 2 ? argv[2] : "scalar";
+	if (!strcmp(t, "convert"))
+		test_convert();
+	else if (!strcmp(t, "quant"))
+		test_quant();
+	else if (!strcmp(t, "layout"))
+		test_layout();
+	else if (!strcmp(t, "tmat"))
+		test_tmat(v);
+	else if (!strcmp(t, "f16mv"))
+		test_f16mv(v);
+	else {
+		fprintf(stderr, "kernels_check: unknown test '%s'\n", t);
+		return 2;
+	}
+	if (fails) {
+		printf("%d failures\n", fails);
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
