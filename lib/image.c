@@ -187,7 +187,7 @@ static void foreign_msg(const char *what, uid_t owner, char *err, size_t errlen)
 	char a[128], b[128];
 	user_desc(owner, a, sizeof a);
 	user_desc(geteuid(), b, sizeof b);
-	msg(err, errlen, "%s belongs to %s, not to you (%s)", what, a, b);
+	msg(err, errlen, "%s belongs to %s, not to %s", what, a, b);
 }
 
 /* ---------------------------------------------------------------------- */

@@ -158,7 +158,7 @@ struct wf_image {
 /*
  * Attach the READY image NAME read-only.  Refuses, each with its message:
  *   no such object         "no image 'NAME'"
- *   another user's object  "image 'NAME' belongs to nobody (uid 65534), not to you (root, uid 0)"
+ *   another user's object  "image 'NAME' belongs to nobody (uid 65534), not to root (uid 0)"
  *   too small for a header "image 'NAME': size N bytes is too small for a header"
  *   bad magic / version    "image 'NAME': bad magic (not a wf image)" /
  *                          "image 'NAME': format version N, expected 1"

@@ -1,9 +1,9 @@
 /*
  * image_hold MODEL — attach a model the way programs do, read every page
- * of its mapping, print "attached", then wait for SIGUSR1; on it print the
- * mapping's Rss and Pss in kB from /proc/self/smaps:
+ * of its mapping, print "attached image|file", then wait for SIGUSR1; on it
+ * print the mapping's Rss and Pss in kB from /proc/self/smaps:
  *   rss=KB pss=KB
- * and exit.  Two holders of one image at once each see Pss about half of
+ * and exit at the next SIGUSR1.  Two holders of one image at once each see Pss about half of
  * Rss: the pages exist once.  Errors: "image_hold: MESSAGE", exit 1.
  */
 #include "image.h"
@@ -73,6 +73,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	printf("rss=%ld pss=%ld\n", rss, pss);
+	fflush(stdout);
+	/* Stay attached until told, so a peer measuring now still shares. */
+	sigwait(&set, &sig);
 	wf_model_close(&src);
 	return 0;
 }
