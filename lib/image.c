@@ -673,7 +673,8 @@ int wf_image_list(char ***names, size_t *n, char *err, size_t errlen)
 	}
 	closedir(dir);
 	dir = NULL;
-	qsort(v, cnt, sizeof *v, cmp_str);
+	if (cnt)
+		qsort(v, cnt, sizeof *v, cmp_str);
 	/* one block: cnt pointers, then the strings */
 	out = malloc(cnt * sizeof *out + bytes + 1);
 	if (!out)

@@ -332,7 +332,9 @@ wait_for() {
 	WF_SHM_TEST_STALL=1 wf-shm load m.gguf --name "$P" 2> stall.log & PIDS+=($!)
 	wait_for stall.log "WF_SHM_TEST_STALL"
 	kill -TERM "${PIDS[0]}"
-	run -1 wait "${PIDS[0]}"
+	rc=0
+	wait "${PIDS[0]}" || rc=$?
+	[ "$rc" -eq 1 ]
 	[ "$(sed -n 2p stall.log)" = "wf-shm: interrupted; image '$P' removed" ]
 	[ ! -e "/dev/shm/wf.$P" ]
 }

@@ -42,12 +42,14 @@ static int smaps(uintptr_t addr, long *rss, long *pss)
 	return found ? 0 : -1;
 }
 
+/* Reading each page into this makes it resident. */
+static volatile unsigned sink;
+
 int main(int argc, char **argv)
 {
 	struct wf_model_src src;
 	char err[1024];
 	sigset_t set;
-	volatile unsigned sum = 0;
 	long page = sysconf(_SC_PAGESIZE), rss, pss;
 	size_t i;
 	int sig;
@@ -64,7 +66,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (i = 0; i < src.size; i += (size_t)page)
-		sum += ((const unsigned char *)src.base)[i];
+		sink += ((const unsigned char *)src.base)[i];
 	printf("attached %s\n", src.is_image ? "image" : "file");
 	fflush(stdout);
 	sigwait(&set, &sig);
