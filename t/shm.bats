@@ -425,3 +425,35 @@ wait_for() {
 	[ "$output" = "name=$P kind=image image=$P size=$(stat -c %s "$f") tensors=$(wf-info "$f" | sed -n 's/.*keys, \([0-9]*\) tensors$/\1/p')" ]
 	cmp <(tail -c +4097 "/dev/shm/wf.$P") "$f"
 }
+
+@test "a payload written through wf_image_sink is published only when complete and valid" {
+	run -0 image_sink "$P" ok
+	size=${output##* }
+	[ "$output" = "published $P $size" ]
+	run -0 image_open "$P"
+	[ "$output" = "name=$P kind=image image=$P size=$size tensors=1" ]
+	run -0 wf-shm ls "$P"
+	[ "${lines[1]}" = "$(row ' ' "$P" $((size + 4096)) ready -)" ]
+	run -0 wf-shm info "$P"
+	[ "${lines[10]}" = "payload:        repacked gguf, offset 4096, $size bytes" ]
+	run -1 image_sink "$P-s" short
+	[ "$output" = "image_sink: image '$P-s': payload incomplete (640 of $size bytes written)" ]
+	[ ! -e "/dev/shm/wf.$P-s" ]
+	head -c "$size" /dev/zero | tr '\0' x > g.gguf
+	run -1 wf-info g.gguf
+	msg=${output#wf-info: g.gguf: }
+	run -1 image_sink "$P-g" garbage
+	[ "$output" = "image_sink: image '$P-g': payload is not a valid GGUF: $msg" ]
+	[ ! -e "/dev/shm/wf.$P-g" ]
+}
+
+@test "load: progress on a terminal for a big file" {
+	command -v script > /dev/null || skip "no script(1) to give wf-shm a terminal"
+	image_mkgguf big.gguf 70000000
+	run -0 script -qec "wf-shm load --name $P big.gguf" /dev/null
+	[[ "$output" == *$'\r'"wf-shm: loading '$P': 100%"* ]]
+	run -0 image_open "$P"
+	# without a terminal, only the name
+	run -0 wf-shm load --name "$P-b" big.gguf
+	[ "$output" = "$P-b" ]
+}
