@@ -1,0 +1,1174 @@
+/*
+ * model — binding a BitNet b1.58 GGUF and the forward pass (see model.h).
+ */
+#include "model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels.h"
+#include "pool.h"
+#include "ternary.h"
+
+#define MAX_EMBD (1 << 16)
+#define MAX_FF (1 << 20)
+#define MAX_LAYER 1024
+#define MAX_HEAD 1024
+#define MAX_VOCAB (1 << 24)
+#define MAX_CTX (1 << 24)
+
+/* A matrix of floats [rows][cols]: F32 (f32) or F16 (f16) data. */
+struct fmat {
+	int rows, cols;
+	const float *f32;
+	const uint16_t *f16;
+};
+
+struct layer {
+	const float *attn_norm, *attn_sub_norm, *ffn_norm, *ffn_sub_norm;
+	struct wf_tmat wq, wk, wv, wo, wg, wu, wd;
+};
+
+struct wf_model {
+	struct wf_hparams hp;
+	const struct wf_gguf *g;
+	struct layer *layers;
+	struct fmat embd, out;
+	const float *output_norm;
+	void **allocs; /* private memory, freed with the model */
+	size_t n_allocs, cap_allocs;
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+int wf_act_parse(const char *s)
+{
+	if (!strcmp(s, "relu2") || !strcmp(s, "relu_sqr") || !strcmp(s, "relu²"))
+		return WF_ACT_RELU2;
+	if (!strcmp(s, "silu") || !strcmp(s, "swiglu"))
+		return WF_ACT_SILU;
+	return -1;
+}
+
+const char *wf_act_name(int act)
+{
+	return act == WF_ACT_SILU ? "silu" : act == WF_ACT_RELU2 ? "relu2" : "default";
+}
+
+/* ---------------------------------------------------------------------- */
+/* Loading. */
+
+static void *model_alloc(struct wf_model *m, size_t n, char *err, size_t errlen)
+{
+	void *p = NULL;
+	if (m->n_allocs == m->cap_allocs) {
+		size_t cap = m->cap_allocs ? 2 * m->cap_allocs : 64;
+		void **a = realloc(m->allocs, cap * sizeof *a);
+		if (!a)
+			goto oom;
+		m->allocs = a;
+		m->cap_allocs = cap;
+	}
+	if (posix_memalign(&p, 64, n ? n : 1) != 0)
+		goto oom;
+	m->allocs[m->n_allocs++] = p;
+	return p;
+oom:
+	seterr(err, errlen, "out of memory (%zu bytes)", n);
+	return NULL;
+}
+
+static void shape_str(char *buf, size_t len, const int64_t *ne, uint32_t n_dims)
+{
+	size_t o = 0;
+	o += (size_t)snprintf(buf + o, len - o, "[");
+	for (uint32_t i = 0; i < n_dims && o < len; i++)
+		o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? ", " : "", (long long)ne[i]);
+	if (o < len)
+		snprintf(buf + o, len - o, "]");
+}
+
+/*
+ * Tensor name with shape [ne0] (ne1 == 0) or [ne0, ne1]; NULL if absent
+ * and optional, else an error naming the expected shape.
+ */
+static const struct wf_gguf_tensor *tensor(const struct wf_gguf *g, const char *name, int64_t ne0,
+                                           int64_t ne1, int required, int *fail, char *err,
+                                           size_t errlen)
+{
+	const struct wf_gguf_tensor *t = wf_gguf_tensor(g, name);
+	int64_t want[2] = {ne0, ne1};
+	uint32_t nd = ne1 ? 2 : 1;
+	char ws[64], fs[96];
+	shape_str(ws, sizeof ws, want, nd);
+	if (!t) {
+		if (required) {
+			seterr(err, errlen, "tensor '%s' is missing (expected %s)", name, ws);
+			*fail = 1;
+		}
+		return NULL;
+	}
+	int ok = t->ne[0] == ne0 && t->ne[1] == (ne1 ? ne1 : 1) && t->ne[2] == 1 && t->ne[3] == 1;
+	if (!ok) {
+		shape_str(fs, sizeof fs, t->ne, t->n_dims);
+		seterr(err, errlen, "tensor '%s': expected %s, found %s", name, ws, fs);
+		*fail = 1;
+		return NULL;
+	}
+	return t;
+}
+
+/* A float vector [n] (norm weights) as private F32. */
+static const float *load_vec(struct wf_model *m, const char *name, int n, char *err, size_t errlen)
+{
+	int fail = 0;
+	const struct wf_gguf_tensor *t = tensor(m->g, name, n, 0, 1, &fail, err, errlen);
+	if (!t)
+		return NULL;
+	float *v = model_alloc(m, (size_t)n * sizeof *v, err, errlen);
+	if (!v)
+		return NULL;
+	const uint8_t *d = t->data;
+	for (int i = 0; i < n; i++) {
+		if (t->type == WF_TYPE_F32) {
+			memcpy(&v[i], d + 4 * (size_t)i, 4);
+		} else if (t->type == WF_TYPE_F16 || t->type == WF_TYPE_BF16) {
+			uint16_t h;
+			memcpy(&h, d + 2 * (size_t)i, 2);
+			v[i] = t->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
+		} else {
+			seterr(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)", name,
+			       wf_ggml_type_name(t->type));
+			return NULL;
+		}
+	}
+	return v;
+}
+
+/* A float matrix [rows][cols]: F32 and F16 used in place when aligned,
+ * BF16 (or misaligned data) converted to private F32. */
+static int load_fmat(struct wf_model *m, const struct wf_gguf_tensor *t, struct fmat *f, char *err,
+                     size_t errlen)
+{
+	f->rows = (int)t->ne[1];
+	f->cols = (int)t->ne[0];
+	size_t n = (size_t)f->rows * (size_t)f->cols;
+	uintptr_t a = (uintptr_t)t->data;
+	if (t->type == WF_TYPE_F16 && a % 2 == 0) {
+		f->f16 = (const uint16_t *)(const void *)t->data;
+		return 0;
+	}
+	if (t->type == WF_TYPE_F32 && a % 4 == 0) {
+		f->f32 = (const float *)(const void *)t->data;
+		return 0;
+	}
+	if (t->type != WF_TYPE_F32 && t->type != WF_TYPE_F16 && t->type != WF_TYPE_BF16) {
+		seterr(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)", t->name,
+		       wf_ggml_type_name(t->type));
+		return -1;
+	}
+	float *v = model_alloc(m, n * sizeof *v, err, errlen);
+	if (!v)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (t->type == WF_TYPE_F32) {
+			memcpy(&v[i], t->data + 4 * i, 4);
+		} else {
+			uint16_t h;
+			memcpy(&h, t->data + 2 * i, 2);
+			v[i] = t->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
+		}
+	}
+	f->f32 = v;
+	return 0;
+}
+
+struct loader {
+	struct wf_model *m;
+	const struct wf_model_opts *o;
+	int8_t *trits;  /* scratch for the largest ternary tensor */
+	size_t trits_cap;
+};
+
+/* Ternary weight `name` [cols, rows] into w, with an optional `.scale`. */
+static int load_tmat(struct loader *L, const char *name, int cols, int rows, struct wf_tmat *w,
+                     char *err, size_t errlen)
+{
+	struct wf_model *m = L->m;
+	int fail = 0;
+	const struct wf_gguf_tensor *t = tensor(m->g, name, cols, rows, 1, &fail, err, errlen);
+	if (!t)
+		return -1;
+	if (!wf_ternary_type_ok(t->type)) {
+		seterr(err, errlen, "tensor '%s': type %s is not a ternary weight format "
+		       "(I2_S, TQ1_0, TQ2_0, F32, F16, BF16)", name, wf_ggml_type_name(t->type));
+		return -1;
+	}
+	w->rows = rows;
+	w->cols = cols;
+	const uint8_t *data = NULL;
+	float scale = 0;
+	int r = 0;
+	if (L->o && L->o->packed) {
+		r = L->o->packed(L->o->packed_ctx, name, rows, cols, &data, &scale, err, errlen);
+		if (r < 0)
+			return -1;
+	}
+	if (r == 0) {
+		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0 ||
+		    wf_ternary_scale(t, &scale, err, errlen) < 0)
+			return -1;
+		size_t n = (size_t)rows * (size_t)cols;
+		if (n > L->trits_cap) {
+			int8_t *tr = realloc(L->trits, n);
+			if (!tr) {
+				seterr(err, errlen, "out of memory (%zu bytes)", n);
+				return -1;
+			}
+			L->trits = tr;
+			L->trits_cap = n;
+		}
+		if (wf_ternary_decode_rows(t, scale, 0, rows, L->trits, err, errlen) < 0)
+			return -1;
+		uint8_t *p = model_alloc(m, wf_tmat_packed_size(rows, cols), err, errlen);
+		if (!p)
+			return -1;
+		wf_tmat_pack(p, L->trits, rows, cols);
+		data = p;
+	}
+	/* Optional per-weight `.scale` [1]: multiplied after the product (folded into s_W). */
+	char sname[WF_GGUF_MAX_NAME + 8];
+	size_t len = strlen(name);
+	if (len > 7 && !strcmp(name + len - 7, ".weight")) {
+		snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
+		const struct wf_gguf_tensor *st = wf_gguf_tensor(m->g, sname);
+		if (st) {
+			float sc;
+			if (st->ne[0] * st->ne[1] * st->ne[2] * st->ne[3] != 1) {
+				char fs[96];
+				shape_str(fs, sizeof fs, st->ne, st->n_dims);
+				seterr(err, errlen, "tensor '%s': expected [1], found %s", sname, fs);
+				return -1;
+			}
+			if (st->type == WF_TYPE_F32) {
+				memcpy(&sc, st->data, 4);
+			} else if (st->type == WF_TYPE_F16 || st->type == WF_TYPE_BF16) {
+				uint16_t h;
+				memcpy(&h, st->data, 2);
+				sc = st->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
+			} else {
+				seterr(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)",
+				       sname, wf_ggml_type_name(st->type));
+				return -1;
+			}
+			if (!isfinite(sc)) {
+				seterr(err, errlen, "tensor '%s': scale is not finite", sname);
+				return -1;
+			}
+			scale *= sc;
+		}
+	}
+	if (!isfinite(scale)) {
+		seterr(err, errlen, "tensor '%s': scale is not finite", name);
+		return -1;
+	}
+	w->scale = scale;
+	w->data = data;
+	m->hp.n_params += (uint64_t)rows * (uint64_t)cols;
+	m->hp.n_bytes += t->nbytes;
+	return 0;
+}
+
+/* Required / optional u32 key `<arch>.suffix` in [lo, hi]. */
+static int key_u32(const struct wf_gguf *g, const char *arch, const char *suffix, int required,
+                   uint32_t lo, uint32_t hi, int *out, char *err, size_t errlen)
+{
+	char key[128];
+	uint32_t v = 0;
+	snprintf(key, sizeof key, "%s.%s", arch, suffix);
+	int r = wf_gguf_get_u32(g, key, &v, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		if (!required)
+			return 0;
+		seterr(err, errlen, "key '%s' is missing", key);
+		return -1;
+	}
+	if (v < lo || v > hi) {
+		seterr(err, errlen, "key '%s': %u is out of range [%u, %u]", key, v, lo, hi);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+static int key_f32(const struct wf_gguf *g, const char *arch, const char *suffix, int required,
+                   float *out, char *err, size_t errlen)
+{
+	char key[128];
+	float v;
+	snprintf(key, sizeof key, "%s.%s", arch, suffix);
+	int r = wf_gguf_get_f32(g, key, &v, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		if (!required)
+			return 0;
+		seterr(err, errlen, "key '%s' is missing", key);
+		return -1;
+	}
+	if (!isfinite(v)) {
+		seterr(err, errlen, "key '%s': value is not finite", key);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char *err, size_t errlen)
+{
+	const struct wf_gguf *g = m->g;
+	struct wf_hparams *hp = &m->hp;
+	struct wf_gguf_str s;
+	int r = wf_gguf_get_str(g, "general.architecture", &s, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		seterr(err, errlen, "key 'general.architecture' is missing");
+		return -1;
+	}
+	if (s.len >= sizeof hp->arch ||
+	    !((s.len == 12 && !memcmp(s.ptr, "bitnet-b1.58", 12)) ||
+	      (s.len == 9 && !memcmp(s.ptr, "bitnet-25", 9)) || (s.len == 6 && !memcmp(s.ptr, "bitnet", 6)))) {
+		seterr(err, errlen, "architecture '%.*s' is not supported (bitnet-b1.58, bitnet-25, bitnet)",
+		       (int)(s.len > 64 ? 64 : s.len), s.ptr);
+		return -1;
+	}
+	memcpy(hp->arch, s.ptr, s.len);
+	hp->arch[s.len] = 0;
+	const char *a = hp->arch;
+
+	hp->n_head_kv = 0;
+	hp->n_rot = 0;
+	hp->rope_base = 10000.0f;
+	hp->rope_freq_scale = 1.0f;
+	if (key_u32(g, a, "context_length", 1, 1, MAX_CTX, &hp->n_ctx_train, err, errlen) < 0 ||
+	    key_u32(g, a, "embedding_length", 1, 1, MAX_EMBD, &hp->n_embd, err, errlen) < 0 ||
+	    key_u32(g, a, "block_count", 1, 1, MAX_LAYER, &hp->n_layer, err, errlen) < 0 ||
+	    key_u32(g, a, "feed_forward_length", 1, 1, MAX_FF, &hp->n_ff, err, errlen) < 0 ||
+	    key_u32(g, a, "attention.head_count", 1, 1, MAX_HEAD, &hp->n_head, err, errlen) < 0 ||
+	    key_u32(g, a, "attention.head_count_kv", 0, 1, MAX_HEAD, &hp->n_head_kv, err, errlen) < 0 ||
+	    key_u32(g, a, "rope.dimension_count", 0, 2, MAX_EMBD, &hp->n_rot, err, errlen) < 0 ||
+	    key_f32(g, a, "attention.layer_norm_rms_epsilon", 1, &hp->rms_eps, err, errlen) < 0 ||
+	    key_f32(g, a, "rope.freq_base", 0, &hp->rope_base, err, errlen) < 0)
+		return -1;
+	if (!hp->n_head_kv)
+		hp->n_head_kv = hp->n_head;
+	char key[128];
+	if (hp->n_embd % hp->n_head) {
+		seterr(err, errlen, "key '%s.attention.head_count': %d does not divide embedding_length %d",
+		       a, hp->n_head, hp->n_embd);
+		return -1;
+	}
+	if (hp->n_head % hp->n_head_kv) {
+		seterr(err, errlen, "key '%s.attention.head_count_kv': %d does not divide head_count %d", a,
+		       hp->n_head_kv, hp->n_head);
+		return -1;
+	}
+	hp->head_dim = hp->n_embd / hp->n_head;
+	if (hp->head_dim % 2) {
+		seterr(err, errlen, "key '%s.attention.head_count': head dimension %d is odd", a, hp->head_dim);
+		return -1;
+	}
+	if (!hp->n_rot)
+		hp->n_rot = hp->head_dim;
+	if (hp->n_rot % 2 || hp->n_rot > hp->head_dim) {
+		seterr(err, errlen, "key '%s.rope.dimension_count': %d is not even and <= head dimension %d",
+		       a, hp->n_rot, hp->head_dim);
+		return -1;
+	}
+	if (hp->n_embd % WF_TMAT_COL_ALIGN || hp->n_ff % WF_TMAT_COL_ALIGN) {
+		seterr(err, errlen, "key '%s.%s': %d is not a multiple of %d (needed by the ternary kernels)", a,
+		       hp->n_embd % WF_TMAT_COL_ALIGN ? "embedding_length" : "feed_forward_length",
+		       hp->n_embd % WF_TMAT_COL_ALIGN ? hp->n_embd : hp->n_ff, WF_TMAT_COL_ALIGN);
+		return -1;
+	}
+	if (!(hp->rms_eps >= 0 && hp->rms_eps < 1)) {
+		seterr(err, errlen, "key '%s.attention.layer_norm_rms_epsilon': %g is out of range [0, 1)", a,
+		       (double)hp->rms_eps);
+		return -1;
+	}
+	if (!(hp->rope_base > 0)) {
+		seterr(err, errlen, "key '%s.rope.freq_base': %g is not positive", a, (double)hp->rope_base);
+		return -1;
+	}
+	/* RoPE scaling: none or linear (factor f divides positions by f). */
+	snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+	r = wf_gguf_get_str(g, key, &s, err, errlen);
+	if (r < 0)
+		return -1;
+	if (r == 0 && !(s.len == 4 && !memcmp(s.ptr, "none", 4)) && !(s.len == 6 && !memcmp(s.ptr, "linear", 6))) {
+		seterr(err, errlen, "key '%s': '%.*s' is not supported (none, linear)", key,
+		       (int)(s.len > 32 ? 32 : s.len), s.ptr);
+		return -1;
+	}
+	if (r == 0 && s.len == 6) {
+		float f = 1.0f;
+		if (key_f32(g, a, "rope.scaling.factor", 0, &f, err, errlen) < 0)
+			return -1;
+		if (!(f > 0)) {
+			seterr(err, errlen, "key '%s.rope.scaling.factor': %g is not positive", a, (double)f);
+			return -1;
+		}
+		hp->rope_freq_scale = 1.0f / f;
+	}
+	/* MoE and LRC: recognised, not yet computed. */
+	int ne = 0;
+	if (key_u32(g, a, "expert_count", 0, 0, 4096, &ne, err, errlen) < 0)
+		return -1;
+	if (ne > 0 || wf_gguf_tensor(g, "blk.0.ffn_gate_inp.weight")) {
+		seterr(err, errlen, "MoE models ('blk.0.ffn_gate_inp.weight', %s.expert_count) are not supported yet", a);
+		return -1;
+	}
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		const char *n = g->tensors[i].name;
+		if (strstr(n, ".lrc_u") || strstr(n, ".lrc_v")) {
+			seterr(err, errlen, "LRC tensors ('%s') are not supported yet", n);
+			return -1;
+		}
+	}
+
+	/* Activation: flag, then file key, then architecture and shape. */
+	snprintf(key, sizeof key, "%s.hidden_activation", a);
+	r = wf_gguf_get_str(g, key, &s, err, errlen);
+	if (r < 0)
+		return -1;
+	if (o && o->act) {
+		hp->act = o->act;
+		hp->act_from = "flag";
+	} else if (r == 0) {
+		char v[32];
+		snprintf(v, sizeof v, "%.*s", (int)(s.len > 31 ? 31 : s.len), s.ptr);
+		hp->act = wf_act_parse(v);
+		if (hp->act < 0) {
+			seterr(err, errlen, "key '%s': '%s' is not supported (relu2, silu)", key, v);
+			return -1;
+		}
+		hp->act_from = "file key";
+	} else {
+		hp->act = WF_ACT_RELU2;
+		hp->act_from = "architecture";
+	}
+	return 0;
+}
+
+struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_opts *opts, char *err,
+                               size_t errlen)
+{
+	struct wf_model *m = calloc(1, sizeof *m);
+	struct loader L = {m, opts, NULL, 0};
+	char name[128];
+	int fail = 0;
+	if (!m) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->g = g;
+	if (read_hparams(m, opts, err, errlen) < 0)
+		goto fail;
+	struct wf_hparams *hp = &m->hp;
+	int H = hp->n_embd, F = hp->n_ff, kvd = hp->n_head_kv * hp->head_dim;
+
+	const struct wf_gguf_tensor *te = wf_gguf_tensor(g, "token_embd.weight");
+	if (!te) {
+		seterr(err, errlen, "tensor 'token_embd.weight' is missing (expected [%d, n_vocab])", H);
+		goto fail;
+	}
+	if (te->n_dims != 2 || te->ne[0] != H || te->ne[1] < 1 || te->ne[1] > MAX_VOCAB) {
+		char fs[96];
+		shape_str(fs, sizeof fs, te->ne, te->n_dims);
+		seterr(err, errlen, "tensor 'token_embd.weight': expected [%d, n_vocab], found %s", H, fs);
+		goto fail;
+	}
+	hp->n_vocab = (int)te->ne[1];
+	int nv = 0;
+	if (key_u32(g, hp->arch, "vocab_size", 0, 1, MAX_VOCAB, &nv, err, errlen) < 0)
+		goto fail;
+	if (nv && nv != hp->n_vocab) {
+		seterr(err, errlen, "key '%s.vocab_size': %d disagrees with tensor 'token_embd.weight' (%d rows)",
+		       hp->arch, nv, hp->n_vocab);
+		goto fail;
+	}
+	if (!strcmp(hp->arch, "bitnet") && !strcmp(hp->act_from, "architecture") &&
+	    hp->n_vocab >= 32000 && hp->n_vocab <= 32002) {
+		hp->act = WF_ACT_SILU; /* the legacy 1bitLLM models (LLaMA-2 vocabulary) */
+		hp->act_from = "shape";
+	}
+	if (load_fmat(m, te, &m->embd, err, errlen) < 0)
+		goto fail;
+	hp->n_bytes += te->nbytes;
+	const struct wf_gguf_tensor *to = tensor(g, "output.weight", H, hp->n_vocab, 0, &fail, err, errlen);
+	if (fail)
+		goto fail;
+	if (to) {
+		if (load_fmat(m, to, &m->out, err, errlen) < 0)
+			goto fail;
+		hp->n_bytes += to->nbytes;
+	} else {
+		m->out = m->embd;
+		hp->tied = 1;
+	}
+	if (!(m->output_norm = load_vec(m, "output_norm.weight", H, err, errlen)))
+		goto fail;
+
+	m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+	if (!m->layers) {
+		seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	for (int l = 0; l < hp->n_layer; l++) {
+		struct layer *ly = &m->layers[l];
+#define VEC(field, nm, n)                                                  \
+	snprintf(name, sizeof name, "blk.%d." nm ".weight", l);            \
+	if (!(ly->field = load_vec(m, name, n, err, errlen)))              \
+		goto fail;
+#define MAT(field, nm, c, r)                                               \
+	snprintf(name, sizeof name, "blk.%d." nm ".weight", l);            \
+	if (load_tmat(&L, name, c, r, &ly->field, err, errlen) < 0)        \
+		goto fail;
+		VEC(attn_norm, "attn_norm", H)
+		MAT(wq, "attn_q", H, H)
+		MAT(wk, "attn_k", H, kvd)
+		MAT(wv, "attn_v", H, kvd)
+		MAT(wo, "attn_output", H, H)
+		VEC(attn_sub_norm, "attn_sub_norm", H)
+		VEC(ffn_norm, "ffn_norm", H)
+		MAT(wg, "ffn_gate", H, F)
+		MAT(wu, "ffn_up", H, F)
+		MAT(wd, "ffn_down", F, H)
+		VEC(ffn_sub_norm, "ffn_sub_norm", F)
+#undef VEC
+#undef MAT
+		if (l == 0)
+			hp->wtype = wf_gguf_tensor(g, name)->type;
+	}
+	free(L.trits);
+	return m;
+fail:
+	free(L.trits);
+	wf_model_free(m);
+	return NULL;
+}
+
+void wf_model_free(struct wf_model *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->n_allocs; i++)
+		free(m->allocs[i]);
+	free(m->allocs);
+	free(m->layers);
+	free(m);
+}
+
+const struct wf_hparams *wf_model_hparams(const struct wf_model *m)
+{
+	return &m->hp;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Contexts. */
+
+/* Stages of the forward pass, each one pool run (or inline for one token). */
+enum stage {
+	ST_ATTN_IN,  /* [tokens] x += ffo (l > 0); rmsnorm attn_norm; quantize */
+	ST_QKV,      /* [rows]   q, k, v */
+	ST_ROPE,     /* [tokens] rope q and k; store k, v in the cache */
+	ST_ATTN,     /* [token x head] attention */
+	ST_SUB,      /* [tokens] rmsnorm attn_sub_norm; quantize */
+	ST_WO,       /* [rows]   ao = Wo a */
+	ST_FFN_IN,   /* [tokens] x += ao; rmsnorm ffn_norm; quantize */
+	ST_GU,       /* [rows]   g = act(Wg h) * (Wu h) */
+	ST_FFN_SUB,  /* [tokens] rmsnorm ffn_sub_norm; quantize */
+	ST_DOWN,     /* [rows]   ffo = Wd g */
+	ST_OUT_IN,   /* [tokens] x += ffo; rmsnorm output_norm (logit rows) */
+	ST_OUT       /* [rows]   logits */
+};
+
+struct wf_ctx {
+	const struct wf_model *m;
+	int n_ctx, n_batch, n_threads;
+	struct wf_pool *pool;
+	int n_past;
+	int kv_f16;          /* round keys and values to F16 */
+	int32_t *tokens;     /* [n_ctx] */
+	float *kc, *vc;      /* [n_layer][n_ctx][kvd] */
+	float *rope_cos, *rope_sin; /* [n_ctx][n_rot/2] */
+	/* scratch for n_batch tokens */
+	float *x, *xn, *q, *k, *v, *att, *ao, *g, *u;
+	int8_t *q8;
+	float *qs;
+	float *scores;       /* [n_threads][n_ctx] */
+	/* the stage being run */
+	enum stage st;
+	int layer, n, p0, attn;
+	int lo_from;         /* first block position whose logits are wanted */
+	float *logits;
+};
+
+static void *xcalloc(size_t n, size_t size, int *fail)
+{
+	void *p = NULL;
+	if (n == 0)
+		n = 1;
+	if (n > SIZE_MAX / size || posix_memalign(&p, 64, n * size) != 0) {
+		*fail = 1;
+		return NULL;
+	}
+	memset(p, 0, n * size);
+	return p;
+}
+
+static void ctx_job(void *arg, int ti, int nt);
+
+struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int n_threads, char *err,
+                          size_t errlen)
+{
+	const struct wf_hparams *hp = &m->hp;
+	if (n_ctx <= 0)
+		n_ctx = hp->n_ctx_train;
+	if (n_ctx > MAX_CTX) {
+		seterr(err, errlen, "context of %d positions is too large (at most %d)", n_ctx, MAX_CTX);
+		return NULL;
+	}
+	if (n_batch <= 0)
+		n_batch = 256;
+	if (n_batch > n_ctx)
+		n_batch = n_ctx;
+	if (n_threads <= 0) {
+		long nc = sysconf(_SC_NPROCESSORS_ONLN);
+		n_threads = nc > 0 ? (int)nc : 1;
+	}
+	if (n_threads > 256)
+		n_threads = 256;
+	struct wf_ctx *c = calloc(1, sizeof *c);
+	if (!c) {
+		seterr(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->m = m;
+	c->n_ctx = n_ctx;
+	c->n_batch = n_batch;
+	c->n_threads = n_threads;
+	c->kv_f16 = 0;
+	int H = hp->n_embd, F = hp->n_ff, kvd = hp->n_head_kv * hp->head_dim, HF = H > F ? H : F;
+	size_t B = (size_t)n_batch;
+	int fail = 0;
+	size_t kvn = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)kvd;
+	/* The cache is not zeroed: calloc keeps untouched pages unmapped. */
+	c->kc = calloc(kvn, sizeof(float));
+	c->vc = calloc(kvn, sizeof(float));
+	if (!c->kc || !c->vc)
+		fail = 1;
+	c->tokens = xcalloc((size_t)n_ctx, sizeof(int32_t), &fail);
+	c->rope_cos = xcalloc((size_t)n_ctx * (size_t)(hp->n_rot / 2), sizeof(float), &fail);
+	c->rope_sin = xcalloc((size_t)n_ctx * (size_t)(hp->n_rot / 2), sizeof(float), &fail);
+	c->x = xcalloc(B * (size_t)H, sizeof(float), &fail);
+	c->xn = xcalloc(B * (size_t)HF, sizeof(float), &fail);
+	c->q = xcalloc(B * (size_t)H, sizeof(float), &fail);
+	c->k = xcalloc(B * (size_t)kvd, sizeof(float), &fail);
+	c->v = xcalloc(B * (size_t)kvd, sizeof(float), &fail);
+	c->att = xcalloc(B * (size_t)H, sizeof(float), &fail);
+	c->ao = xcalloc(B * (size_t)H, sizeof(float), &fail);
+	c->g = xcalloc(B * (size_t)F, sizeof(float), &fail);
+	c->u = xcalloc(B * (size_t)F, sizeof(float), &fail);
+	c->q8 = xcalloc(B * (size_t)HF, 1, &fail);
+	c->qs = xcalloc(B, sizeof(float), &fail);
+	c->scores = xcalloc((size_t)n_threads * (size_t)n_ctx, sizeof(float), &fail);
+	if (fail) {
+		seterr(err, errlen, "out of memory for a context of %d positions", n_ctx);
+		wf_ctx_free(c);
+		return NULL;
+	}
+	/* RoPE table as ggml computes it: theta starts at the position and is
+	 * multiplied by theta_scale = base^(-2/n_rot) per pair, in float. */
+	int nr = hp->n_rot / 2;
+	float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
+	for (int p = 0; p < n_ctx; p++) {
+		float theta = (float)p;
+		for (int i = 0; i < nr; i++) {
+			float th = hp->rope_freq_scale * theta;
+			c->rope_cos[(size_t)p * nr + i] = cosf(th);
+			c->rope_sin[(size_t)p * nr + i] = sinf(th);
+			theta *= theta_scale;
+		}
+	}
+	c->pool = wf_pool_new(n_threads, err, errlen);
+	if (!c->pool) {
+		wf_ctx_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void wf_ctx_free(struct wf_ctx *c)
+{
+	if (!c)
+		return;
+	if (c->pool)
+		wf_pool_free(c->pool);
+	free(c->kc);
+	free(c->vc);
+	free(c->tokens);
+	free(c->rope_cos);
+	free(c->rope_sin);
+	free(c->x);
+	free(c->xn);
+	free(c->q);
+	free(c->k);
+	free(c->v);
+	free(c->att);
+	free(c->ao);
+	free(c->g);
+	free(c->u);
+	free(c->q8);
+	free(c->qs);
+	free(c->scores);
+	free(c);
+}
+
+int wf_ctx_n_ctx(const struct wf_ctx *c) { return c->n_ctx; }
+int wf_ctx_n_batch(const struct wf_ctx *c) { return c->n_batch; }
+int wf_ctx_n_threads(const struct wf_ctx *c) { return c->n_threads; }
+int wf_ctx_n_past(const struct wf_ctx *c) { return c->n_past; }
+const int32_t *wf_ctx_tokens(const struct wf_ctx *c) { return c->tokens; }
+
+void wf_ctx_set_kv_f16(struct wf_ctx *c, int on)
+{
+	c->kv_f16 = on != 0;
+}
+
+void wf_ctx_truncate(struct wf_ctx *c, int n)
+{
+	if (n >= 0 && n < c->n_past)
+		c->n_past = n;
+}
+
+int wf_ctx_reuse_prefix(struct wf_ctx *c, const int32_t *tok, int n)
+{
+	int k = 0;
+	while (k < c->n_past && k < n - 1 && c->tokens[k] == tok[k])
+		k++;
+	c->n_past = k;
+	return k;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Numeric helpers. */
+
+/* 4-lane float vectors (SSE, NEON; 16 bytes keeps the baseline ABI). */
+typedef float v4f __attribute__((vector_size(16)));
+
+static inline v4f ld4(const float *p)
+{
+	v4f v;
+	memcpy(&v, p, sizeof v);
+	return v;
+}
+
+static float dot_f32(const float *a, const float *b, int n)
+{
+	v4f a0 = {0}, a1 = {0};
+	int i = 0;
+	for (; i + 8 <= n; i += 8) {
+		a0 += ld4(a + i) * ld4(b + i);
+		a1 += ld4(a + i + 4) * ld4(b + i + 4);
+	}
+	a0 += a1;
+	float s = (a0[0] + a0[2]) + (a0[1] + a0[3]);
+	for (; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+/* y += a * x */
+static void axpy_f32(float *y, float a, const float *x, int n)
+{
+	int i = 0;
+	v4f av = {a, a, a, a};
+	for (; i + 4 <= n; i += 4) {
+		v4f r = ld4(y + i) + av * ld4(x + i);
+		memcpy(y + i, &r, sizeof r);
+	}
+	for (; i < n; i++)
+		y[i] += a * x[i];
+}
+
+/* y = rmsnorm(x) * w, ggml's order: sum of float squares in double. */
+static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
+{
+	double ss = 0;
+	for (int i = 0; i < n; i++)
+		ss += (double)(x[i] * x[i]);
+	float mean = (float)(ss / n);
+	float r = 1.0f / sqrtf(mean + eps);
+	for (int i = 0; i < n; i++)
+		y[i] = (x[i] * r) * w[i];
+}
+
+/* Thread ti's rows: whole 16-row groups (the packed layout groups rows by 4). */
+static void split(int rows, int ti, int nt, int *r0, int *r1)
+{
+	wf_pool_split(rows, 16, ti, nt, r0, r1);
+}
+
+static void tlin(const struct wf_ctx *c, const struct wf_tmat *w, int cols, float *out, int ldo, int r0,
+                 int r1)
+{
+	if (r0 >= r1)
+		return;
+	if (c->n == 1)
+		wf_tmat_vec(w, c->q8, c->qs[0], out + r0, r0, r1);
+	else
+		wf_tmat_mat(w, c->q8, c->qs, c->n, out, ldo, r0, r1);
+	(void)cols;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The stages. */
+
+static void tokens_range(int n, int ti, int nt, int *j0, int *j1)
+{
+	*j0 = (int)((long long)n * ti / nt);
+	*j1 = (int)((long long)n * (ti + 1) / nt);
+}
+
+static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
+{
+	const struct wf_model *m = c->m;
+	const struct wf_hparams *hp = &m->hp;
+	const struct layer *ly = c->layer < hp->n_layer ? &m->layers[c->layer] : NULL;
+	int H = hp->n_embd, F = hp->n_ff, HF = H > F ? H : F;
+	int j0, j1;
+	tokens_range(c->n, ti, nt, &j0, &j1);
+	for (int j = j0; j < j1; j++) {
+		float *x = c->x + (size_t)j * H;
+		float *xn = c->xn + (size_t)j * HF;
+		int8_t *q8 = c->q8 + (size_t)j * (c->st == ST_FFN_SUB ? F : H);
+		switch (c->st) {
+		case ST_ATTN_IN:
+			if (c->layer > 0)
+				for (int i = 0; i < H; i++)
+					x[i] += c->ao[(size_t)j * H + i];
+			rmsnorm(xn, x, ly->attn_norm, H, hp->rms_eps);
+			c->qs[j] = wf_quantize_i8(xn, H, q8, NULL);
+			break;
+		case ST_SUB:
+			rmsnorm(xn, c->att + (size_t)j * H, ly->attn_sub_norm, H, hp->rms_eps);
+			c->qs[j] = wf_quantize_i8(xn, H, q8, NULL);
+			break;
+		case ST_FFN_IN:
+			for (int i = 0; i < H; i++)
+				x[i] += c->ao[(size_t)j * H + i];
+			rmsnorm(xn, x, ly->ffn_norm, H, hp->rms_eps);
+			c->qs[j] = wf_quantize_i8(xn, H, q8, NULL);
+			break;
+		case ST_FFN_SUB:
+			rmsnorm(xn, c->g + (size_t)j * F, ly->ffn_sub_norm, F, hp->rms_eps);
+			c->qs[j] = wf_quantize_i8(xn, F, q8, NULL);
+			break;
+		case ST_OUT_IN:
+			if (j < c->lo_from)
+				break;
+			for (int i = 0; i < H; i++)
+				x[i] += c->ao[(size_t)j * H + i];
+			rmsnorm(xn, x, m->output_norm, H, hp->rms_eps);
+			/* An F16 output matrix multiplies an F16 copy of the hidden
+			 * state, as ggml's F16 matmul does (vec_dot_type F16). */
+			if (m->out.f16)
+				for (int i = 0; i < H; i++)
+					xn[i] = wf_f16_to_f32(wf_f32_to_f16(xn[i]));
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* RoPE on q and k of the tokens, then k and v into the cache. */
+static void stage_rope(struct wf_ctx *c, int ti, int nt)
+{
+	const struct wf_hparams *hp = &c->m->hp;
+	int H = hp->n_embd, hd = hp->head_dim, kvd = hp->n_head_kv * hd, nr = hp->n_rot / 2;
+	int j0, j1;
+	tokens_range(c->n, ti, nt, &j0, &j1);
+	for (int j = j0; j < j1; j++) {
+		int pos = c->p0 + j;
+		const float *cs = c->rope_cos + (size_t)pos * nr, *sn = c->rope_sin + (size_t)pos * nr;
+		for (int h = 0; h < hp->n_head + hp->n_head_kv; h++) {
+			float *x = h < hp->n_head ? c->q + (size_t)j * H + (size_t)h * hd
+			                          : c->k + (size_t)j * kvd + (size_t)(h - hp->n_head) * hd;
+			for (int i = 0; i < nr; i++) {
+				float a = x[i], b = x[i + nr];
+				x[i] = a * cs[i] - b * sn[i];
+				x[i + nr] = a * sn[i] + b * cs[i];
+			}
+		}
+		/* The cache holds F16 values (as the peers' F16 cache does), widened to F32. */
+		size_t off = ((size_t)c->layer * c->n_ctx + (size_t)pos) * kvd;
+		const float *k = c->k + (size_t)j * kvd, *v = c->v + (size_t)j * kvd;
+		if (c->kv_f16) {
+			for (int i = 0; i < kvd; i++) {
+				c->kc[off + i] = wf_f16_to_f32(wf_f32_to_f16(k[i]));
+				c->vc[off + i] = wf_f16_to_f32(wf_f32_to_f16(v[i]));
+			}
+		} else {
+			memcpy(c->kc + off, k, (size_t)kvd * sizeof *k);
+			memcpy(c->vc + off, v, (size_t)kvd * sizeof *v);
+		}
+	}
+}
+
+/* softmax(q·K / sqrt(hd)) V for (token, head) pairs. */
+static void stage_attn(struct wf_ctx *c, int ti, int nt)
+{
+	const struct wf_hparams *hp = &c->m->hp;
+	int H = hp->n_embd, hd = hp->head_dim, kvd = hp->n_head_kv * hd;
+	int grp = hp->n_head / hp->n_head_kv;
+	float scale = 1.0f / sqrtf((float)hd);
+	float *s = c->scores + (size_t)ti * c->n_ctx;
+	int total = c->n * hp->n_head, i0, i1;
+	tokens_range(total, ti, nt, &i0, &i1);
+	const float *K = c->kc + (size_t)c->layer * c->n_ctx * kvd;
+	const float *V = c->vc + (size_t)c->layer * c->n_ctx * kvd;
+	for (int it = i0; it < i1; it++) {
+		int j = it / hp->n_head, h = it % hp->n_head, kh = h / grp;
+		int T = c->attn == WF_ATTN_BLOCK ? c->p0 + c->n : c->p0 + j + 1;
+		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
+		float mx = -INFINITY;
+		for (int t = 0; t < T; t++) {
+			s[t] = dot_f32(qv, K + (size_t)t * kvd + (size_t)kh * hd, hd) * scale;
+			if (s[t] > mx)
+				mx = s[t];
+		}
+		double sum = 0;
+		for (int t = 0; t < T; t++) {
+			float e = expf(s[t] - mx);
+			s[t] = e;
+			sum += e;
+		}
+		float inv = (float)(1.0 / sum);
+		float *o = c->att + (size_t)j * H + (size_t)h * hd;
+		memset(o, 0, (size_t)hd * sizeof *o);
+		for (int t = 0; t < T; t++)
+			axpy_f32(o, s[t] * inv, V + (size_t)t * kvd + (size_t)kh * hd, hd);
+	}
+}
+
+static void stage_rows(struct wf_ctx *c, int ti, int nt)
+{
+	const struct wf_model *m = c->m;
+	const struct wf_hparams *hp = &m->hp;
+	const struct layer *ly = &m->layers[c->layer < hp->n_layer ? c->layer : 0];
+	int H = hp->n_embd, F = hp->n_ff, kvd = hp->n_head_kv * hp->head_dim;
+	int r0, r1;
+	switch (c->st) {
+	case ST_QKV:
+		split(H, ti, nt, &r0, &r1);
+		tlin(c, &ly->wq, H, c->q, H, r0, r1);
+		split(kvd, ti, nt, &r0, &r1);
+		tlin(c, &ly->wk, H, c->k, kvd, r0, r1);
+		tlin(c, &ly->wv, H, c->v, kvd, r0, r1);
+		break;
+	case ST_WO:
+		split(H, ti, nt, &r0, &r1);
+		tlin(c, &ly->wo, H, c->ao, H, r0, r1);
+		break;
+	case ST_GU:
+		split(F, ti, nt, &r0, &r1);
+		tlin(c, &ly->wg, H, c->g, F, r0, r1);
+		tlin(c, &ly->wu, H, c->u, F, r0, r1);
+		for (int j = 0; j < c->n; j++) {
+			float *g = c->g + (size_t)j * F, *u = c->u + (size_t)j * F;
+			if (hp->act == WF_ACT_SILU) {
+				for (int r = r0; r < r1; r++)
+					g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+			} else {
+				for (int r = r0; r < r1; r++) {
+					float a = g[r] > 0 ? g[r] : 0;
+					g[r] = a * a * u[r];
+				}
+			}
+		}
+		break;
+	case ST_DOWN:
+		split(H, ti, nt, &r0, &r1);
+		tlin(c, &ly->wd, F, c->ao, H, r0, r1);
+		break;
+	case ST_OUT: {
+		split(hp->n_vocab, ti, nt, &r0, &r1);
+		if (r0 >= r1)
+			break;
+		int HF = H > F ? H : F;
+		for (int j = c->lo_from; j < c->n; j++) {
+			const float *xn = c->xn + (size_t)j * HF;
+			float *out = c->logits + (size_t)(j - c->lo_from) * hp->n_vocab;
+			if (m->out.f16) {
+				wf_f16_matvec(m->out.f16, H, xn, out + r0, r0, r1);
+			} else {
+				for (int r = r0; r < r1; r++)
+					out[r] = dot_f32(m->out.f32 + (size_t)r * H, xn, H);
+			}
+		}
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+static void ctx_job(void *arg, int ti, int nt)
+{
+	struct wf_ctx *c = arg;
+	switch (c->st) {
+	case ST_ATTN_IN:
+	case ST_SUB:
+	case ST_FFN_IN:
+	case ST_FFN_SUB:
+	case ST_OUT_IN:
+		stage_norm_quant(c, ti, nt);
+		break;
+	case ST_ROPE:
+		stage_rope(c, ti, nt);
+		break;
+	case ST_ATTN:
+		stage_attn(c, ti, nt);
+		break;
+	default:
+		stage_rows(c, ti, nt);
+		break;
+	}
+}
+
+/* Run stage st over the pool; per-token stages of a single token run inline. */
+static void run(struct wf_ctx *c, enum stage st)
+{
+	c->st = st;
+	int per_token = st == ST_ATTN_IN || st == ST_SUB || st == ST_FFN_IN || st == ST_FFN_SUB ||
+	                st == ST_OUT_IN || st == ST_ROPE;
+	if (c->n_threads == 1 || (per_token && c->n == 1))
+		ctx_job(c, 0, 1);
+	else
+		wf_pool_run(c->pool, ctx_job, c);
+}
+
+/* One piece: tok[0..n) at positions p0.., n <= n_batch. */
+static void eval_piece(struct wf_ctx *c, const int32_t *tok, int n, int p0, int attn, int lo_from,
+                       float *logits)
+{
+	const struct wf_model *m = c->m;
+	const struct wf_hparams *hp = &m->hp;
+	int H = hp->n_embd;
+	c->n = n;
+	c->p0 = p0;
+	c->attn = attn;
+	for (int j = 0; j < n; j++) {
+		float *x = c->x + (size_t)j * H;
+		if (m->embd.f16) {
+			const uint16_t *e = m->embd.f16 + (size_t)tok[j] * H;
+			for (int i = 0; i < H; i++)
+				x[i] = wf_f16_to_f32(e[i]);
+		} else {
+			memcpy(x, m->embd.f32 + (size_t)tok[j] * H, (size_t)H * sizeof *x);
+		}
+	}
+	for (int l = 0; l < hp->n_layer; l++) {
+		c->layer = l;
+		run(c, ST_ATTN_IN);
+		run(c, ST_QKV);
+		run(c, ST_ROPE);
+		run(c, ST_ATTN);
+		run(c, ST_SUB);
+		run(c, ST_WO);
+		run(c, ST_FFN_IN);
+		run(c, ST_GU);
+		run(c, ST_FFN_SUB);
+		run(c, ST_DOWN);
+	}
+	if (logits && lo_from < n) {
+		c->layer = hp->n_layer;
+		c->lo_from = lo_from;
+		c->logits = logits;
+		run(c, ST_OUT_IN);
+		run(c, ST_OUT);
+	}
+}
+
+int wf_ctx_eval(struct wf_ctx *c, const struct wf_eval *e, char *err, size_t errlen)
+{
+	const struct wf_hparams *hp = &c->m->hp;
+	if (e->n < 0 || (e->n == 0 && e->logits && e->logits_from < 0)) {
+		seterr(err, errlen, "bad evaluation request");
+		return -1;
+	}
+	if (e->n == 0)
+		return 0;
+	if (e->n > c->n_ctx - c->n_past) {
+		seterr(err, errlen, "%d positions do not fit in the context of %d (%d cached)", e->n, c->n_ctx,
+		       c->n_past);
+		return -1;
+	}
+	if (e->attn == WF_ATTN_BLOCK && e->n > c->n_batch) {
+		seterr(err, errlen, "a bidirectional block of %d positions exceeds the batch of %d", e->n,
+		       c->n_batch);
+		return -1;
+	}
+	if (e->logits && (e->logits_from < 0 || e->logits_from > e->n)) {
+		seterr(err, errlen, "logits_from %d outside [0, %d]", e->logits_from, e->n);
+		return -1;
+	}
+	for (int j = 0; j < e->n; j++) {
+		if (e->tok[j] < 0 || e->tok[j] >= hp->n_vocab) {
+			seterr(err, errlen, "token %d: id %d out of range [0, %d)", j + 1, (int)e->tok[j], hp->n_vocab);
+			return -1;
+		}
+	}
+	for (int done = 0; done < e->n;) {
+		int n = e->n - done;
+		if (n > c->n_batch)
+			n = c->n_batch;
+		int lf = e->logits_from - done;
+		if (lf < 0)
+			lf = 0;
+		float *lg = NULL;
+		if (e->logits && lf < n)
+			lg = e->logits + (size_t)(done + lf - e->logits_from) * hp->n_vocab;
+		eval_piece(c, e->tok + done, n, c->n_past + done, e->attn, lf, lg);
+		done += n;
+	}
+	if (e->commit) {
+		memcpy(c->tokens + c->n_past, e->tok, (size_t)e->n * sizeof *e->tok);
+		c->n_past += e->n;
+	}
+	return 0;
+}
+
+int wf_ctx_decode(struct wf_ctx *c, const int32_t *tok, int n, float *logits, char *err, size_t errlen)
+{
+	struct wf_eval e = {tok, n, WF_ATTN_CAUSAL, 1, n - 1, logits};
+	return wf_ctx_eval(c, &e, err, errlen);
+}

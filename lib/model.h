@@ -1,0 +1,196 @@
+/*
+ * model — a BitNet b1.58 model bound to a parsed GGUF, and its forward pass.
+ *
+ * Binding (wf_model_load) reads the hyperparameters of architectures
+ * `bitnet-b1.58`, `bitnet-25` and `bitnet`, checks every tensor's presence,
+ * type and shape, and turns each ternary weight (I2_S, TQ2_0, TQ1_0, or
+ * F32/F16/BF16 ternarised with the per-tensor absmean) into the kernels'
+ * packed layout in private memory -- or binds already packed data handed in
+ * by the caller (a model image), see struct wf_model_opts.  Float tensors
+ * (norms, embedding, output matrix) are read in place when they are F32 or
+ * F16 and suitably aligned, else converted once at load.
+ *
+ * The forward pass (wf_ctx_eval) follows DESIGN §5 and notes/bitnet-formats.md:
+ *
+ *   rmsnorm(x, w):  ss = Σ (double)(x_i*x_i); r = 1/sqrtf((float)(ss/n) + eps);
+ *                   y_i = (x_i * r) * w_i
+ *   tlinear(x, W):  per token q = Qa(x) (wf_quantize_i8, shared by q/k/v and
+ *                   by gate/up), out = (float)(Σ T·q) / s_x * s_W
+ *                   (times the optional `.scale` tensor, + U(Vᵀx) with LRC)
+ *   attention:      NEOX RoPE with ggml's iterative theta, GQA, scores
+ *                   (q·k) * 1/sqrtf(head_dim), softmax with the sum in double
+ *   FFN:            relu(g)² * u  (or silu(g) * u), SubLN before Wo and Wdown
+ *   logits:         rmsnorm(x, output_norm) times the output matrix (tied
+ *                   embedding or output.weight) in float.
+ *
+ * KV cache: F32 by default, i.e. exact: on the trained tiny-shakespeare
+ * model the final logits are 0.0010-0.0017 rel L2 from the float64
+ * reference (bitnet.cpp with its F16 cache: 0.0021-0.0045).  Optionally
+ * (wf_ctx_set_kv_f16) keys and values are rounded to F16 as in the peers'
+ * default F16 cache; that brings wf closer to bitnet.cpp on the random peer
+ * fixtures (0.010-0.019 rel L2 instead of 0.027; a single token agrees to
+ * 1e-7).  Either way the cache is held as F32, so attention runs as plain
+ * float SIMD without conversions, at twice the memory of an F16 cache (2B-4T:
+ * 153.6 KB per position); pages are touched only as positions are used.
+ * An F16 output matrix multiplies the hidden state rounded to F16, as
+ * ggml's F16 matmul does.
+ *
+ * Threads: a context owns a wf_pool; matrix products are split by rows,
+ * attention by heads, per-token work by tokens.  A context allocates all
+ * its scratch at creation: wf_ctx_eval allocates nothing.
+ *
+ * Errors: 0 / -1 (or NULL) with one line in the caller's err[errlen].
+ */
+#ifndef WF_MODEL_H
+#define WF_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gguf.h"
+
+/* FFN activation. */
+enum wf_act {
+	WF_ACT_DEFAULT = 0, /* from the file: see wf_model_load */
+	WF_ACT_RELU2 = 1,   /* relu(g)^2 * u */
+	WF_ACT_SILU = 2     /* silu(g) * u */
+};
+
+/* "relu2" / "silu" -> WF_ACT_*, or -1. */
+int wf_act_parse(const char *s);
+const char *wf_act_name(int act);
+
+struct wf_hparams {
+	char arch[32];         /* general.architecture */
+	int n_vocab;           /* rows of token_embd */
+	int n_embd;            /* H */
+	int n_layer;
+	int n_ff;              /* F */
+	int n_head, n_head_kv;
+	int head_dim;          /* H / n_head */
+	int n_rot;             /* rope.dimension_count (default head_dim) */
+	int n_ctx_train;       /* context_length */
+	float rope_base;       /* rope.freq_base (default 10000) */
+	float rope_freq_scale; /* 1 / rope.scaling.factor for linear scaling */
+	float rms_eps;
+	int act;               /* WF_ACT_RELU2 or WF_ACT_SILU, as resolved */
+	const char *act_from;  /* "file key", "flag", "architecture", "shape" */
+	int tied;              /* no output.weight: logits from token_embd */
+	int n_expert, n_expert_used; /* 0 for a dense model */
+	int lrc_rank;          /* 0 without LRC */
+	uint64_t n_params;     /* weights counted over all bound tensors */
+	uint64_t n_bytes;      /* GGUF bytes of those tensors */
+	uint32_t wtype;        /* type of blk.0.attn_q.weight (for display) */
+};
+
+/*
+ * Pre-packed tensors.  When opts->packed is set, the loader asks it for
+ * every ternary weight before packing it: the callback returns 1 after
+ * storing *data (wf_tmat_packed_size(rows, cols) bytes, 64-byte aligned,
+ * valid for the model's lifetime) and *scale (s_W, with any `.scale`
+ * tensor NOT folded in), 0 to have the loader decode and pack the GGUF
+ * tensor itself, or -1 with a message in err to fail the load.  name is
+ * the GGUF tensor name ("blk.3.ffn_up.weight"; for MoE experts
+ * "blk.3.ffn_up_exps.weight#E" with E the expert index).
+ */
+typedef int (*wf_packed_fn)(void *ctx, const char *name, int rows, int cols,
+                            const uint8_t **data, float *scale, char *err, size_t errlen);
+
+struct wf_model_opts {
+	int act;                /* WF_ACT_DEFAULT, or force one (a flag) */
+	wf_packed_fn packed;    /* may be NULL */
+	void *packed_ctx;
+};
+
+struct wf_model;
+
+/*
+ * Bind the model in g (which must outlive the model, with its buffer).
+ * opts may be NULL.  The activation is, in order: opts->act; the key
+ * `<arch>.hidden_activation` ("relu2", "relu_sqr", "silu"); for arch
+ * `bitnet` with a LLaMA-2-sized vocabulary (32000..32002, the 1bitLLM
+ * models) SiLU; else ReLU².  Errors name the key or tensor:
+ *   "tensor 'blk.0.attn_q.weight': expected [256, 256], found [256, 128]"
+ *   "key 'bitnet-b1.58.attention.head_count': 3 does not divide embedding_length 256"
+ * Call wf_kernels_init() first (else the scalar kernels run).
+ */
+struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_opts *opts,
+                               char *err, size_t errlen);
+void wf_model_free(struct wf_model *m);
+
+const struct wf_hparams *wf_model_hparams(const struct wf_model *m);
+
+/* ---------------------------------------------------------------------- */
+/* Contexts: a KV cache, scratch and a thread pool. */
+
+struct wf_ctx;
+
+/*
+ * A context for m with room for n_ctx positions (0: the model's
+ * context_length), evaluating up to n_batch tokens per internal step (0:
+ * min(256, n_ctx)), with n_threads threads (0: all online CPUs).
+ */
+struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int n_threads,
+                          char *err, size_t errlen);
+void wf_ctx_free(struct wf_ctx *c);
+
+int wf_ctx_n_ctx(const struct wf_ctx *c);
+int wf_ctx_n_batch(const struct wf_ctx *c);
+int wf_ctx_n_threads(const struct wf_ctx *c);
+
+/* 1: round cached keys and values to F16 like the peers; 0 (the default):
+ * keep them F32 (exact).  Call before the first evaluation. */
+void wf_ctx_set_kv_f16(struct wf_ctx *c, int on);
+
+/* Positions held in the cache (the next token goes at this position). */
+int wf_ctx_n_past(const struct wf_ctx *c);
+
+/* The tokens at positions [0, n_past). */
+const int32_t *wf_ctx_tokens(const struct wf_ctx *c);
+
+/* Forget positions >= n (n <= n_past); 0 empties the cache. */
+void wf_ctx_truncate(struct wf_ctx *c, int n);
+
+/*
+ * Keep the longest cached prefix shared with tok[0..n) but at most n - 1
+ * positions (so evaluating the rest yields the last token's logits), and
+ * forget the rest.  Returns the number kept: the caller evaluates
+ * tok[kept..n).  Results equal evaluating the whole prompt afresh.
+ */
+int wf_ctx_reuse_prefix(struct wf_ctx *c, const int32_t *tok, int n);
+
+/* Attention inside the evaluated block (to the cached prefix it is always full). */
+enum wf_attn {
+	WF_ATTN_CAUSAL = 0, /* position i sees block positions <= i */
+	WF_ATTN_BLOCK = 1   /* every block position sees the whole block (block diffusion) */
+};
+
+/*
+ * One evaluation: tokens tok[0..n) at positions n_past .. n_past+n-1.
+ *   attn    causal, or bidirectional inside the block (then n <= n_batch)
+ *   commit  1: the block's keys and values stay cached and n_past grows by
+ *           n (prefill, generation, block-diffusion clean pass); 0: the
+ *           cache is as before afterwards (block-diffusion refinement)
+ *   logits  NULL, or [n - logits_from][n_vocab] floats receiving the logits
+ *           of block positions logits_from .. n-1 (n - 1: the last only)
+ * n_past + n must not exceed n_ctx ("N positions do not fit in the context
+ * of M (P cached)").  Causal blocks longer than n_batch run in pieces, with
+ * the same results.  Allocates nothing.
+ */
+struct wf_eval {
+	const int32_t *tok;
+	int n;
+	int attn;
+	int commit;
+	int logits_from;
+	float *logits;
+};
+
+int wf_ctx_eval(struct wf_ctx *c, const struct wf_eval *e, char *err, size_t errlen);
+
+/* Convenience: commit tok[0..n) causally; logits of the last token into
+ * logits[n_vocab] when logits is non-NULL. */
+int wf_ctx_decode(struct wf_ctx *c, const int32_t *tok, int n, float *logits,
+                  char *err, size_t errlen);
+
+#endif
