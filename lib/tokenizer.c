@@ -739,6 +739,9 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 		}
 	}
 
+	/* a LLaMA 3 vocabulary without the key still has its BOS */
+	if (t->model == WF_TOK_BPE && t->pre == WF_PRE_LLAMA3 && t->bos < 0)
+		t->bos = find_any(t, "<|begin_of_text|>");
 	static const char *const eot_names[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>"};
 	for (size_t i = 0; t->eot < 0 && i < sizeof eot_names / sizeof *eot_names; i++)
 		t->eot = find_any(t, eot_names[i]);
@@ -1430,7 +1433,17 @@ static int spm_text(struct wf_tokenizer *t, const char *s, size_t n, int prefix,
  * ids), each takes its leftmost non-overlapping occurrences in the text not
  * yet taken by a longer one. */
 
-static int partition(struct wf_tokenizer *t, const char *s, size_t n, int special, size_t *nf)
+/* 1 when [a, b) lies inside one of the ranges. */
+static int in_ranges(const size_t *r, size_t nr, size_t a, size_t b)
+{
+	for (size_t i = 0; i < nr; i++)
+		if (a >= r[2 * i] && b <= r[2 * i + 1])
+			return 1;
+	return 0;
+}
+
+static int partition(struct wf_tokenizer *t, const char *s, size_t n, int special, const size_t *ranges,
+                     size_t n_ranges, size_t *nf)
 {
 	*nf = 0;
 	size_t cnt = 0;
@@ -1445,7 +1458,8 @@ static int partition(struct wf_tokenizer *t, const char *s, size_t n, int specia
 		for (size_t k = 0; k < t->n_specials; k++) {
 			const struct special *sp = &t->specials[k];
 			int ty = t->types[sp->id];
-			if (!special && ty != WF_TOKTYPE_USER_DEFINED)
+			int always = special || ty == WF_TOKTYPE_USER_DEFINED;
+			if (!always && !n_ranges)
 				continue;
 			if (sp->len > n)
 				continue;
@@ -1456,6 +1470,10 @@ static int partition(struct wf_tokenizer *t, const char *s, size_t n, int specia
 					break;
 				size_t at = (size_t)(q - s);
 				if (memcmp(q, sp->text, sp->len)) {
+					p = q + 1;
+					continue;
+				}
+				if (!always && !in_ranges(ranges, n_ranges, at, at + sp->len)) {
 					p = q + 1;
 					continue;
 				}
@@ -1496,13 +1514,19 @@ static int partition(struct wf_tokenizer *t, const char *s, size_t n, int specia
 int wf_tok_encode(struct wf_tokenizer *t, const char *text, size_t len, int flags,
                   struct wf_tok_ids *out, char *err, size_t errlen)
 {
+	return wf_tok_encode_ex(t, text, len, flags, NULL, 0, out, err, errlen);
+}
+
+int wf_tok_encode_ex(struct wf_tokenizer *t, const char *text, size_t len, int flags, const size_t *ranges,
+                     size_t n_ranges, struct wf_tok_ids *out, char *err, size_t errlen)
+{
 	size_t n0 = out->n;
 	if (!t->ix)
 		return fail(err, errlen, "tokenizer loaded for decoding only");
 	if ((flags & WF_ENC_BOS) && t->bos >= 0 && push_id(out, t->bos))
 		goto oom;
 	size_t nf;
-	if (partition(t, text, len, flags & WF_ENC_SPECIAL, &nf))
+	if (partition(t, text, len, flags & WF_ENC_SPECIAL, ranges, n_ranges, &nf))
 		goto oom;
 	size_t pos = 0;
 	int prev_special = 1;

@@ -189,8 +189,17 @@ int wf_tok_encode(struct wf_tokenizer *t, const char *text, size_t len, int flag
                   struct wf_tok_ids *out, char *err, size_t errlen);
 
 /*
+ * wf_tok_encode() where control tokens are also recognised, without
+ * WF_ENC_SPECIAL, inside the byte ranges [ranges[2i], ranges[2i+1]) for
+ * i < n_ranges: the parts of a chat template, while the user's text in
+ * between stays plain text.
+ */
+int wf_tok_encode_ex(struct wf_tokenizer *t, const char *text, size_t len, int flags, const size_t *ranges,
+                     size_t n_ranges, struct wf_tok_ids *out, char *err, size_t errlen);
+
+/*
  * The precomputed index (token-text hash and merge hash): one flat,
- * position-independent block of little-endian... native integers, with a
+ * position-independent block of native-endian integers, with a
  * header naming its size, the vocabulary size, the merge count and a hash
  * of the vocabulary texts.  Pass it back through wf_tok_opts.index to skip
  * building it; wf_tokenizer_load() checks that it matches the GGUF.
