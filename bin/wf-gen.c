@@ -473,14 +473,14 @@ static void fail_out(const char *msg)
 
 #define CHUNK (1u << 20) /* weights per chunk: a multiple of every block */
 
-static void put(struct wf_gguf_writer *w, const void *buf, size_t n)
+static void put(struct wf_gguf_writer *gw, const void *p, size_t n)
 {
-	if (wf_gguf_writer_data(w, buf, n))
-		fail_out(wf_gguf_writer_error(w));
+	if (wf_gguf_writer_data(gw, p, n))
+		fail_out(wf_gguf_writer_error(gw));
 }
 
-static void write_tensor(struct wf_gguf_writer *w, const struct opts *o, const struct tdesc *t,
-                         int8_t *trits, uint8_t *buf)
+static void write_tensor(struct wf_gguf_writer *gw, const struct opts *o, const struct tdesc *t,
+                         int8_t *tr, uint8_t *out)
 {
 	struct rng r = stream(o->seed, t->name);
 	uint64_t n = (uint64_t)t->cols * (uint64_t)t->rows, done, k;
@@ -491,9 +491,9 @@ static void write_tensor(struct wf_gguf_writer *w, const struct opts *o, const s
 			uint64_t m = n - done < CHUNK ? n - done : CHUNK;
 			for (k = 0; k < m; k++) {
 				float x = 1.0f + 0.1f * gauss(&r);
-				memcpy(buf + 4 * k, &x, 4);
+				memcpy(out + 4 * k, &x, 4);
 			}
-			put(w, buf, 4 * m);
+			put(gw, out, 4 * m);
 		}
 		return;
 	}
@@ -503,9 +503,9 @@ static void write_tensor(struct wf_gguf_writer *w, const struct opts *o, const s
 			uint64_t m = n - done < CHUNK ? n - done : CHUNK;
 			for (k = 0; k < m; k++) {
 				uint16_t hv = wf_f32_to_f16(0.02f * gauss(&r));
-				buf[2 * k] = (uint8_t)hv, buf[2 * k + 1] = (uint8_t)(hv >> 8);
+				out[2 * k] = (uint8_t)hv, out[2 * k + 1] = (uint8_t)(hv >> 8);
 			}
-			put(w, buf, 2 * m);
+			put(gw, out, 2 * m);
 		}
 		return;
 	}
@@ -515,32 +515,34 @@ static void write_tensor(struct wf_gguf_writer *w, const struct opts *o, const s
 		float s = wf_f16_to_f32(wf_f32_to_f16(0.02f + 0.03f * unif(&r)));
 		for (done = 0; done < n; done += k) {
 			k = n - done < CHUNK ? n - done : CHUNK;
-			gen_trits(&r, trits, k);
-			wf_ternary_pack(o->type, trits, k, s, buf);
-			put(w, buf, wf_ternary_body_bytes(o->type, k));
+			gen_trits(&r, tr, k);
+			wf_ternary_pack(o->type, tr, k, s, out);
+			put(gw, out, wf_ternary_body_bytes(o->type, k));
 		}
 		if (o->type == WF_TYPE_I2_S) {
-			uint8_t tr[32];
-			wf_ternary_i2s_trailer(s, tr);
-			put(w, tr, sizeof tr);
+			uint8_t tail[32];
+			wf_ternary_i2s_trailer(s, tail);
+			put(gw, tail, sizeof tail);
 		}
 	}
 }
 
-static void key(struct wf_gguf_writer *w, const struct opts *o, const char *k, char *buf, size_t len)
+static void key(const struct opts *o, const char *k, char *dst, size_t len)
 {
-	snprintf(buf, len, "%s.%s", o->arch, k);
+	snprintf(dst, len, "%s.%s", o->arch, k);
 }
+
+/* File scope so that they stay reachable when die() exits (leak checkers). */
+static struct wf_gguf_writer *w;
+static int8_t *trits;
+static uint8_t *buf;
 
 int main(int argc, char **argv)
 {
 	struct opts o;
 	struct vocab v;
-	struct wf_gguf_writer *w;
 	char k[128], name[128], err[256], *slash;
 	int fd, i;
-	int8_t *trits;
-	uint8_t *buf;
 	mode_t um;
 
 	(void)error, (void)cli_stdout_failed; /* cli.h helpers wf-gen has no use for */
@@ -565,9 +567,9 @@ int main(int argc, char **argv)
 	wf_gguf_writer_str(w, "general.name", name);
 	wf_gguf_writer_u32(w, "general.file_type", file_type_of(o.type));
 	wf_gguf_writer_u32(w, "general.quantization_version", 2);
-#define KU(s, x) key(w, &o, s, k, sizeof k), wf_gguf_writer_u32(w, k, x)
-#define KF(s, x) key(w, &o, s, k, sizeof k), wf_gguf_writer_f32(w, k, x)
-#define KS(s, x) key(w, &o, s, k, sizeof k), wf_gguf_writer_str(w, k, x)
+#define KU(s, x) key(&o, s, k, sizeof k), wf_gguf_writer_u32(w, k, x)
+#define KF(s, x) key(&o, s, k, sizeof k), wf_gguf_writer_f32(w, k, x)
+#define KS(s, x) key(&o, s, k, sizeof k), wf_gguf_writer_str(w, k, x)
 	KU("vocab_size", o.vocab);
 	KU("context_length", o.ctx);
 	KU("embedding_length", o.hidden);
