@@ -147,3 +147,12 @@ size_t wf_utf8_complete(const char *s, size_t n)
 	}
 	return n;
 }
+
+size_t wf_utf8_bad_len(const char *s, size_t n)
+{
+	size_t m = 1;
+	for (size_t k = 2; k <= 3 && k <= n; k++)
+		if (utf8_viable_prefix((const unsigned char *)s, k))
+			m = k;
+	return m;
+}

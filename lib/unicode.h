@@ -68,4 +68,9 @@ size_t wf_utf8_valid_prefix(const char *s, size_t n);
  */
 size_t wf_utf8_complete(const char *s, size_t n);
 
+/* For s[0..n) (n > 0) that does not start a valid character: the length
+ * of its maximal subpart (the longest prefix that could start one, at
+ * least 1), which is replaced by one U+FFFD, as Unicode recommends. */
+size_t wf_utf8_bad_len(const char *s, size_t n);
+
 #endif
