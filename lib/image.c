@@ -242,28 +242,20 @@ int wf_image_create(struct wf_image_builder *b, const char *name, mode_t mode, u
 		msg(err, errlen, "image '%s': chmod %04o: %s", name, (unsigned)mode, strerror(errno));
 		goto fail;
 	}
-	/* Reserve every byte now: a full /dev/shm is an error here, never a
-	 * SIGBUS when a page is first touched. */
-	r = posix_fallocate(b->fd, 0, (off_t)total);
-	if (r == EINVAL || r == EOPNOTSUPP) /* no fallocate for shm here: size only */
-		r = ftruncate(b->fd, (off_t)total) < 0 ? errno : 0;
-	if (r) {
+	/* The header goes in first, on a one-page object, so that from here on
+	 * a reader sees who is building it (state "building", not "damaged")
+	 * even while posix_fallocate() below is still at work. */
+	if (ftruncate(b->fd, (off_t)off) < 0) {
 		msg(err, errlen, "image '%s': cannot reserve %llu bytes in shared memory: %s", name,
-		    (unsigned long long)total, strerror(r));
+		    (unsigned long long)off, strerror(errno));
 		goto fail;
 	}
-	b->map = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
-	if (b->map == MAP_FAILED) {
-		b->map = NULL;
-		msg(err, errlen, "image '%s': mmap of %llu bytes: %s", name, (unsigned long long)total,
+	h = mmap(NULL, (size_t)off, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	if (h == MAP_FAILED) {
+		msg(err, errlen, "image '%s': mmap of %llu bytes: %s", name, (unsigned long long)off,
 		    strerror(errno));
 		goto fail;
 	}
-	b->map_size = (size_t)total;
-	b->payload = b->map + off;
-	b->payload_size = payload_size;
-
-	h = (struct wf_image_header *)b->map;
 	memcpy(h->magic, WF_IMAGE_MAGIC, sizeof h->magic);
 	h->version = WF_IMAGE_VERSION;
 	h->header_size = sizeof *h;
@@ -286,11 +278,34 @@ int wf_image_create(struct wf_image_builder *b, const char *name, mode_t mode, u
 	h->created_nsec = (int64_t)now.tv_nsec;
 	snprintf(h->name, sizeof h->name, "%s", name);
 	if (src_path) {
+		size_t l;
 		if (realpath(src_path, real))
 			src_path = real;
-		size_t l = strnlen(src_path, sizeof h->src_path - 1);
+		l = strnlen(src_path, sizeof h->src_path - 1);
 		memcpy(h->src_path, src_path, l); /* cut if longer; the rest is zero */
 	}
+	munmap(h, (size_t)off);
+
+	/* Reserve every byte now: a full /dev/shm is an error here, never a
+	 * SIGBUS when a page is first touched. */
+	r = posix_fallocate(b->fd, 0, (off_t)total);
+	if (r == EINVAL || r == EOPNOTSUPP) /* no fallocate for shm here: size only */
+		r = ftruncate(b->fd, (off_t)total) < 0 ? errno : 0;
+	if (r) {
+		msg(err, errlen, "image '%s': cannot reserve %llu bytes in shared memory: %s", name,
+		    (unsigned long long)total, strerror(r));
+		goto fail;
+	}
+	b->map = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
+	if (b->map == MAP_FAILED) {
+		b->map = NULL;
+		msg(err, errlen, "image '%s': mmap of %llu bytes: %s", name, (unsigned long long)total,
+		    strerror(errno));
+		goto fail;
+	}
+	b->map_size = (size_t)total;
+	b->payload = b->map + off;
+	b->payload_size = payload_size;
 	return 0;
 fail:
 	wf_image_abort(b);
@@ -384,18 +399,7 @@ static int check_header(const struct wf_image_header *h, uint64_t objsize, const
 		msg(err, errlen, "image '%s': header size %u, expected %zu", name, h->header_size, sizeof *h);
 		return -1;
 	}
-	if (h->total_size != objsize) {
-		msg(err, errlen, "image '%s': size %llu bytes disagrees with its header (%llu bytes)", name,
-		    (unsigned long long)objsize, (unsigned long long)h->total_size);
-		return -1;
-	}
-	if (h->payload_offset < h->header_size || h->payload_offset > h->total_size ||
-	    h->payload_size != h->total_size - h->payload_offset) {
-		msg(err, errlen, "image '%s': payload (offset %llu, %llu bytes) does not fill the image (%llu bytes)",
-		    name, (unsigned long long)h->payload_offset, (unsigned long long)h->payload_size,
-		    (unsigned long long)h->total_size);
-		return -1;
-	}
+	/* Not ready first: a builder's object may not have its full size yet. */
 	if (atomic_load_explicit(&h->ready, memory_order_acquire) != WF_IMAGE_READY) {
 		if (loader_alive(h)) {
 			*state = WF_IMAGE_STATE_BUILDING;
@@ -408,6 +412,18 @@ static int check_header(const struct wf_image_header *h, uint64_t objsize, const
 			    "(remove it with 'wf-shm rm --stale')",
 			    name, (long long)h->creator_pid);
 		}
+		return -1;
+	}
+	if (h->total_size != objsize) {
+		msg(err, errlen, "image '%s': size %llu bytes disagrees with its header (%llu bytes)", name,
+		    (unsigned long long)objsize, (unsigned long long)h->total_size);
+		return -1;
+	}
+	if (h->payload_offset < h->header_size || h->payload_offset > h->total_size ||
+	    h->payload_size != h->total_size - h->payload_offset) {
+		msg(err, errlen, "image '%s': payload (offset %llu, %llu bytes) does not fill the image (%llu bytes)",
+		    name, (unsigned long long)h->payload_offset, (unsigned long long)h->payload_size,
+		    (unsigned long long)h->total_size);
 		return -1;
 	}
 	*state = WF_IMAGE_STATE_READY;

@@ -10,10 +10,11 @@
  *                                     the GGUF's own alignment holds)
  *
  * and the object's size is exactly total_size = payload_offset +
- * payload_size.  A builder creates the object with O_CREAT|O_EXCL, reserves
- * every byte with posix_fallocate() (a full /dev/shm fails at build time,
- * not with SIGBUS later), writes the header, fills the payload, and LAST
- * stores WF_IMAGE_READY into header.ready with release semantics.  Readers
+ * payload_size.  A builder creates the object with O_CREAT|O_EXCL, writes
+ * the header (ready = 0, its own pid) on the first page, reserves every
+ * byte with posix_fallocate() (a full /dev/shm fails at build time, not
+ * with SIGBUS later), fills the payload, and LAST stores WF_IMAGE_READY
+ * into header.ready with release semantics.  Readers
  * load ready with acquire semantics, so once they see it every payload byte
  * is visible.  A loader that dies before publishing leaves an object that
  * never becomes ready; attaching it fails and `wf-shm ls` calls it stale.
@@ -162,10 +163,10 @@ struct wf_image {
  *   too small for a header "image 'NAME': size N bytes is too small for a header"
  *   bad magic / version    "image 'NAME': bad magic (not a wf image)" /
  *                          "image 'NAME': format version N, expected 1"
- *   size vs header         "image 'NAME': size N bytes disagrees with its header (M bytes)"
  *   not ready              "image 'NAME' is not ready: its loader (pid N) is still building it" /
  *                          "image 'NAME' is not ready: its loader (pid N) died before finishing
  *                           (remove it with 'wf-shm rm --stale')"
+ *   size vs header         "image 'NAME': size N bytes disagrees with its header (M bytes)"
  * An image whose source file changed since it was built still attaches by
  * name (its bytes are consistent); only lookups by path skip it.
  */
