@@ -11,6 +11,12 @@
  * Other F32/F16/BF16 tensors must agree element-wise within relative TOL
  * (absolute TOL below 1).  Prints "ok: N ternary tensors, M other tensors"
  * and exits 0, or names the first difference and exits 1.
+ *
+ *   convert_cmp -r FILE TENSOR
+ *
+ * Prints the ternary tensor's scale and its rows run-length encoded, each
+ * run "T x N" for N consecutive rows whose trits are all T ("mixed" for a
+ * row that is not constant): "scale 0.5: +1x32 0x32 -1x64".
  */
 #include <fcntl.h>
 #include <math.h>
@@ -72,11 +78,55 @@ static float elem(const struct wf_gguf_tensor *t, uint64_t i)
 	return t->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
 }
 
+static int rows(const char *path, const char *name)
+{
+	struct wf_gguf g;
+	char err[256];
+	int64_t nr, nc;
+	float s;
+	open_gguf(path, &g);
+	const struct wf_gguf_tensor *t = wf_gguf_tensor(&g, name);
+	if (!t || wf_ternary_check(t, &nr, &nc, err, sizeof err) < 0) {
+		printf("%s\n", t ? err : "no such tensor");
+		return 1;
+	}
+	int8_t *tr = malloc((size_t)(nr * nc));
+	if (wf_ternary_decode(t, tr, &s, err, sizeof err) < 0) {
+		printf("%s\n", err);
+		return 1;
+	}
+	printf("scale %.6g:", (double)s);
+	int prev = 9;
+	long run = 0;
+	for (int64_t r = 0; r <= nr; r++) {
+		int v = 9;
+		if (r < nr) {
+			v = tr[r * nc];
+			for (int64_t k = 1; k < nc; k++)
+				if (tr[r * nc + k] != v)
+					v = 5;
+		}
+		if (r == nr || v != prev) {
+			if (run && prev == 5)
+				printf(" mixed x%ld", run);
+			else if (run)
+				printf(" %s%dx%ld", prev > 0 ? "+" : "", prev, run);
+			prev = v;
+			run = 0;
+		}
+		run++;
+	}
+	printf("\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	double tol = 1.0 / 2048;
 	int c;
 	char err[256];
+	if (argc == 4 && strcmp(argv[1], "-r") == 0)
+		return rows(argv[2], argv[3]);
 	while ((c = getopt(argc, argv, "t:")) != -1) {
 		if (c != 't')
 			return 2;
