@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "unicode.h"
 
@@ -25,11 +26,14 @@ struct ix_header {
 	uint64_t total_size;     /* bytes of the whole block */
 };
 
-/* Token text -> id.  id1 = id + 1 (0: empty slot); tag = the text's hash
- * bits, to skip most comparisons. */
+/* Token text -> id: hash = the text's 64-bit hash, id1 = id + 1 (0: empty
+ * slot), len its length.  No two vocabulary texts share a hash (checked
+ * while building), so the build compares hashes only; lookups of outside
+ * text compare the bytes too. */
 struct ix_text {
+	uint64_t hash;
 	uint32_t id1;
-	uint32_t tag;
+	uint32_t len;
 };
 
 /* (left id, right id) -> (rank, result id).  rank1 = rank + 1 (0: empty). */
@@ -124,24 +128,47 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
+static inline uint64_t ld64(const char *s)
+{
+	uint64_t v;
+	memcpy(&v, s, 8);
+	return v;
+}
+
+static inline uint32_t ld32(const char *s)
+{
+	uint32_t v;
+	memcpy(&v, s, 4);
+	return v;
+}
+
+/* A 64-bit hash of s[0..n) (native byte order: an index never leaves its
+ * machine).  Short strings, the common case, take two multiplications. */
 static uint64_t hash_bytes(const char *s, size_t n)
 {
-	uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)n;
-	while (n >= 8) {
-		uint64_t v;
-		memcpy(&v, s, 8);
-		h = (h ^ v) * 0xff51afd7ed558ccdull;
-		h ^= h >> 32;
-		s += 8;
-		n -= 8;
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ ((uint64_t)n * 0xff51afd7ed558ccdull), a, b;
+	while (n > 16) {
+		h = (h ^ ld64(s)) * 0xbf58476d1ce4e5b9ull;
+		h = (h ^ ld64(s + 8) ^ (h >> 31)) * 0x94d049bb133111ebull;
+		s += 16;
+		n -= 16;
 	}
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v |= (uint64_t)(unsigned char)s[i] << (8 * i);
-	h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
+	if (n >= 8) {
+		a = ld64(s);
+		b = ld64(s + n - 8);
+	} else if (n >= 4) {
+		a = ld32(s);
+		b = ld32(s + n - 4);
+	} else if (n > 0) {
+		a = (uint64_t)(unsigned char)s[0] << 16 | (uint64_t)(unsigned char)s[n >> 1] << 8 |
+		    (unsigned char)s[n - 1];
+		b = 0;
+	} else
+		a = b = 0;
+	h = (h ^ a) * 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 31;
+	h = (h ^ b) * 0x94d049bb133111ebull;
 	h ^= h >> 29;
-	h *= 0x9E3779B97F4A7C15ull;
-	h ^= h >> 32;
 	return h;
 }
 
@@ -179,15 +206,16 @@ static uint32_t byte_to_cp(unsigned b)
 /* The byte a mapped character stands for, or -1. */
 static int cp_to_byte(uint32_t cp)
 {
-	if (cp < 256)
-		return byte_is_printable(cp) ? (int)cp : -1;
-	if (cp < 256 + 68) {
-		uint32_t k = 256;
-		for (unsigned i = 0; i < 256; i++)
-			if (!byte_is_printable(i) && k++ == cp)
-				return (int)i;
+	static int16_t rev[256 + 68];
+	static int ready;
+	if (!ready) {
+		for (unsigned i = 0; i < 256 + 68; i++)
+			rev[i] = -1;
+		for (unsigned b = 0; b < 256; b++)
+			rev[byte_to_cp(b)] = (int16_t)b;
+		ready = 1;
 	}
-	return -1;
+	return cp < 256 + 68 ? rev[cp] : -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -198,16 +226,29 @@ static int32_t find_text(const struct wf_tokenizer *t, const char *s, size_t len
 	if (!t->ix || len == 0)
 		return -1;
 	uint64_t h = hash_bytes(s, len);
-	uint32_t mask = (1u << t->ix->text_bits) - 1, tag = (uint32_t)(h >> 32);
+	uint32_t mask = (1u << t->ix->text_bits) - 1;
 	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
 		const struct ix_text *e = &t->ix_text[i];
 		if (!e->id1)
 			return -1;
-		if (e->tag == tag && e->id1 <= t->n_vocab) {
+		if (e->hash == h && e->len == len && e->id1 <= t->n_vocab) {
 			const struct wf_gguf_str *x = &t->texts[e->id1 - 1];
 			if (x->len == len && memcmp(x->ptr, s, len) == 0)
 				return (int32_t)(e->id1 - 1);
 		}
+	}
+}
+
+/* The id of a vocabulary text known by its hash and length (building). */
+static int32_t find_hash(const struct wf_tokenizer *t, uint64_t h, size_t len)
+{
+	uint32_t mask = (1u << t->ix->text_bits) - 1;
+	for (uint32_t i = (uint32_t)h & mask;; i = (i + 1) & mask) {
+		const struct ix_text *e = &t->ix_text[i];
+		if (!e->id1)
+			return -1;
+		if (e->hash == h && e->len == len)
+			return (int32_t)(e->id1 - 1);
 	}
 }
 
@@ -228,23 +269,29 @@ static const struct ix_merge *find_merge(const struct wf_tokenizer *t, int32_t a
 /* ------------------------------------------------------------------ */
 /* Building the index. */
 
+/* Table size: a power of two at most 3/4 full. */
 static uint32_t bits_for(uint64_t n)
 {
 	uint32_t b = 4;
-	while (((uint64_t)1 << b) < 2 * n)
+	while (((uint64_t)1 << b) * 3 < 4 * n)
 		b++;
 	return b;
 }
 
-static uint64_t fingerprint(const struct wf_tokenizer *t, const struct wf_gguf_kv *merges)
+/* The bytes an array of strings takes in the GGUF (they are contiguous:
+ * length, bytes, length, bytes...). */
+static uint64_t span_hash(const struct wf_gguf_kv *kv)
 {
-	uint64_t h = 0x12345678u ^ t->n_vocab;
-	for (uint32_t i = 0; i < t->n_vocab; i++)
-		h = (h ^ hash_bytes(t->texts[i].ptr, t->texts[i].len)) * 0x100000001b3ull;
-	if (merges)
-		for (uint64_t i = 0; i < merges->n; i++)
-			h = (h ^ hash_bytes(merges->strs[i].ptr, merges->strs[i].len)) * 0x100000001b3ull;
-	return h;
+	if (!kv || !kv->n)
+		return 0;
+	const char *a = (const char *)kv->data, *b = kv->strs[kv->n - 1].ptr + kv->strs[kv->n - 1].len;
+	return hash_bytes(a, (size_t)(b - a));
+}
+
+/* Identifies the vocabulary and merges an index was built from. */
+static uint64_t fingerprint(const struct wf_gguf_kv *tokens, const struct wf_gguf_kv *merges)
+{
+	return span_hash(tokens) * 31 + span_hash(merges);
 }
 
 /* Print s[0..n) for a message: at most 40 bytes, control bytes as \xHH. */
@@ -266,14 +313,32 @@ static const char *show(const char *s, size_t n, char *buf, size_t cap)
 	return buf;
 }
 
-static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *merges, char *err, size_t errlen)
+/* Zeroed memory for the index; a large one asks for huge pages, since its
+ * building is a stream of random accesses. */
+static void *alloc_index(size_t total)
+{
+	void *p = NULL;
+	size_t align = total >= ((size_t)4 << 20) ? ((size_t)2 << 20) : 64;
+	size_t size = (total + align - 1) / align * align;
+	if (posix_memalign(&p, align, size))
+		return NULL;
+#ifdef MADV_HUGEPAGE
+	if (align > 64)
+		madvise(p, size, MADV_HUGEPAGE);
+#endif
+	memset(p, 0, total);
+	return p;
+}
+
+static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, const struct wf_gguf_kv *merges,
+                       char *err, size_t errlen)
 {
 	uint64_t n_merges = merges ? merges->n : 0;
 	uint32_t tb = bits_for(t->n_vocab), mb = n_merges ? bits_for(n_merges) : 0;
 	size_t text_bytes = ((size_t)1 << tb) * sizeof(struct ix_text);
 	size_t merge_bytes = mb ? ((size_t)1 << mb) * sizeof(struct ix_merge) : 0;
 	size_t total = sizeof(struct ix_header) + text_bytes + merge_bytes;
-	char *blk = calloc(1, total);
+	char *blk = alloc_index(total);
 	if (!blk)
 		return fail(err, errlen, "out of memory (tokenizer index, %zu bytes)", total);
 	struct ix_header *h = (struct ix_header *)blk;
@@ -292,90 +357,143 @@ static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *merges, 
 	t->ix_text = tt;
 	t->ix_merge = mt;
 
-	/* texts: a later duplicate replaces the earlier id */
+	/* texts: a later duplicate replaces the earlier id; hashes are
+	 * computed a batch ahead and their slots prefetched */
 	uint32_t mask = (1u << tb) - 1;
-	for (uint32_t id = 0; id < t->n_vocab; id++) {
-		const char *s = t->texts[id].ptr;
-		size_t len = t->texts[id].len;
-		if (!len)
-			continue;
-		uint64_t hv = hash_bytes(s, len);
-		uint32_t tag = (uint32_t)(hv >> 32);
-		for (uint32_t i = (uint32_t)hv & mask;; i = (i + 1) & mask) {
-			struct ix_text *e = &tt[i];
-			if (!e->id1) {
-				e->id1 = id + 1;
-				e->tag = tag;
-				break;
-			}
-			const struct wf_gguf_str *x = &t->texts[e->id1 - 1];
-			if (e->tag == tag && x->len == len && memcmp(x->ptr, s, len) == 0) {
-				e->id1 = id + 1;
-				break;
+	enum { TB = 32 };
+	uint64_t th[TB];
+	for (uint32_t base = 0; base < t->n_vocab; base += TB) {
+		uint32_t m = t->n_vocab - base < TB ? t->n_vocab - base : TB;
+		for (uint32_t k = 0; k < m; k++) {
+			th[k] = hash_bytes(t->texts[base + k].ptr, t->texts[base + k].len);
+			__builtin_prefetch(&tt[th[k] & mask], 1);
+		}
+		for (uint32_t k = 0; k < m; k++) {
+			uint32_t id = base + k;
+			const char *s = t->texts[id].ptr;
+			size_t len = t->texts[id].len;
+			uint64_t hv = th[k];
+			if (!len)
+				continue;
+			for (uint32_t i = (uint32_t)hv & mask;; i = (i + 1) & mask) {
+				struct ix_text *e = &tt[i];
+				if (!e->id1) {
+					e->hash = hv;
+					e->id1 = id + 1;
+					e->len = (uint32_t)len;
+					break;
+				}
+				if (e->hash == hv && e->len == len) {
+					const struct wf_gguf_str *x = &t->texts[e->id1 - 1];
+					if (memcmp(x->ptr, s, len)) {
+						char b1[200], b2[200];
+						return fail(err, errlen, "tokens %u '%s' and %u '%s' have the same hash (cannot index)",
+						            e->id1 - 1, show(x->ptr, len, b1, sizeof b1), id,
+						            show(s, len, b2, sizeof b2));
+					}
+					e->id1 = id + 1;
+					break;
+				}
 			}
 		}
 	}
 
-	/* merges: "LEFT RIGHT", split at the first space after the first byte */
+	/* merges: "LEFT RIGHT", split at the first space after the first byte.
+	 * Done in batches whose table slots are prefetched first: the build is
+	 * bound by memory latency, not by work. */
 	char b1[200], b2[200];
 	uint32_t mmask = mb ? (1u << mb) - 1 : 0;
 	char *cat = NULL;
 	size_t cat_cap = 0;
-	for (uint64_t r = 0; r < n_merges; r++) {
-		const char *s = merges->strs[r].ptr;
-		size_t len = merges->strs[r].len;
-		const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
-		if (!sp) {
-			free(cat);
-			return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s' is not two tokens separated by a space",
-			            (unsigned long long)r, show(s, len, b1, sizeof b1));
-		}
-		size_t ll = (size_t)(sp - s), rl = len - ll - 1;
-		int32_t a = find_text(t, s, ll), b = find_text(t, sp + 1, rl);
-		if (a < 0 || b < 0) {
-			free(cat);
-			return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': '%s' is not a token",
-			            (unsigned long long)r, show(s, len, b1, sizeof b1),
-			            a < 0 ? show(s, ll, b2, sizeof b2) : show(sp + 1, rl, b2, sizeof b2));
-		}
-		if (ll + rl > cat_cap) {
-			cat_cap = 2 * (ll + rl) + 64;
-			char *p = realloc(cat, cat_cap);
-			if (!p) {
+	enum { B = 32 };
+	struct {
+		const char *s, *sp;
+		size_t ll, rl;
+		uint64_t hl, hr, hc, hp;
+		int32_t a, b, c;
+	} q[B];
+	for (uint64_t base = 0; base < n_merges; base += B) {
+		size_t m = n_merges - base < B ? (size_t)(n_merges - base) : B;
+		for (size_t k = 0; k < m; k++) {
+			uint64_t r = base + k;
+			const char *s = merges->strs[r].ptr;
+			size_t len = merges->strs[r].len;
+			const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
+			if (!sp) {
 				free(cat);
-				return fail(err, errlen, "out of memory");
+				return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s' is not two tokens separated by a space",
+				            (unsigned long long)r, show(s, len, b1, sizeof b1));
 			}
-			cat = p;
-		}
-		memcpy(cat, s, ll);
-		memcpy(cat + ll, sp + 1, rl);
-		int32_t c = find_text(t, cat, ll + rl);
-		if (c < 0) {
-			show(cat, ll + rl, b2, sizeof b2);
-			free(cat);
-			return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': the merged '%s' is not a token",
-			            (unsigned long long)r, show(s, len, b1, sizeof b1), b2);
-		}
-		for (uint32_t i = (uint32_t)hash_pair((uint32_t)a, (uint32_t)b) & mmask;; i = (i + 1) & mmask) {
-			struct ix_merge *e = &mt[i];
-			if (!e->rank1) {
-				e->left = (uint32_t)a;
-				e->right = (uint32_t)b;
-				e->rank1 = (uint32_t)r + 1;
-				e->result = (uint32_t)c;
-				break;
+			size_t ll = (size_t)(sp - s), rl = len - ll - 1;
+			if (ll + rl > cat_cap) {
+				cat_cap = 2 * (ll + rl) + 64;
+				char *p = realloc(cat, cat_cap);
+				if (!p) {
+					free(cat);
+					return fail(err, errlen, "out of memory");
+				}
+				cat = p;
 			}
-			if (e->left == (uint32_t)a && e->right == (uint32_t)b)
-				break; /* a repeated merge keeps its first rank */
+			memcpy(cat, s, ll);
+			memcpy(cat + ll, sp + 1, rl);
+			q[k].s = s;
+			q[k].sp = sp;
+			q[k].ll = ll;
+			q[k].rl = rl;
+			q[k].hl = hash_bytes(s, ll);
+			q[k].hr = hash_bytes(sp + 1, rl);
+			q[k].hc = hash_bytes(cat, ll + rl);
+			__builtin_prefetch(&tt[q[k].hl & mask]);
+			__builtin_prefetch(&tt[q[k].hr & mask]);
+			__builtin_prefetch(&tt[q[k].hc & mask]);
+		}
+		for (size_t k = 0; k < m; k++) {
+			uint64_t r = base + k;
+			q[k].a = find_hash(t, q[k].hl, q[k].ll);
+			q[k].b = find_hash(t, q[k].hr, q[k].rl);
+			q[k].c = find_hash(t, q[k].hc, q[k].ll + q[k].rl);
+			if (q[k].a < 0 || q[k].b < 0 || q[k].c < 0) {
+				const char *s = q[k].s, *sp = q[k].sp;
+				size_t ll = q[k].ll, rl = q[k].rl;
+				free(cat);
+				show(s, ll + rl + 1, b1, sizeof b1);
+				if (q[k].a < 0 || q[k].b < 0)
+					return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': '%s' is not a token",
+					            (unsigned long long)r, b1,
+					            q[k].a < 0 ? show(s, ll, b2, sizeof b2) : show(sp + 1, rl, b2, sizeof b2));
+				char c2[200];
+				size_t o = 0;
+				for (size_t i = 0; i < ll + rl && o + 1 < sizeof c2; i++)
+					c2[o++] = i < ll ? s[i] : sp[1 + i - ll];
+				return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': the merged '%s' is not a token",
+				            (unsigned long long)r, b1, show(c2, o, b2, sizeof b2));
+			}
+			q[k].hp = hash_pair((uint32_t)q[k].a, (uint32_t)q[k].b);
+			__builtin_prefetch(&mt[q[k].hp & mmask], 1);
+		}
+		for (size_t k = 0; k < m; k++) {
+			uint32_t a = (uint32_t)q[k].a, b = (uint32_t)q[k].b;
+			for (uint32_t i = (uint32_t)q[k].hp & mmask;; i = (i + 1) & mmask) {
+				struct ix_merge *e = &mt[i];
+				if (!e->rank1) {
+					e->left = a;
+					e->right = b;
+					e->rank1 = (uint32_t)(base + k) + 1;
+					e->result = (uint32_t)q[k].c;
+					break;
+				}
+				if (e->left == a && e->right == b)
+					break; /* a repeated merge keeps its first rank */
+			}
 		}
 	}
 	free(cat);
-	h->fingerprint = fingerprint(t, merges);
+	h->fingerprint = fingerprint(tokens, merges);
 	return 0;
 }
 
-static int adopt_index(struct wf_tokenizer *t, const struct wf_gguf_kv *merges, const void *p, size_t len,
-                       char *err, size_t errlen)
+static int adopt_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, const struct wf_gguf_kv *merges,
+                       const void *p, size_t len, char *err, size_t errlen)
 {
 	const struct ix_header *h = p;
 	uint64_t n_merges = merges ? merges->n : 0;
@@ -389,7 +507,7 @@ static int adopt_index(struct wf_tokenizer *t, const struct wf_gguf_kv *merges, 
 	size_t merge_bytes = h->merge_bits ? ((size_t)1 << h->merge_bits) * sizeof(struct ix_merge) : 0;
 	if (sizeof *h + text_bytes + merge_bytes != len)
 		return fail(err, errlen, "tokenizer index: size %zu does not match its header", len);
-	if (h->fingerprint != fingerprint(t, merges))
+	if (h->fingerprint != fingerprint(tokens, merges))
 		return fail(err, errlen, "tokenizer index: built for another vocabulary (fingerprint)");
 	t->ix = h;
 	t->ix_text = (const struct ix_text *)((const char *)p + sizeof *h);
@@ -478,6 +596,12 @@ static int build_pieces(struct wf_tokenizer *t, char *err, size_t errlen)
 		}
 		if (plain && t->model == WF_TOK_BPE) {
 			for (size_t i = 0; i < n;) {
+				unsigned char c = (unsigned char)s[i];
+				if (c >= 33 && c <= 126) { /* printable ASCII stands for itself */
+					t->pieces[o++] = (char)c;
+					i++;
+					continue;
+				}
 				uint32_t cp;
 				size_t l = wf_utf8_next(s + i, n - i, &cp);
 				int b = cp == WF_U_BAD ? -1 : cp_to_byte(cp);
@@ -716,9 +840,9 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 		goto bad;
 	if (!opts->decode_only) {
 		if (opts->index) {
-			if (adopt_index(t, merges, opts->index, opts->index_len, err, errlen))
+			if (adopt_index(t, tok, merges, opts->index, opts->index_len, err, errlen))
 				goto bad;
-		} else if (build_index(t, merges, err, errlen))
+		} else if (build_index(t, tok, merges, err, errlen))
 			goto bad;
 		if (build_specials(t, err, errlen))
 			goto bad;
