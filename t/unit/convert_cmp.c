@@ -31,6 +31,16 @@
 #include "kernels.h"
 #include "ternary.h"
 
+/* Parsed files, freed at exit (the leak checker runs after this). */
+static struct wf_gguf *opened[4];
+static int n_opened;
+
+static void close_all(void)
+{
+	for (int i = 0; i < n_opened; i++)
+		wf_gguf_free(opened[i]);
+}
+
 static void open_gguf(const char *path, struct wf_gguf *g)
 {
 	char err[256];
@@ -50,6 +60,9 @@ static void open_gguf(const char *path, struct wf_gguf *g)
 		fprintf(stderr, "%s: %s\n", path, err);
 		exit(1);
 	}
+	if (n_opened == 0)
+		atexit(close_all);
+	opened[n_opened++] = g;
 }
 
 static int is_ternary_name(const char *n)
@@ -80,7 +93,7 @@ static float elem(const struct wf_gguf_tensor *t, uint64_t i)
 
 static int rows(const char *path, const char *name)
 {
-	struct wf_gguf g;
+	static struct wf_gguf g;
 	char err[256];
 	int64_t nr, nc;
 	float s;
@@ -117,6 +130,7 @@ static int rows(const char *path, const char *name)
 		run++;
 	}
 	printf("\n");
+	free(tr);
 	return 0;
 }
 
@@ -136,7 +150,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: convert_cmp [-t TOL] A.gguf B.gguf\n");
 		return 2;
 	}
-	struct wf_gguf a, b;
+	static struct wf_gguf a, b;
 	open_gguf(argv[optind], &a);
 	open_gguf(argv[optind + 1], &b);
 	int nt = 0, no = 0;
@@ -165,6 +179,8 @@ int main(int argc, char **argv)
 			uint64_t diff = 0;
 			for (uint64_t k = 0; k < n; k++)
 				diff += tx[k] != ty[k];
+			free(tx);
+			free(ty);
 			if (diff) {
 				printf("%s: %llu of %llu trits differ\n", x->name, (unsigned long long)diff,
 				       (unsigned long long)n);
@@ -174,8 +190,6 @@ int main(int argc, char **argv)
 				printf("%s: scales %.9g and %.9g differ\n", x->name, (double)sx, (double)sy);
 				return 1;
 			}
-			free(tx);
-			free(ty);
 			nt++;
 			continue;
 		}

@@ -19,6 +19,16 @@
 
 #include "gguf.h"
 
+/* Parsed files, freed at exit (the leak checker runs after this). */
+static struct wf_gguf *opened[4];
+static int n_opened;
+
+static void close_all(void)
+{
+	for (int i = 0; i < n_opened; i++)
+		wf_gguf_free(opened[i]);
+}
+
 static void open_gguf(const char *path, struct wf_gguf *g)
 {
 	char err[256];
@@ -38,6 +48,9 @@ static void open_gguf(const char *path, struct wf_gguf *g)
 		fprintf(stderr, "%s: %s\n", path, err);
 		exit(1);
 	}
+	if (n_opened == 0)
+		atexit(close_all);
+	opened[n_opened++] = g;
 }
 
 static void put_elem(const struct wf_gguf_kv *kv, uint32_t t, uint64_t i)
@@ -106,7 +119,7 @@ static int same(const struct wf_gguf_kv *a, const struct wf_gguf_kv *b)
 
 int main(int argc, char **argv)
 {
-	struct wf_gguf a, b;
+	static struct wf_gguf a, b;
 	if (argc >= 4 && strcmp(argv[1], "-c") == 0) {
 		open_gguf(argv[2], &a);
 		open_gguf(argv[3], &b);
