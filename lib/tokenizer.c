@@ -1478,16 +1478,17 @@ static int spm_try_pair(struct wf_tokenizer *t, const char *e, int32_t l, int32_
 
 static int spm_fragment(struct wf_tokenizer *t, const char *e, size_t m, struct wf_tok_ids *out)
 {
-	static const uint8_t utf8_len[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
 	if (m == 0)
 		return 0;
 	if (sym_reserve(t, m))
 		return -1;
 	int32_t k = 0;
 	for (size_t o = 0; o < m; k++) {
-		size_t l = utf8_len[(unsigned char)e[o] >> 4];
-		if (l > m - o)
-			l = m - o;
+		/* one symbol per character; a byte that does not start a valid
+		 * one is a symbol of its own (llama.cpp would take the length its
+		 * first byte announces, swallowing what follows) */
+		uint32_t cp;
+		size_t l = wf_utf8_next(e + o, m - o, &cp);
 		t->sym_start[k] = (uint32_t)o;
 		t->sym_n[k] = (uint32_t)l;
 		t->sym_prev[k] = k - 1;

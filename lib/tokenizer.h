@@ -34,7 +34,10 @@
  * Invalid UTF-8 is not an error: a byte that does not start a valid
  * sequence is a character of its own with no class (like punctuation for
  * the expressions above).  Byte-level BPE encodes it with its byte token
- * and SPM with its <0xXX> token, so any byte string round-trips.
+ * and SPM with its <0xXX> token, so any byte string round-trips.  (For
+ * valid UTF-8 the ids are llama.cpp's; for invalid input llama.cpp's SPM
+ * takes the length a lead byte announces, swallowing following bytes, and
+ * replaces bad bytes by U+FFFD in byte-level BPE: wf keeps the bytes.)
  *
  * Lifetime: the handle points into the parsed GGUF (token texts, and the
  * struct wf_gguf's string tables): keep g and its buffer alive while the
