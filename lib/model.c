@@ -564,7 +564,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 #undef VEC
 #undef MAT
 		if (l == 0)
-			hp->wtype = wf_gguf_tensor(g, name)->type;
+			hp->wtype = wf_gguf_tensor(g, "blk.0.attn_q.weight")->type;
 	}
 	free(L.trits);
 	return m;

@@ -1,0 +1,121 @@
+/*
+ * model_edit IN OUT [EDIT...] — copy a GGUF with edits, to make broken models
+ * for t/decode.bats.  EDITs:
+ *   drop=NAME          leave tensor NAME out
+ *   shape=NAME:A,B     declare tensor NAME as [A, B] (data zero-filled/cut)
+ *   u32=KEY:V          set metadata KEY to UINT32 V (added if absent)
+ *   str=KEY:V          set metadata KEY to STRING V
+ *   delkey=KEY         leave KEY out
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gguf.h"
+
+static int nedit;
+static char **edits;
+
+static const char *find_edit(const char *kind, const char *name)
+{
+	size_t kl = strlen(kind), nl = strlen(name);
+	for (int i = 0; i < nedit; i++) {
+		const char *e = edits[i];
+		if (!strncmp(e, kind, kl) && e[kl] == '=' && !strncmp(e + kl + 1, name, nl) &&
+		    (e[kl + 1 + nl] == 0 || e[kl + 1 + nl] == ':'))
+			return e + kl + 1 + nl;
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	char err[512];
+	if (argc < 3) {
+		fprintf(stderr, "usage: model_edit IN OUT [EDIT...]\n");
+		return 2;
+	}
+	edits = argv + 3;
+	nedit = argc - 3;
+	int fd = open(argv[1], O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		perror(argv[1]);
+		return 1;
+	}
+	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	struct wf_gguf g;
+	if (base == MAP_FAILED || wf_gguf_parse(&g, base, (size_t)st.st_size, err, sizeof err) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[1], err);
+		return 1;
+	}
+	struct wf_gguf_writer *w = wf_gguf_writer_new();
+	for (uint64_t i = 0; i < g.n_kv; i++) {
+		char key[256];
+		snprintf(key, sizeof key, "%.*s", (int)g.kv[i].key.len, g.kv[i].key.ptr);
+		if (find_edit("delkey", key) || find_edit("u32", key) || find_edit("str", key))
+			continue;
+		wf_gguf_writer_copy_kv(w, &g.kv[i]);
+	}
+	for (int i = 0; i < nedit; i++) {
+		char buf[512];
+		snprintf(buf, sizeof buf, "%s", edits[i]);
+		char *c = strchr(buf, ':');
+		if (!strncmp(buf, "u32=", 4) && c) {
+			*c = 0;
+			wf_gguf_writer_u32(w, buf + 4, (uint32_t)strtoul(c + 1, NULL, 10));
+		} else if (!strncmp(buf, "str=", 4) && c) {
+			*c = 0;
+			wf_gguf_writer_str(w, buf + 4, c + 1);
+		}
+	}
+	int64_t *sizes = calloc(g.n_tensors, sizeof *sizes);
+	for (uint64_t i = 0; i < g.n_tensors; i++) {
+		const struct wf_gguf_tensor *t = &g.tensors[i];
+		if (find_edit("drop", t->name))
+			continue;
+		const char *sh = find_edit("shape", t->name);
+		int64_t ne[4] = {t->ne[0], t->ne[1], t->ne[2], t->ne[3]};
+		uint32_t nd = t->n_dims;
+		if (sh) {
+			nd = 2;
+			sscanf(sh + 1, "%lld,%lld", (long long *)&ne[0], (long long *)&ne[1]);
+		}
+		uint64_t nb;
+		if (wf_ggml_nbytes(t->type, ne, nd, &nb, err, sizeof err) < 0) {
+			fprintf(stderr, "%s\n", err);
+			return 1;
+		}
+		sizes[i] = (int64_t)nb;
+		wf_gguf_writer_tensor(w, t->name, t->type, ne, nd);
+	}
+	int ofd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (ofd < 0 || wf_gguf_writer_begin(w, wf_gguf_sink_fd, &ofd) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[2], wf_gguf_writer_error(w));
+		return 1;
+	}
+	for (uint64_t i = 0; i < g.n_tensors; i++) {
+		const struct wf_gguf_tensor *t = &g.tensors[i];
+		if (find_edit("drop", t->name))
+			continue;
+		uint64_t n = (uint64_t)sizes[i], have = t->nbytes < n ? t->nbytes : n;
+		wf_gguf_writer_data(w, t->data, have);
+		if (have < n) {
+			uint8_t *z = calloc(1, n - have);
+			wf_gguf_writer_data(w, z, n - have);
+			free(z);
+		}
+	}
+	if (wf_gguf_writer_finish(w) < 0 || close(ofd) < 0) {
+		fprintf(stderr, "%s: %s\n", argv[2], wf_gguf_writer_error(w));
+		return 1;
+	}
+	wf_gguf_writer_free(w);
+	free(sizes);
+	wf_gguf_free(&g);
+	return 0;
+}
