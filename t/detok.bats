@@ -65,7 +65,7 @@ setup() {
 
 @test "raw mode: one line per record, keys first, control tokens hidden unless --special" {
 	mk_tiny tiny.gguf
-	run -0 wf-detok -m tiny.gguf < <(printf '257 111 258 111 114 108 100\nk\t256 259 256\n\n')
+	run -0 wf-detok -m tiny.gguf < <(printf '257 108 111 258 111 114 108 100\nk\t256 259 256\n\n')
 	[ "$output" = $'hello world\nk\thehe' ]
 	run -0 bash -c "printf '256\n\n256\n' | wf-detok -m tiny.gguf | tr '\n' '|'"
 	[ "$output" = "he||he|" ]
