@@ -11,6 +11,8 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 FUZZTIME ?= 60
 BATS    ?= bats
+# make check TESTS=t/gguf.bats runs one suite
+TESTS   ?=
 
 OPT      ?= -O2
 WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
@@ -64,35 +66,41 @@ $(O)/t/%: t/unit/%.c $(O)/libwf.a $(HDRS)
 
 # The suite runs the programs from $(O)/bin and the unit tests from $(O)/t.
 check: all
-	WF_BUILD=$(CURDIR)/$(O) $(BATS) t/
+	WF_BUILD=$(CURDIR)/$(O) BATS=$(BATS) sh t/run $(TESTS)
 
 check-asan:
 	$(MAKE) O=build-asan CC=clang \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	  LDFLAGS="-fsanitize=address,undefined" check
 
-# libFuzzer harnesses: fuzz/NAME.c defines LLVMFuzzerTestOneInput.
+# libFuzzer harnesses: fuzz/NAME.c defines LLVMFuzzerTestOneInput and links
+# against a libwf.a built with clang, ASan+UBSan and fuzzer coverage.
 FUZZ_SRC := $(wildcard fuzz/*.c)
 FUZZERS  := $(patsubst fuzz/%.c,build-fuzz/fuzz/%,$(FUZZ_SRC))
-FUZZ_FLAGS = -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_SAN  = -fsanitize=address,undefined -fno-sanitize-recover=all
 
-build-fuzz/fuzz/%: fuzz/%.c $(filter lib/%,$(LIB_SRC)) $(HDRS)
+fuzzlib:
+	$(MAKE) O=build-fuzz CC=clang OPT="-O1 -fsanitize=fuzzer-no-link $(FUZZ_SAN)" build-fuzz/libwf.a
+
+build-fuzz/fuzz/%: fuzz/%.c fuzzlib $(HDRS)
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter $(FUZZ_FLAGS) \
-	  -o $@ $< $(filter-out lib/%.h,$(filter lib/%,$(LIB_SRC))) $(LDLIBS)
+	clang $(CPPFLAGS) $(WARN) -O1 -g -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< build-fuzz/libwf.a $(LDLIBS)
 
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do \
 	  n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
-	  if [ -d fuzz/corpus/$$n ]; then cp -n fuzz/corpus/$$n/* build-fuzz/corpus/$$n/ 2>/dev/null; fi; \
+	  if [ -d fuzz/corpus/$$n ]; then cp fuzz/corpus/$$n/* build-fuzz/corpus/$$n/ 2>/dev/null; fi; \
 	  echo "fuzz: $$n for $(FUZZTIME)s"; \
 	  $$f -max_total_time=$(FUZZTIME) -print_final_stats=1 build-fuzz/corpus/$$n || exit 1; \
 	done
 
-# aarch64 compile check of the portable code and the NEON kernels (no linking).
+# aarch64 compile check of the portable code and the NEON kernels (no
+# linking); needs Debian's libc6-dev-arm64-cross for the target's headers.
+AARCH64_SYSROOT ?= /usr/aarch64-linux-gnu
 check-aarch64:
-	@for f in $(LIB_SRC); do \
-	  clang --target=aarch64-linux-gnu $(CPPFLAGS) $(WARN) -O2 -fsyntax-only $$f || exit 1; \
+	@for f in $(LIB_SRC) $(PROGS_SRC); do \
+	  clang --target=aarch64-linux-gnu --sysroot=$(AARCH64_SYSROOT) -isystem $(AARCH64_SYSROOT)/include \
+	    $(CPPFLAGS) -Ibin $(WARN) -O2 -c -o /dev/null $$f || exit 1; \
 	done; echo "aarch64: all sources compile"
 
 demo: all
@@ -109,5 +117,5 @@ install: all
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all check check-asan fuzz check-aarch64 demo install clean
+.PHONY: all check check-asan fuzz check-aarch64 demo install clean fuzzlib
 .SECONDARY:

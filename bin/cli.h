@@ -12,6 +12,13 @@
 #ifndef WF_CLI_H
 #define WF_CLI_H
 
+/* Not every program uses every helper. */
+#if defined(__GNUC__)
+#define CLI_UNUSED __attribute__((unused))
+#else
+#define CLI_UNUSED
+#endif
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,10 +27,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *prog = "wf";
-static const char *cli_usage_text = "";
+CLI_UNUSED static const char *prog = "wf";
+CLI_UNUSED static const char *cli_usage_text = "";
 
-static void cli_init(int argc, char **argv, const char *usage)
+CLI_UNUSED static void cli_init(int argc, char **argv, const char *usage)
 {
 	(void)argc;
 	if (argv && argv[0]) {
@@ -35,7 +42,7 @@ static void cli_init(int argc, char **argv, const char *usage)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-static void cli_vmsg(const char *fmt, va_list ap)
+CLI_UNUSED static void cli_vmsg(const char *fmt, va_list ap)
 {
 	fflush(stdout);
 	fprintf(stderr, "%s: ", prog);
@@ -46,7 +53,7 @@ static void cli_vmsg(const char *fmt, va_list ap)
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2), noreturn))
 #endif
-static void die(const char *fmt, ...)
+CLI_UNUSED static void die(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -58,7 +65,7 @@ static void die(const char *fmt, ...)
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2), noreturn))
 #endif
-static void usage_die(const char *fmt, ...)
+CLI_UNUSED static void usage_die(const char *fmt, ...)
 {
 	va_list ap;
 	if (fmt && *fmt) {
@@ -73,7 +80,7 @@ static void usage_die(const char *fmt, ...)
 #if defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
 #endif
-static int error(const char *fmt, ...)
+CLI_UNUSED static int error(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -83,7 +90,7 @@ static int error(const char *fmt, ...)
 }
 
 /* Call after a failed write to stdout: EPIPE ends quietly, else die. */
-static void cli_stdout_failed(void)
+CLI_UNUSED static void cli_stdout_failed(void)
 {
 	if (errno == EPIPE)
 		_exit(0);
@@ -91,7 +98,7 @@ static void cli_stdout_failed(void)
 }
 
 /* Flush stdout and make a write error (disk full) the exit status. */
-static int cli_exit(int status)
+CLI_UNUSED static int cli_exit(int status)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno == EPIPE)
