@@ -38,8 +38,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					for (uint64_t k = 0; k < kv->strs[j].len; k++)
 						acc ^= (uint8_t)kv->strs[j].ptr[k];
 			else if (kv->type != WF_GGUF_STRING)
-				for (uint64_t j = 0; j < kv->n; j++)
-					acc ^= (uint8_t)wf_gguf_kv_num(kv, j);
+				for (uint64_t j = 0; j < kv->n; j++) {
+					double d = wf_gguf_kv_num(kv, j);
+					uint64_t u;
+					memcpy(&u, &d, sizeof u);
+					acc ^= (uint8_t)u;
+				}
 			if (kv->key.len < 65536 && strncmp(kv->key.ptr, "general.alignment", kv->key.len))
 				wf_gguf_writer_copy_kv(w, kv);
 		}
