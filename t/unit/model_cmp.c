@@ -11,6 +11,16 @@
  * margin exceeds -M (default 0.05).  Exit 0 when within every given bound
  * (and all clear rows agree), 1 otherwise, 2 on usage or I/O errors.
  * -o skips that many rows of OURS first (for a file holding several records).
+ *
+ *   model_cmp -P < text > f32     decimal numbers in, raw float32 out
+ *
+ *   model_cmp -V n_vocab -g IDS -s ROW [-M margin] OURS.f32
+ *
+ * Greedy check (teacher forcing): IDS holds a reference greedy continuation
+ * g0 g1 ...; row ROW + j of OURS must have argmax g_j for every j up to the
+ * first row whose own top1-top2 margin is below -M (after a near-tie the
+ * sequences may legitimately part).  Prints "greedy J/N clear" (J steps
+ * checked) and exits 1 at a clear mismatch.
  */
 #include <math.h>
 #include <stdio.h>
@@ -55,9 +65,18 @@ static int argmax(const float *x, int n, float *margin)
 int main(int argc, char **argv)
 {
 	int V = 1024, c;
-	long off = 0;
+	if (argc == 2 && !strcmp(argv[1], "-P")) {
+		double d;
+		while (scanf("%lf", &d) == 1) {
+			float f = (float)d;
+			fwrite(&f, 4, 1, stdout);
+		}
+		return ferror(stdout) ? 1 : 0;
+	}
+	long off = 0, start = -1;
+	const char *gpath = NULL;
 	double max_rel = -1, max_abs = -1, min_top1 = -1, M = 0.05;
-	while ((c = getopt(argc, argv, "V:l:a:t:M:o:")) != -1) {
+	while ((c = getopt(argc, argv, "V:l:a:t:M:o:g:s:")) != -1) {
 		switch (c) {
 		case 'V': V = atoi(optarg); break;
 		case 'l': max_rel = atof(optarg); break;
@@ -65,10 +84,44 @@ int main(int argc, char **argv)
 		case 't': min_top1 = atof(optarg); break;
 		case 'M': M = atof(optarg); break;
 		case 'o': off = atol(optarg); break;
+		case 'g': gpath = optarg; break;
+		case 's': start = atol(optarg); break;
 		default:
 			fprintf(stderr, "usage: model_cmp [-V n] [-l rel] [-a abs] [-t top1] [-M margin] [-o rows] A B\n");
 			return 2;
 		}
+	}
+	if (gpath) {
+		long na, ng = 0;
+		if (argc - optind != 1 || start < 0)
+			return 2;
+		float *a = slurp(argv[optind], &na);
+		FILE *f = fopen(gpath, "r");
+		if (!f) {
+			perror(gpath);
+			return 2;
+		}
+		int id, j = 0, bad = 0;
+		while (fscanf(f, "%d", &id) == 1) {
+			ng++;
+			if (bad || (start + j + 1) * V > na)
+				continue;
+			float mg;
+			int am = argmax(a + (start + j) * V, V, &mg);
+			if (am != id) {
+				bad = mg >= M ? 2 : 1;
+				if (bad == 2)
+					printf("greedy step %d: argmax %d (margin %g), reference %d\n", j, am, (double)mg, id);
+				continue;
+			}
+			j++;
+			if (mg < M)
+				bad = 1;
+		}
+		fclose(f);
+		printf("greedy %d/%ld clear\n", j, ng);
+		free(a);
+		return bad == 2;
 	}
 	if (argc - optind != 2 || V <= 0) {
 		fprintf(stderr, "usage: model_cmp [-V n] [-l rel] [-a abs] [-t top1] [-M margin] [-o rows] A B\n");
