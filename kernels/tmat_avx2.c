@@ -1,16 +1,14 @@
 /*
  * tmat_avx2 — AVX2 kernels (Haswell / Zen and later; built with -mavx2
  * -mfma -mf16c).  Ternary products use maddubs on the unsigned codes
- * c = t + 1: one 16-bit lane gets c1·q1 + c2·q2 in [-512, 508], lanes are
- * summed in int16 for WF_FLUSH_BLOCKS column blocks (no wrap, see kern.h),
- * then widened to int32 by madd(·, 1).  Σ t·q = Σ c·q − Σ q.
+ * c = t + 1 (one 16-bit lane gets c·q + c'·q'), summed in int16 for a
+ * bounded number of column blocks (no wrap: see FLUSH), then widened to
+ * int32 by madd.  Σ t·q = Σ c·q − Σ q.
  */
 #include "kern.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-
-#define INLINE static inline __attribute__((always_inline))
 
 /* Σ of 32 int8 in int32. */
 static int32_t sum_i8(const int8_t *q, int n)
@@ -28,56 +26,113 @@ static int32_t sum_i8(const int8_t *q, int n)
 }
 
 /* The 4 int32 lane sums of a[0..3] (one per row of a group). */
-INLINE __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+static inline __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
 {
 	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
 	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
 /*
- * Σ c·q for the 4 rows of group g and NJ tokens (q + j*ldq), into dot[j][4].
- * Rows outer, sub-blocks inner: one weight load feeds NJ tokens, the codes
- * are extracted once per row and sub-block.
+ * Code extraction in 1 shift + 4 ands per 32 weight bytes: w & 0x03 = c0,
+ * w & 0x0C = 4·c1, (w >> 4) & 0x03 = c2, (w >> 4) & 0x0C = 4·c3.  The
+ * 4-scaled products go to their own int16 accumulator: one maddubs lane is
+ * then in [-2048, 2032], and FLUSH blocks put 2·FLUSH = 16 of them in a lane,
+ * [-32768, 32512]: no wrap.  At a flush both are widened by madd, the
+ * unscaled one with weights 4, so the int32 total is exactly 4·Σ c·q.
  */
-INLINE void group_dot(const struct wf_tmat *w, int g, const int8_t *q, size_t ldq, int NJ,
-                      int32_t dot[][4])
+#define FLUSH 8
+
+#define MADD(c, q) _mm256_maddubs_epi16(c, q)
+#define LDQ(p) _mm256_loadu_si256((const __m256i *)(p))
+
+/* Widen (u, x4) into t: t += 4·u + x4 (int32 lanes). */
+#define WIDEN(t, u, x4) \
+	t = _mm256_add_epi32(t, _mm256_add_epi32(_mm256_madd_epi16(u, fours), _mm256_madd_epi16(x4, ones16)))
+
+/* 4·Σ c·q for the 4 rows of group g and one token, into dot[4]. */
+static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t dot[4])
 {
-	const __m256i m3 = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
+	const __m256i m3 = _mm256_set1_epi8(3), mc = _mm256_set1_epi8(12);
+	const __m256i ones16 = _mm256_set1_epi16(1), fours = _mm256_set1_epi16(4);
 	const int nb = w->cols / WF_TMAT_COL_ALIGN;
 	const uint8_t *tile = wf_tile(w, g, 0);
-	__m256i acc32[4][4];   /* [j][row] */
-	for (int j = 0; j < NJ; j++)
-		for (int k = 0; k < 4; k++)
-			acc32[j][k] = _mm256_setzero_si256();
-	for (int b0 = 0; b0 < nb; b0 += WF_FLUSH_BLOCKS) {
-		int b1 = b0 + WF_FLUSH_BLOCKS < nb ? b0 + WF_FLUSH_BLOCKS : nb;
-		__m256i acc[4][4];
-		for (int j = 0; j < NJ; j++)
-			for (int k = 0; k < 4; k++)
-				acc[j][k] = _mm256_setzero_si256();
+	__m256i t0 = _mm256_setzero_si256(), t1 = t0, t2 = t0, t3 = t0;
+	for (int b0 = 0; b0 < nb; b0 += FLUSH) {
+		int b1 = b0 + FLUSH < nb ? b0 + FLUSH : nb;
+		__m256i u0 = _mm256_setzero_si256(), u1 = u0, u2 = u0, u3 = u0;
+		__m256i x0 = u0, x1 = u0, x2 = u0, x3 = u0;
 		for (int b = b0; b < b1; b++, tile += WF_TILE_BYTES) {
 			const int8_t *qb = q + 128 * b;
-			for (int k = 0; k < 4; k++) {
-				__m256i wv = _mm256_load_si256((const __m256i *)(tile + 32 * k));
-				for (int s = 0; s < 4; s++) {
-					__m256i c = _mm256_and_si256(_mm256_srli_epi16(wv, 2 * s), m3);
-					for (int j = 0; j < NJ; j++) {
-						__m256i qv = _mm256_loadu_si256(
-						    (const __m256i *)(qb + j * ldq + 32 * s));
-						acc[j][k] = _mm256_add_epi16(acc[j][k],
-						                             _mm256_maddubs_epi16(c, qv));
-					}
-				}
-			}
+			__m256i q0 = LDQ(qb), q1 = LDQ(qb + 32), q2 = LDQ(qb + 64), q3 = LDQ(qb + 96);
+#define ROW(u, x, k) do { \
+	__m256i wv = _mm256_load_si256((const __m256i *)(tile + 32 * (k))); \
+	__m256i wh = _mm256_srli_epi16(wv, 4); \
+	u = _mm256_add_epi16(u, _mm256_add_epi16(MADD(_mm256_and_si256(wv, m3), q0), \
+	                                         MADD(_mm256_and_si256(wh, m3), q2))); \
+	x = _mm256_add_epi16(x, _mm256_add_epi16(MADD(_mm256_and_si256(wv, mc), q1), \
+	                                         MADD(_mm256_and_si256(wh, mc), q3))); \
+} while (0)
+			ROW(u0, x0, 0);
+			ROW(u1, x1, 1);
+			ROW(u2, x2, 2);
+			ROW(u3, x3, 3);
+#undef ROW
 		}
-		for (int j = 0; j < NJ; j++)
-			for (int k = 0; k < 4; k++)
-				acc32[j][k] = _mm256_add_epi32(acc32[j][k],
-				                               _mm256_madd_epi16(acc[j][k], ones16));
+		WIDEN(t0, u0, x0);
+		WIDEN(t1, u1, x1);
+		WIDEN(t2, u2, x2);
+		WIDEN(t3, u3, x3);
 	}
-	for (int j = 0; j < NJ; j++)
-		_mm_storeu_si128((__m128i *)dot[j],
-		                 hsum4(acc32[j][0], acc32[j][1], acc32[j][2], acc32[j][3]));
+	_mm_storeu_si128((__m128i *)dot, hsum4(t0, t1, t2, t3));
+}
+
+/* The same for two tokens qa, qc at once: each weight load and code
+ * extraction feeds both. */
+static void group_dot2(const struct wf_tmat *w, int g, const int8_t *qa, const int8_t *qc,
+                       int32_t da[4], int32_t dc[4])
+{
+	const __m256i m3 = _mm256_set1_epi8(3), mc = _mm256_set1_epi8(12);
+	const __m256i ones16 = _mm256_set1_epi16(1), fours = _mm256_set1_epi16(4);
+	const int nb = w->cols / WF_TMAT_COL_ALIGN;
+	const uint8_t *tile = wf_tile(w, g, 0);
+	__m256i t[8];
+	for (int i = 0; i < 8; i++)
+		t[i] = _mm256_setzero_si256();
+	for (int b0 = 0; b0 < nb; b0 += FLUSH) {
+		int b1 = b0 + FLUSH < nb ? b0 + FLUSH : nb;
+		__m256i ua0 = _mm256_setzero_si256(), ua1 = ua0, ua2 = ua0, ua3 = ua0;
+		__m256i xa0 = ua0, xa1 = ua0, xa2 = ua0, xa3 = ua0;
+		__m256i uc0 = ua0, uc1 = ua0, uc2 = ua0, uc3 = ua0;
+		__m256i xc0 = ua0, xc1 = ua0, xc2 = ua0, xc3 = ua0;
+		for (int b = b0; b < b1; b++, tile += WF_TILE_BYTES) {
+			const int8_t *pa = qa + 128 * b, *pc = qc + 128 * b;
+#define ROW(ua, xa, uc, xc, k) do { \
+	__m256i wv = _mm256_load_si256((const __m256i *)(tile + 32 * (k))); \
+	__m256i wh = _mm256_srli_epi16(wv, 4); \
+	__m256i c0 = _mm256_and_si256(wv, m3), c1 = _mm256_and_si256(wv, mc); \
+	__m256i c2 = _mm256_and_si256(wh, m3), c3 = _mm256_and_si256(wh, mc); \
+	ua = _mm256_add_epi16(ua, _mm256_add_epi16(MADD(c0, LDQ(pa)), MADD(c2, LDQ(pa + 64)))); \
+	xa = _mm256_add_epi16(xa, _mm256_add_epi16(MADD(c1, LDQ(pa + 32)), MADD(c3, LDQ(pa + 96)))); \
+	uc = _mm256_add_epi16(uc, _mm256_add_epi16(MADD(c0, LDQ(pc)), MADD(c2, LDQ(pc + 64)))); \
+	xc = _mm256_add_epi16(xc, _mm256_add_epi16(MADD(c1, LDQ(pc + 32)), MADD(c3, LDQ(pc + 96)))); \
+} while (0)
+			ROW(ua0, xa0, uc0, xc0, 0);
+			ROW(ua1, xa1, uc1, xc1, 1);
+			ROW(ua2, xa2, uc2, xc2, 2);
+			ROW(ua3, xa3, uc3, xc3, 3);
+#undef ROW
+		}
+		WIDEN(t[0], ua0, xa0);
+		WIDEN(t[1], ua1, xa1);
+		WIDEN(t[2], ua2, xa2);
+		WIDEN(t[3], ua3, xa3);
+		WIDEN(t[4], uc0, xc0);
+		WIDEN(t[5], uc1, xc1);
+		WIDEN(t[6], uc2, xc2);
+		WIDEN(t[7], uc3, xc3);
+	}
+	_mm_storeu_si128((__m128i *)da, hsum4(t[0], t[1], t[2], t[3]));
+	_mm_storeu_si128((__m128i *)dc, hsum4(t[4], t[5], t[6], t[7]));
 }
 
 static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
@@ -87,12 +142,12 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
 		return;
 	int32_t sq = sum_i8(q, w->cols);
 	for (int g = r0 / 4; g * 4 < r1; g++) {
-		int32_t dot[1][4];
-		group_dot(w, g, q, 0, 1, dot);
+		int32_t dot[4];
+		group_dot1(w, g, q, dot);
 		for (int k = 0; k < 4; k++) {
 			int r = 4 * g + k;
 			if (r >= r0 && r < r1)
-				out[r - r0] = wf_tmat_out(dot[0][k] - sq, s, w->scale);
+				out[r - r0] = wf_tmat_out((dot[k] >> 2) - sq, s, w->scale);
 		}
 	}
 }
@@ -116,16 +171,17 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 			for (int j = 0; j < nj; j += 2) {
 				int32_t dot[2][4];
 				int m = nj - j >= 2 ? 2 : 1;
+				const int8_t *qj = q + (j0 + j) * cols;
 				if (m == 2)
-					group_dot(w, g, q + (j0 + j) * cols, cols, 2, dot);
+					group_dot2(w, g, qj, qj + cols, dot[0], dot[1]);
 				else
-					group_dot(w, g, q + (j0 + j) * cols, cols, 1, dot);
+					group_dot1(w, g, qj, dot[0]);
 				for (int t = 0; t < m; t++) {
 					float *o = out + (size_t)(j0 + j + t) * ldo;
 					for (int k = 0; k < 4; k++) {
 						int r = 4 * g + k;
 						if (r >= r0 && r < r1)
-							o[r] = wf_tmat_out(dot[t][k] - sq[j + t], s[j0 + j + t],
+							o[r] = wf_tmat_out((dot[t][k] >> 2) - sq[j + t], s[j0 + j + t],
 							                   w->scale);
 					}
 				}

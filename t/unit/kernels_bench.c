@@ -1,0 +1,192 @@
+/*
+ * kernels_bench — throughput of the kernels (not run by the suite).
+ *
+ *   kernels_bench [VARIANT]     (default: the auto choice)
+ *
+ * Generation: GB/s of packed weights streamed by wf_tmat_vec for the
+ * 2B-4T shapes 6912x2560 (gate/up) and 2560x6912 (down), at 1 and 2
+ * threads, cycling through enough matrices (~140 MB) that they come from
+ * memory, not cache; a plain AVX2/memory read of the same buffers is the
+ * roofline.  Prefill: GOPS (2 ops per weight per token) of wf_tmat_mat for
+ * n = 128.  F16 head: GB/s of wf_f16_matvec on a 32768x2560 matrix.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernels.h"
+#include "pool.h"
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static uint64_t rng = 88172645463325252ull;
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 16);
+}
+
+#define NMAT 32
+
+struct job {
+	const struct wf_tmat *w;
+	const int8_t *q;
+	const float *s;
+	int n;
+	float *out;
+	const uint16_t *h;
+	const float *x;
+	int hrows, hcols;
+	const uint8_t *buf;
+	size_t len;
+	volatile uint64_t sink;
+};
+
+static void run_vec(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int lo, hi;
+	wf_pool_split(j->w->rows, WF_TMAT_ROW_GROUP, ith, nth, &lo, &hi);
+	wf_tmat_vec(j->w, j->q, j->s[0], j->out + lo, lo, hi);
+}
+
+static void run_mat(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int lo, hi;
+	wf_pool_split(j->w->rows, WF_TMAT_ROW_GROUP, ith, nth, &lo, &hi);
+	wf_tmat_mat(j->w, j->q, j->s, j->n, j->out, j->w->rows, lo, hi);
+}
+
+static void run_f16(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int lo, hi;
+	wf_pool_split(j->hrows, 8, ith, nth, &lo, &hi);
+	wf_f16_matvec(j->h, j->hcols, j->x, j->out + lo, lo, hi);
+}
+
+/* Read every byte of the buffer once (64-bit loads): the roofline. */
+static void run_read(void *arg, int ith, int nth)
+{
+	struct job *j = arg;
+	int lo, hi;
+	wf_pool_split((int)(j->len / 4096), 1, ith, nth, &lo, &hi);
+	const uint64_t *p = (const uint64_t *)(j->buf + (size_t)lo * 4096);
+	size_t n = (size_t)(hi - lo) * 512;
+	uint64_t a = 0, b = 0, c = 0, d = 0;
+	for (size_t i = 0; i < n; i += 4) {
+		a += p[i];
+		b ^= p[i + 1];
+		c += p[i + 2];
+		d ^= p[i + 3];
+	}
+	j->sink += a + b + c + d;
+}
+
+int main(int argc, char **argv)
+{
+	char err[200];
+	if (wf_kernels_init(argc > 1 ? argv[1] : NULL, err, sizeof err)) {
+		fprintf(stderr, "kernels_bench: %s\n", err);
+		return 1;
+	}
+	setvbuf(stdout, NULL, _IONBF, 0);
+	printf("kernels: %s\n", wf_kernels_name());
+	int shapes[2][2] = { { 6912, 2560 }, { 2560, 6912 } };
+	static int8_t q[128 * 6912];
+	static float s[128], x[2560];
+	for (size_t i = 0; i < sizeof q; i++)
+		q[i] = (int8_t)(rnd() % 256 - 128);
+	for (int i = 0; i < 128; i++)
+		s[i] = 10.0f + (float)i;
+	for (int i = 0; i < 2560; i++)
+		x[i] = (float)(rnd() % 1000) / 1000.0f;
+	float *out = aligned_alloc(64, (size_t)128 * 6912 * 4);
+
+	for (int sh = 0; sh < 2; sh++) {
+		int R = shapes[sh][0], C = shapes[sh][1];
+		size_t bytes = wf_tmat_packed_size(R, C);
+		uint8_t *all = aligned_alloc(64, bytes * NMAT);
+		for (size_t i = 0; i < bytes * NMAT; i++)
+			all[i] = (uint8_t)(rnd() % 3 | (rnd() % 3) << 2 | (rnd() % 3) << 4 | (rnd() % 3) << 6);
+		struct wf_tmat w[NMAT];
+		for (int m = 0; m < NMAT; m++)
+			w[m] = (struct wf_tmat){ R, C, 0.5f, all + bytes * m };
+		for (int nt = 1; nt <= 2; nt++) {
+			struct wf_pool *p = wf_pool_new(nt, err, sizeof err);
+			struct job j = { .q = q, .s = s, .n = 128, .out = out, .buf = all, .len = bytes * NMAT };
+			int reps = 4;
+			double best = 1e9, bestr = 1e9, besth = 1e9;
+			for (int r = 0; r < reps; r++) {
+				double t0 = now();
+				for (int m = 0; m < NMAT; m++) {
+					j.w = &w[m];
+					wf_pool_run(p, run_vec, &j);
+				}
+				double t = now() - t0;
+				best = t < best ? t : best;
+				t0 = now();
+				wf_pool_run(p, run_read, &j);
+				t = now() - t0;
+				bestr = t < bestr ? t : bestr;
+				/* one matrix again and again: from cache */
+				t0 = now();
+				for (int m = 0; m < NMAT; m++) {
+					j.w = &w[0];
+					wf_pool_run(p, run_vec, &j);
+				}
+				t = now() - t0;
+				besth = t < besth ? t : besth;
+			}
+			double gb = (double)bytes * NMAT / 1e9;
+			printf("vec %dx%d threads %d: %.1f GB/s from memory (%.0f us/matrix), %.1f GB/s cached; "
+			       "plain read %.1f GB/s\n", R, C, nt, gb / best, best / NMAT * 1e6, gb / besth,
+			       gb / bestr);
+			double bt = 1e9;
+			for (int r = 0; r < 2; r++) {
+				double t0 = now();
+				j.w = &w[r];
+				wf_pool_run(p, run_mat, &j);
+				double t = now() - t0;
+				bt = t < bt ? t : bt;
+			}
+			printf("mat %dx%d n=128 threads %d: %.1f GOPS (%.1f ms)\n", R, C, nt,
+			       2.0 * R * C * 128 / bt / 1e9, bt * 1e3);
+			wf_pool_free(p);
+		}
+		free(all);
+	}
+	/* the F16 output head */
+	int HR = 32768, HC = 2560;
+	uint16_t *h = aligned_alloc(64, (size_t)HR * HC * 2);
+	for (size_t i = 0; i < (size_t)HR * HC; i++)
+		h[i] = wf_f32_to_f16((float)(rnd() % 2000) / 1000.0f - 1.0f);
+	float *hout = aligned_alloc(64, (size_t)HR * 4);
+	for (int nt = 1; nt <= 2; nt++) {
+		struct wf_pool *p = wf_pool_new(nt, err, sizeof err);
+		struct job j = { .h = h, .x = x, .hrows = HR, .hcols = HC, .out = hout };
+		double best = 1e9;
+		for (int r = 0; r < 4; r++) {
+			double t0 = now();
+			wf_pool_run(p, run_f16, &j);
+			double t = now() - t0;
+			best = t < best ? t : best;
+		}
+		printf("f16 matvec %dx%d threads %d: %.1f GB/s (%.1f ms)\n", HR, HC, nt,
+		       (double)HR * HC * 2 / best / 1e9, best * 1e3);
+		wf_pool_free(p);
+	}
+	free(h);
+	free(hout);
+	free(out);
+	return 0;
+}
