@@ -4,6 +4,7 @@
  *
  *   kernels_check convert | quant | layout
  *   kernels_check tmat VARIANT | f16mv VARIANT
+ *   kernels_check name [NAME]    (prints the implementation chosen)
  *
  * Prints "ok" and exits 0; on a mismatch prints it and exits 1; exits 77
  * (and prints "unsupported") when this CPU lacks VARIANT.
@@ -466,6 +467,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *t = argv[1], *v = argc > 2 ? argv[2] : "scalar";
+	if (!strcmp(t, "name")) {   /* the choice wf_kernels_init makes */
+		char err[200];
+		if (wf_kernels_init(argc > 2 ? argv[2] : NULL, err, sizeof err)) {
+			printf("%s\n", err);
+			return 1;
+		}
+		printf("%s\n", wf_kernels_name());
+		return 0;
+	}
 	if (!strcmp(t, "convert"))
 		test_convert();
 	else if (!strcmp(t, "quant"))
