@@ -65,7 +65,7 @@ static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t 
 			const int8_t *qb = q + 128 * b;
 			__m256i q0 = LDQ(qb), q1 = LDQ(qb + 32), q2 = LDQ(qb + 64), q3 = LDQ(qb + 96);
 #define ROW(u, x, k) do { \
-	__m256i wv = _mm256_load_si256((const __m256i *)(tile + 32 * (k))); \
+	__m256i wv = _mm256_loadu_si256((const __m256i *)(tile + 32 * (k))); \
 	__m256i wh = _mm256_srli_epi16(wv, 4); \
 	u = _mm256_add_epi16(u, _mm256_add_epi16(MADD(_mm256_and_si256(wv, m3), q0), \
 	                                         MADD(_mm256_and_si256(wh, m3), q2))); \
@@ -107,7 +107,7 @@ static void group_dot2(const struct wf_tmat *w, int g, const int8_t *qa, const i
 		for (int b = b0; b < b1; b++, tile += WF_TILE_BYTES) {
 			const int8_t *pa = qa + 128 * b, *pc = qc + 128 * b;
 #define ROW(ua, xa, uc, xc, k) do { \
-	__m256i wv = _mm256_load_si256((const __m256i *)(tile + 32 * (k))); \
+	__m256i wv = _mm256_loadu_si256((const __m256i *)(tile + 32 * (k))); \
 	__m256i wh = _mm256_srli_epi16(wv, 4); \
 	__m256i c0 = _mm256_and_si256(wv, m3), c1 = _mm256_and_si256(wv, mc); \
 	__m256i c2 = _mm256_and_si256(wh, m3), c3 = _mm256_and_si256(wh, mc); \

@@ -11,8 +11,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define INLINE static inline __attribute__((always_inline))
-
 static int32_t sum_i8(const int8_t *q, int n)
 {
 	const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
@@ -27,43 +25,76 @@ static int32_t sum_i8(const int8_t *q, int n)
 	return _mm_cvtsi128_si32(s);
 }
 
-/* Σ c·q for the 4 rows of group g and NJ tokens (q + j*ldq) into dot[j][4].
- * acc[j][p][e]: row pair p (rows 2p in lanes 0-7, 2p+1 in lanes 8-15),
- * e = sub-block parity (two chains hide the vpdpbusd latency). */
-INLINE void group_dot(const struct wf_tmat *w, int g, const int8_t *q, size_t ldq, int NJ,
-                      int32_t dot[][4])
+/* Codes of sub-block s for two rows (lanes 0-255: row 2p, 256-511: 2p+1). */
+#define CODES(w, s) _mm512_and_si512(_mm512_srli_epi16(w, 2 * (s)), m3)
+/* 32 activations at p in both 256-bit halves. */
+#define BQ(p) _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p)))
+#define DP(acc, c, q) acc = _mm512_dpbusd_epi32(acc, c, q)
+
+/* [Σ rows 0..3] from the row-pair accumulators a01, a23. */
+static inline __m128i hsum4(__m512i a01, __m512i a23)
+{
+	__m256i h = _mm256_hadd_epi32(
+	    _mm256_hadd_epi32(_mm512_castsi512_si256(a01), _mm512_extracti64x4_epi64(a01, 1)),
+	    _mm256_hadd_epi32(_mm512_castsi512_si256(a23), _mm512_extracti64x4_epi64(a23, 1)));
+	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* Σ c·q for the 4 rows of group g and one token into dot[4]; two chains
+ * per row pair (even / odd sub-blocks) hide the vpdpbusd latency. */
+static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t dot[4])
 {
 	const __m512i m3 = _mm512_set1_epi8(3);
 	const int nb = w->cols / WF_TMAT_COL_ALIGN;
 	const uint8_t *tile = wf_tile(w, g, 0);
-	__m512i acc[4][2][2];
-	for (int j = 0; j < NJ; j++)
-		for (int p = 0; p < 2; p++)
-			acc[j][p][0] = acc[j][p][1] = _mm512_setzero_si512();
+	__m512i a0 = _mm512_setzero_si512(), a1 = a0, b0 = a0, b1 = a0;
 	for (int b = 0; b < nb; b++, tile += WF_TILE_BYTES) {
 		const int8_t *qb = q + 128 * b;
-		__m512i w01 = _mm512_load_si512((const void *)tile);
-		__m512i w23 = _mm512_load_si512((const void *)(tile + 64));
-		for (int s = 0; s < 4; s++) {
-			__m512i c01 = _mm512_and_si512(_mm512_srli_epi16(w01, 2 * s), m3);
-			__m512i c23 = _mm512_and_si512(_mm512_srli_epi16(w23, 2 * s), m3);
-			for (int j = 0; j < NJ; j++) {
-				__m512i qv = _mm512_broadcast_i64x4(
-				    _mm256_loadu_si256((const __m256i *)(qb + j * ldq + 32 * s)));
-				acc[j][0][s & 1] = _mm512_dpbusd_epi32(acc[j][0][s & 1], c01, qv);
-				acc[j][1][s & 1] = _mm512_dpbusd_epi32(acc[j][1][s & 1], c23, qv);
-			}
-		}
+		__m512i w01 = _mm512_loadu_si512((const void *)tile);
+		__m512i w23 = _mm512_loadu_si512((const void *)(tile + 64));
+		__m512i q0 = BQ(qb), q1 = BQ(qb + 32), q2 = BQ(qb + 64), q3 = BQ(qb + 96);
+		DP(a0, CODES(w01, 0), q0);
+		DP(b0, CODES(w23, 0), q0);
+		DP(a1, CODES(w01, 1), q1);
+		DP(b1, CODES(w23, 1), q1);
+		DP(a0, CODES(w01, 2), q2);
+		DP(b0, CODES(w23, 2), q2);
+		DP(a1, CODES(w01, 3), q3);
+		DP(b1, CODES(w23, 3), q3);
 	}
-	for (int j = 0; j < NJ; j++) {
-		__m512i a01 = _mm512_add_epi32(acc[j][0][0], acc[j][0][1]);
-		__m512i a23 = _mm512_add_epi32(acc[j][1][0], acc[j][1][1]);
-		__m256i h = _mm256_hadd_epi32(
-		    _mm256_hadd_epi32(_mm512_castsi512_si256(a01), _mm512_extracti64x4_epi64(a01, 1)),
-		    _mm256_hadd_epi32(_mm512_castsi512_si256(a23), _mm512_extracti64x4_epi64(a23, 1)));
-		_mm_storeu_si128((__m128i *)dot[j],
-		                 _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+	_mm_storeu_si128((__m128i *)dot, hsum4(_mm512_add_epi32(a0, a1), _mm512_add_epi32(b0, b1)));
+}
+
+/* The same for 4 tokens (q + j*ldq): each code extraction feeds 4 tokens. */
+static void group_dot4(const struct wf_tmat *w, int g, const int8_t *q, size_t ldq,
+                       int32_t dot[4][4])
+{
+	const __m512i m3 = _mm512_set1_epi8(3);
+	const int nb = w->cols / WF_TMAT_COL_ALIGN;
+	const uint8_t *tile = wf_tile(w, g, 0);
+	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+	__m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+	for (int b = 0; b < nb; b++, tile += WF_TILE_BYTES) {
+		const int8_t *qb = q + 128 * b;
+		__m512i w01 = _mm512_loadu_si512((const void *)tile);
+		__m512i w23 = _mm512_loadu_si512((const void *)(tile + 64));
+#define SUB(s) do { \
+	__m512i c01 = CODES(w01, s), c23 = CODES(w23, s), qv; \
+	qv = BQ(qb + 32 * (s)); DP(a0, c01, qv); DP(b0, c23, qv); \
+	qv = BQ(qb + ldq + 32 * (s)); DP(a1, c01, qv); DP(b1, c23, qv); \
+	qv = BQ(qb + 2 * ldq + 32 * (s)); DP(a2, c01, qv); DP(b2, c23, qv); \
+	qv = BQ(qb + 3 * ldq + 32 * (s)); DP(a3, c01, qv); DP(b3, c23, qv); \
+} while (0)
+		SUB(0);
+		SUB(1);
+		SUB(2);
+		SUB(3);
+#undef SUB
 	}
+	_mm_storeu_si128((__m128i *)dot[0], hsum4(a0, b0));
+	_mm_storeu_si128((__m128i *)dot[1], hsum4(a1, b1));
+	_mm_storeu_si128((__m128i *)dot[2], hsum4(a2, b2));
+	_mm_storeu_si128((__m128i *)dot[3], hsum4(a3, b3));
 }
 
 static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
@@ -73,12 +104,12 @@ static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, f
 		return;
 	int32_t sq = sum_i8(q, w->cols);
 	for (int g = r0 / 4; g * 4 < r1; g++) {
-		int32_t dot[1][4];
-		group_dot(w, g, q, 0, 1, dot);
+		int32_t dot[4];
+		group_dot1(w, g, q, dot);
 		for (int k = 0; k < 4; k++) {
 			int r = 4 * g + k;
 			if (r >= r0 && r < r1)
-				out[r - r0] = wf_tmat_out(dot[0][k] - sq, s, w->scale);
+				out[r - r0] = wf_tmat_out(dot[k] - sq, s, w->scale);
 		}
 	}
 }
@@ -101,10 +132,11 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 			for (int j = 0; j < nj;) {
 				int32_t dot[NJ_MAX][4];
 				int m = nj - j >= NJ_MAX ? NJ_MAX : 1;
+				const int8_t *qj = q + (j0 + j) * cols;
 				if (m == NJ_MAX)
-					group_dot(w, g, q + (j0 + j) * cols, cols, NJ_MAX, dot);
+					group_dot4(w, g, qj, cols, dot);
 				else
-					group_dot(w, g, q + (j0 + j) * cols, cols, 1, dot);
+					group_dot1(w, g, qj, dot[0]);
 				for (int t = 0; t < m; t++) {
 					float *o = out + (size_t)(j0 + j + t) * ldo;
 					for (int k = 0; k < 4; k++) {
