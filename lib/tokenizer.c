@@ -98,7 +98,7 @@ struct wf_tokenizer {
 	void *ix_owned;
 
 	struct special *specials;        /* sorted: longer first, then lower id */
-	size_t n_specials;
+	size_t n_specials, n_user;       /* n_user: how many are user-defined */
 	uint8_t special_first[256];      /* 1 if some special text starts with the byte */
 
 	/* encode scratch */
@@ -192,30 +192,27 @@ static int byte_is_printable(unsigned b)
 
 static uint32_t byte_to_cp(unsigned b)
 {
-	static uint32_t map[256];
-	static int ready;
-	if (!ready) {
-		uint32_t k = 256;
-		for (unsigned i = 0; i < 256; i++)
-			map[i] = byte_is_printable(i) ? i : k++;
-		ready = 1;
-	}
-	return map[b];
+	if (byte_is_printable(b))
+		return b;
+	if (b <= 32)                   /* 0..32 -> U+0100..U+0120 */
+		return 256 + b;
+	if (b >= 127 && b <= 160)      /* 127..160 -> U+0121..U+0142 */
+		return 256 + 33 + (b - 127);
+	return 256 + 67;               /* 173 -> U+0143 */
 }
 
 /* The byte a mapped character stands for, or -1. */
 static int cp_to_byte(uint32_t cp)
 {
-	static int16_t rev[256 + 68];
-	static int ready;
-	if (!ready) {
-		for (unsigned i = 0; i < 256 + 68; i++)
-			rev[i] = -1;
-		for (unsigned b = 0; b < 256; b++)
-			rev[byte_to_cp(b)] = (int16_t)b;
-		ready = 1;
-	}
-	return cp < 256 + 68 ? rev[cp] : -1;
+	if (cp < 256)
+		return byte_is_printable(cp) ? (int)cp : -1;
+	if (cp <= 256 + 32)
+		return (int)(cp - 256);
+	if (cp <= 256 + 66)
+		return (int)(cp - 256 - 33 + 127);
+	if (cp == 256 + 67)
+		return 173;
+	return -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -660,6 +657,7 @@ static int build_specials(struct wf_tokenizer *t, char *err, size_t errlen)
 			s->text = t->texts[i].ptr;
 			s->len = (uint32_t)t->texts[i].len;
 			t->special_first[(unsigned char)s->text[0]] = 1;
+			t->n_user += ty == WF_TOKTYPE_USER_DEFINED;
 		}
 	}
 	qsort(t->specials, t->n_specials, sizeof *t->specials, cmp_special);
@@ -1573,6 +1571,8 @@ static int partition(struct wf_tokenizer *t, const char *s, size_t n, int specia
 	*nf = 0;
 	size_t cnt = 0;
 	int any = 0;
+	if (!special && !n_ranges && !t->n_user)
+		return 0;
 	for (size_t i = 0; i < n && !any; i++)
 		any = t->special_first[(unsigned char)s[i]];
 	if (any) {
