@@ -559,6 +559,33 @@ static void test_fixtures(const char *gpt2, const char *spm, const char *llama3)
 			roundtrip(t, "llama3 with bad bytes", 1);
 			wf_tokenizer_free(t);
 		}
+		/* the official BitNet 2B-4T GGUF has no tokenizer.ggml.pre: the
+		 * LLaMA 3 vocabulary is recognised and gets its own rules */
+		struct wf_gguf_writer *w = wf_gguf_writer_new();
+		for (uint64_t i = 0; i < m.g.n_kv; i++) {
+			const struct wf_gguf_kv *kv = &m.g.kv[i];
+			if (!(kv->key.len == 18 && !memcmp(kv->key.ptr, "tokenizer.ggml.pre", 18)))
+				wf_gguf_writer_copy_kv(w, kv);
+		}
+		struct membuf mb;
+		finish(w, &mb);
+		struct wf_gguf g2;
+		t = load_mem(&mb, &g2, WF_PRE_AUTO, err, sizeof err);
+		CHECK(t && wf_tok_pre(t) == WF_PRE_LLAMA3 && wf_tok_add_bos(t), "no pre key: LLaMA 3 rules");
+		if (t) {
+			const char *r = enc(t, "don't 12345", 11, WF_ENC_BOS);
+			CHECK(!strcmp(r, " 128000 15357 956 220 4513 1774"), "no pre key: %s", r);
+			wf_tokenizer_free(t);
+			wf_gguf_free(&g2);
+		}
+		t = load_mem(&mb, &g2, WF_PRE_DEFAULT, err, sizeof err);
+		if (t) {
+			const char *r = enc(t, "don't 12345", 11, 0);
+			CHECK(!strcmp(r, " 15357 6 83 220 4513 1774"), "no pre key, DEFAULT: %s", r);
+			wf_tokenizer_free(t);
+			wf_gguf_free(&g2);
+		}
+		free(mb.p);
 		wf_gguf_free(&m.g);
 		munmap(m.p, m.n);
 	}
