@@ -1278,19 +1278,24 @@ static size_t match_space(const char *s, size_t i, size_t n, int rn)
 	return prev;
 }
 
+/* 's 't 're 've 'm 'll 'd at i: their length in bytes, else 0.  fold: in any case
+ * (llama.cpp lowers the code points; only ASCII letters lower to these). */
 static int is_contraction(const char *s, size_t i, size_t n, int fold)
 {
 	if (s[i] != '\'' || i + 1 >= n)
 		return 0;
-	char a = s[i + 1], b = i + 2 < n ? s[i + 2] : 0;
+	uint32_t a, b = 0;
+	size_t la = wf_utf8_next(s + i + 1, n - i - 1, &a), lb = 0;
+	if (i + 1 + la < n)
+		lb = wf_utf8_next(s + i + 1 + la, n - i - 1 - la, &b);
 	if (fold) {
-		if (a >= 'A' && a <= 'Z') a = (char)(a + 32);
-		if (b >= 'A' && b <= 'Z') b = (char)(b + 32);
+		a = wf_u_lower(a);
+		b = wf_u_lower(b);
 	}
 	if (a == 's' || a == 't' || a == 'm' || a == 'd')
-		return 2;
+		return (int)(1 + la);
 	if ((a == 'r' && b == 'e') || (a == 'v' && b == 'e') || (a == 'l' && b == 'l'))
-		return 3;
+		return (int)(1 + la + lb);
 	return 0;
 }
 
