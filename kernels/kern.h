@@ -42,18 +42,4 @@ static inline float wf_tmat_out(int32_t dot, float s, float sw)
 	return v * sw;
 }
 
-/* Σq in int32 (the correction Σ t·q = Σ c·q − Σ q). */
-static inline int32_t wf_sum_i8(const int8_t *q, int n)
-{
-	int32_t s = 0;
-	for (int i = 0; i < n; i++)
-		s += q[i];
-	return s;
-}
-
-/* int16 partial sums are flushed to int32 every this many column blocks:
- * a 16-bit lane then holds 4 * 16 maddubs pairs, each in [-512, 508], so
- * it stays in [-32768, 32512] and never wraps. */
-#define WF_FLUSH_BLOCKS 16
-
 #endif

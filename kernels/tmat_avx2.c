@@ -190,41 +190,68 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 	}
 }
 
-/* 32 lanes as 4 vectors of 8 (lanes 0-7, 8-15, 16-23, 24-31); fold order
- * as kernels.h fixes it. */
+/* Finish one row: fold the 32 lanes a0..a3 (lanes 0-7, 8-15, 16-23, 24-31)
+ * in the order kernels.h fixes, after the scalar tail columns [cv, cols). */
+static float f16_fold(__m256 a0, __m256 a1, __m256 a2, __m256 a3, const uint16_t *row,
+                      const float *x, int cv, int cols)
+{
+	if (cv < cols) {
+		float p[32];
+		_mm256_storeu_ps(p, a0);
+		_mm256_storeu_ps(p + 8, a1);
+		_mm256_storeu_ps(p + 16, a2);
+		_mm256_storeu_ps(p + 24, a3);
+		for (int i = cv; i < cols; i++)
+			p[i % 32] = __builtin_fmaf(wf_f16_to_f32(row[i]), x[i], p[i % 32]);
+		for (int h = 16; h >= 1; h /= 2)
+			for (int l = 0; l < h; l++)
+				p[l] += p[l + h];
+		return p[0];
+	}
+	__m256 b = _mm256_add_ps(_mm256_add_ps(a0, a2), _mm256_add_ps(a1, a3));
+	__m128 c = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+	c = _mm_add_ps(c, _mm_movehl_ps(c, c));
+	c = _mm_add_ss(c, _mm_movehdup_ps(c));
+	return _mm_cvtss_f32(c);
+}
+
+#define LDH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+/* Two rows at a time: 8 independent FMA chains, each x load used twice. */
 static void avx2_f16_matvec(const uint16_t *w, int cols, const float *x, float *out,
                             int r0, int r1)
 {
-	int cv = cols & ~31;
-	for (int r = r0; r < r1; r++) {
-		const uint16_t *row = w + (size_t)r * cols;
-		__m256 a[4];
-		for (int l = 0; l < 4; l++)
-			a[l] = _mm256_setzero_ps();
-		for (int i = 0; i < cv; i += 32)
-			for (int l = 0; l < 4; l++) {
-				__m256 wf = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + i + 8 * l)));
-				a[l] = _mm256_fmadd_ps(wf, _mm256_loadu_ps(x + i + 8 * l), a[l]);
-			}
-		float v;
-		if (cv < cols) {
-			float p[32];
-			for (int l = 0; l < 4; l++)
-				_mm256_storeu_ps(p + 8 * l, a[l]);
-			for (int i = cv; i < cols; i++)
-				p[i % 32] = __builtin_fmaf(wf_f16_to_f32(row[i]), x[i], p[i % 32]);
-			for (int h = 16; h >= 1; h /= 2)
-				for (int l = 0; l < h; l++)
-					p[l] += p[l + h];
-			v = p[0];
-		} else {
-			__m256 b = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
-			__m128 c = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
-			c = _mm_add_ps(c, _mm_movehl_ps(c, c));
-			c = _mm_add_ss(c, _mm_movehdup_ps(c));
-			v = _mm_cvtss_f32(c);
+	const int cv = cols & ~31;
+	int r = r0;
+	for (; r + 1 < r1; r += 2) {
+		const uint16_t *ra = w + (size_t)r * cols, *rb = ra + cols;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		__m256 b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+		for (int i = 0; i < cv; i += 32) {
+			__m256 x0 = _mm256_loadu_ps(x + i), x1 = _mm256_loadu_ps(x + i + 8);
+			__m256 x2 = _mm256_loadu_ps(x + i + 16), x3 = _mm256_loadu_ps(x + i + 24);
+			a0 = _mm256_fmadd_ps(LDH(ra + i), x0, a0);
+			b0 = _mm256_fmadd_ps(LDH(rb + i), x0, b0);
+			a1 = _mm256_fmadd_ps(LDH(ra + i + 8), x1, a1);
+			b1 = _mm256_fmadd_ps(LDH(rb + i + 8), x1, b1);
+			a2 = _mm256_fmadd_ps(LDH(ra + i + 16), x2, a2);
+			b2 = _mm256_fmadd_ps(LDH(rb + i + 16), x2, b2);
+			a3 = _mm256_fmadd_ps(LDH(ra + i + 24), x3, a3);
+			b3 = _mm256_fmadd_ps(LDH(rb + i + 24), x3, b3);
 		}
-		out[r - r0] = v;
+		out[r - r0] = f16_fold(a0, a1, a2, a3, ra, x, cv, cols);
+		out[r + 1 - r0] = f16_fold(b0, b1, b2, b3, rb, x, cv, cols);
+	}
+	if (r < r1) {
+		const uint16_t *ra = w + (size_t)r * cols;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+		for (int i = 0; i < cv; i += 32) {
+			a0 = _mm256_fmadd_ps(LDH(ra + i), _mm256_loadu_ps(x + i), a0);
+			a1 = _mm256_fmadd_ps(LDH(ra + i + 8), _mm256_loadu_ps(x + i + 8), a1);
+			a2 = _mm256_fmadd_ps(LDH(ra + i + 16), _mm256_loadu_ps(x + i + 16), a2);
+			a3 = _mm256_fmadd_ps(LDH(ra + i + 24), _mm256_loadu_ps(x + i + 24), a3);
+		}
+		out[r - r0] = f16_fold(a0, a1, a2, a3, ra, x, cv, cols);
 	}
 }
 
