@@ -47,6 +47,8 @@ static size_t line_len, line_cap;
 static int skipping;          /* STREAMING: a bad ID was seen, drop the rest */
 static uint64_t acc;          /* STREAMING: the ID being read */
 static size_t acc_digits, acc_bad, tok_index;
+static char acc_text[24];     /* STREAMING: the token's first bytes, for messages */
+static size_t acc_len;
 static int first_id, strip_space;
 static char pend[8];          /* bytes of an incomplete UTF-8 character */
 static size_t pend_n;
@@ -204,7 +206,7 @@ static void start_stream(const char *key, size_t keylen)
 	recno++;
 	state = STREAMING;
 	skipping = 0;
-	acc = acc_digits = acc_bad = tok_index = 0;
+	acc = acc_digits = acc_bad = acc_len = tok_index = 0;
 	begin_record(key, keylen);
 }
 
@@ -216,7 +218,9 @@ static void stream_token_end(void)
 	tok_index++;
 	char msg[128];
 	if (acc_bad) {
-		snprintf(msg, sizeof msg, "token %zu: not a token id", tok_index);
+		size_t w = acc_len > 20 ? 20 : acc_len;
+		snprintf(msg, sizeof msg, "token %zu: '%.*s%s' is not a token id", tok_index, (int)w, acc_text,
+		         acc_len > 20 ? "..." : "");
 		record_failed(msg);
 		skipping = 1;
 	} else if (acc >= n_vocab) {
@@ -226,7 +230,7 @@ static void stream_token_end(void)
 		skipping = 1;
 	} else
 		emit_id((int32_t)acc);
-	acc = acc_digits = acc_bad = 0;
+	acc = acc_digits = acc_bad = acc_len = 0;
 	if (skipping)
 		strict_exit();
 }
@@ -236,6 +240,11 @@ static void stream_bytes(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n && !skipping; i++) {
 		unsigned char c = (unsigned char)s[i];
+		if (c != ' ') {
+			if (acc_len < sizeof acc_text)
+				acc_text[acc_len] = (char)c;
+			acc_len++;
+		}
 		if (c >= '0' && c <= '9') {
 			if (acc > 0x7fffffffu)
 				acc_bad = 1;
@@ -246,10 +255,8 @@ static void stream_bytes(const char *s, size_t n)
 				acc_bad = 1;
 		} else if (c == ' ')
 			stream_token_end();
-		else {
-			acc_bad = 1;
-			stream_token_end();
-		}
+		else
+			acc_bad = 1; /* the token ends at the next space or newline */
 	}
 }
 

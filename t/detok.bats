@@ -121,6 +121,9 @@ setup() {
 	run -1 bash -c "set -o pipefail; (printf '257 '; sleep 0.2; printf '999 111\n256\n') | wf-detok -m tiny.gguf 2>err | tr '\n' '|'"
 	[ "$output" = "hel|he|" ]
 	[ "$(cat err)" = "wf-detok: record 1: token 2: id 999 out of range [0, 260)" ]
+	run -1 bash -c "set -o pipefail; (printf 'k\t257 '; sleep 0.2; printf '25x7 111\n') | wf-detok -m tiny.gguf 2>err | tr '\n\t' '|>'"
+	[ "$output" = "k>hel|" ]
+	[ "$(cat err)" = "wf-detok: record 1: token 2: '25x7' is not a token id" ]
 }
 
 @test "file operands, usage and model errors" {
