@@ -126,9 +126,10 @@ enum wf_tok_model wf_tok_model(const struct wf_tokenizer *t);
 enum wf_tok_pre wf_tok_pre(const struct wf_tokenizer *t);   /* BPE only */
 
 /* Special ids, -1 when the vocabulary has none.  bos/eos/unk/eot come from
- * tokenizer.ggml.{bos,eos,unknown,eot}_token_id; eot also from the text
- * "<|eot_id|>" (or "<|im_end|>", "<|end|>", "<end_of_turn>") when the key
- * is absent. */
+ * tokenizer.ggml.{bos,eos,unknown,eot}_token_id.  Without the key: SPM
+ * vocabularies have unk 0, bos 1, eos 2 (llama.cpp's defaults); a LLaMA 3
+ * BPE vocabulary has bos "<|begin_of_text|>"; eot is the token
+ * "<|eot_id|>" (or "<|im_end|>", "<|end|>", "<end_of_turn>"). */
 int32_t wf_tok_bos(const struct wf_tokenizer *t);
 int32_t wf_tok_eos(const struct wf_tokenizer *t);
 int32_t wf_tok_eot(const struct wf_tokenizer *t);
