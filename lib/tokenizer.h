@@ -26,10 +26,12 @@
  *                   then \p{N}+, then [0-9][0-9][0-9]; the text between
  *                   matches is kept as words too.  pre "default".
  * When tokenizer.ggml.pre is absent, a LLaMA 3 vocabulary (128256 tokens,
- * "<|begin_of_text|>" at 128000) gets WF_PRE_LLAMA3 and any other gets
- * WF_PRE_DEFAULT, as llama.cpp does.  (bitnet.cpp uses DEFAULT for the
- * official 2B-4T GGUF, which lacks the key: choose WF_PRE_DEFAULT to get
- * its token IDs.)
+ * "<|begin_of_text|>" at 128000) gets WF_PRE_LLAMA3, its model-correct
+ * rules, and any other gets WF_PRE_DEFAULT, llama.cpp's choice for a
+ * missing key.  (bitnet.cpp uses DEFAULT for the official 2B-4T GGUF, which
+ * lacks the key: choose WF_PRE_DEFAULT to get its token IDs.  DEFAULT
+ * follows llama.cpp's code, std::regex on category-collapsed text included;
+ * no bitnet.cpp output was at hand to compare with.)
  *
  * Invalid UTF-8 is not an error: a byte that does not start a valid
  * sequence is a character of its own with no class (like punctuation for
