@@ -86,53 +86,59 @@ static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t 
 	_mm_storeu_si128((__m128i *)dot, hsum4(t0, t1, t2, t3));
 }
 
-/* The same for two tokens qa, qc at once: each weight load and code
- * extraction feeds both. */
-static void group_dot2(const struct wf_tmat *w, int g, const int8_t *qa, const int8_t *qc,
-                       int32_t da[4], int32_t dc[4])
+/*
+ * Σ c·q for the 4 rows of group g and 3 tokens (q + j*ldq) into dot[j][4]
+ * (prefill).  Extraction cost is shared by 3 tokens, so plain codes are used:
+ * one int16 accumulator per (row, token), 12 in all, each lane taking
+ * 4 maddubs results in [-512, 508] per block; flushed every FLUSH3 = 16
+ * blocks (64 results: [-32768, 32512], no wrap).
+ */
+#define FLUSH3 16
+
+static void group_dot3(const struct wf_tmat *w, int g, const int8_t *q, size_t ldq,
+                       int32_t dot[3][4])
 {
-	const __m256i m3 = _mm256_set1_epi8(3), mc = _mm256_set1_epi8(12);
-	const __m256i ones16 = _mm256_set1_epi16(1), fours = _mm256_set1_epi16(4);
+	const __m256i m3 = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
 	const int nb = w->cols / WF_TMAT_COL_ALIGN;
 	const uint8_t *tile = wf_tile(w, g, 0);
-	__m256i t[8];
-	for (int i = 0; i < 8; i++)
+	__m256i t[12];
+	for (int i = 0; i < 12; i++)
 		t[i] = _mm256_setzero_si256();
-	for (int b0 = 0; b0 < nb; b0 += FLUSH) {
-		int b1 = b0 + FLUSH < nb ? b0 + FLUSH : nb;
-		__m256i ua0 = _mm256_setzero_si256(), ua1 = ua0, ua2 = ua0, ua3 = ua0;
-		__m256i xa0 = ua0, xa1 = ua0, xa2 = ua0, xa3 = ua0;
-		__m256i uc0 = ua0, uc1 = ua0, uc2 = ua0, uc3 = ua0;
-		__m256i xc0 = ua0, xc1 = ua0, xc2 = ua0, xc3 = ua0;
+	for (int b0 = 0; b0 < nb; b0 += FLUSH3) {
+		int b1 = b0 + FLUSH3 < nb ? b0 + FLUSH3 : nb;
+		__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+		__m256i b0_ = a0, b1_ = a0, b2_ = a0, b3_ = a0;
+		__m256i c0_ = a0, c1_ = a0, c2_ = a0, c3_ = a0;
 		for (int b = b0; b < b1; b++, tile += WF_TILE_BYTES) {
-			const int8_t *pa = qa + 128 * b, *pc = qc + 128 * b;
-#define ROW(ua, xa, uc, xc, k) do { \
-	__m256i wv = _mm256_loadu_si256((const __m256i *)(tile + 32 * (k))); \
-	__m256i wh = _mm256_srli_epi16(wv, 4); \
-	__m256i c0 = _mm256_and_si256(wv, m3), c1 = _mm256_and_si256(wv, mc); \
-	__m256i c2 = _mm256_and_si256(wh, m3), c3 = _mm256_and_si256(wh, mc); \
-	ua = _mm256_add_epi16(ua, _mm256_add_epi16(MADD(c0, LDQ(pa)), MADD(c2, LDQ(pa + 64)))); \
-	xa = _mm256_add_epi16(xa, _mm256_add_epi16(MADD(c1, LDQ(pa + 32)), MADD(c3, LDQ(pa + 96)))); \
-	uc = _mm256_add_epi16(uc, _mm256_add_epi16(MADD(c0, LDQ(pc)), MADD(c2, LDQ(pc + 64)))); \
-	xc = _mm256_add_epi16(xc, _mm256_add_epi16(MADD(c1, LDQ(pc + 32)), MADD(c3, LDQ(pc + 96)))); \
+			const int8_t *p0 = q + 128 * b, *p1 = p0 + ldq, *p2 = p1 + ldq;
+#define SUB(wv, s, ra, rb, rc) do { \
+	__m256i c = (s) ? _mm256_and_si256(_mm256_srli_epi16(wv, 2 * (s)), m3) : _mm256_and_si256(wv, m3); \
+	ra = _mm256_add_epi16(ra, MADD(c, LDQ(p0 + 32 * (s)))); \
+	rb = _mm256_add_epi16(rb, MADD(c, LDQ(p1 + 32 * (s)))); \
+	rc = _mm256_add_epi16(rc, MADD(c, LDQ(p2 + 32 * (s)))); \
 } while (0)
-			ROW(ua0, xa0, uc0, xc0, 0);
-			ROW(ua1, xa1, uc1, xc1, 1);
-			ROW(ua2, xa2, uc2, xc2, 2);
-			ROW(ua3, xa3, uc3, xc3, 3);
+#define ROW(k, ra, rb, rc) do { \
+	__m256i wv = _mm256_loadu_si256((const __m256i *)(tile + 32 * (k))); \
+	SUB(wv, 0, ra, rb, rc); SUB(wv, 1, ra, rb, rc); \
+	SUB(wv, 2, ra, rb, rc); SUB(wv, 3, ra, rb, rc); \
+} while (0)
+			ROW(0, a0, b0_, c0_);
+			ROW(1, a1, b1_, c1_);
+			ROW(2, a2, b2_, c2_);
+			ROW(3, a3, b3_, c3_);
 #undef ROW
+#undef SUB
 		}
-		WIDEN(t[0], ua0, xa0);
-		WIDEN(t[1], ua1, xa1);
-		WIDEN(t[2], ua2, xa2);
-		WIDEN(t[3], ua3, xa3);
-		WIDEN(t[4], uc0, xc0);
-		WIDEN(t[5], uc1, xc1);
-		WIDEN(t[6], uc2, xc2);
-		WIDEN(t[7], uc3, xc3);
+#define W(i, a) t[i] = _mm256_add_epi32(t[i], _mm256_madd_epi16(a, ones16))
+		W(0, a0); W(1, a1); W(2, a2); W(3, a3);
+		W(4, b0_); W(5, b1_); W(6, b2_); W(7, b3_);
+		W(8, c0_); W(9, c1_); W(10, c2_); W(11, c3_);
+#undef W
 	}
-	_mm_storeu_si128((__m128i *)da, hsum4(t[0], t[1], t[2], t[3]));
-	_mm_storeu_si128((__m128i *)dc, hsum4(t[4], t[5], t[6], t[7]));
+	/* scaled by 4 like group_dot1, so the callers treat both alike */
+	for (int j = 0; j < 3; j++)
+		_mm_storeu_si128((__m128i *)dot[j],
+		                 _mm_slli_epi32(hsum4(t[4 * j], t[4 * j + 1], t[4 * j + 2], t[4 * j + 3]), 2));
 }
 
 static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
@@ -154,7 +160,7 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
 
 /* Tokens per chunk: the chunk's activations stay in L2 while every row
  * group of [r0, r1) streams past them. */
-#define TOK_CHUNK 32
+#define TOK_CHUNK 30
 
 static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
                           float *out, int ldo, int r0, int r1)
@@ -168,12 +174,12 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 		for (int j = 0; j < nj; j++)
 			sq[j] = sum_i8(q + (j0 + j) * cols, w->cols);
 		for (int g = r0 / 4; g * 4 < r1; g++) {
-			for (int j = 0; j < nj; j += 2) {
-				int32_t dot[2][4];
-				int m = nj - j >= 2 ? 2 : 1;
+			for (int j = 0; j < nj;) {
+				int32_t dot[3][4];
+				int m = nj - j >= 3 ? 3 : 1;
 				const int8_t *qj = q + (j0 + j) * cols;
-				if (m == 2)
-					group_dot2(w, g, qj, qj + cols, dot[0], dot[1]);
+				if (m == 3)
+					group_dot3(w, g, qj, cols, dot);
 				else
 					group_dot1(w, g, qj, dot[0]);
 				for (int t = 0; t < m; t++) {
@@ -185,6 +191,7 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 							                   w->scale);
 					}
 				}
+				j += m;
 			}
 		}
 	}
