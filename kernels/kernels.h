@@ -64,13 +64,15 @@ const char *wf_kernels_name(void);
 struct wf_tmat {
 	int rows, cols;
 	float scale;          /* s_W */
-	const uint8_t *data;  /* wf_tmat_packed_size(rows, cols) bytes, 64-byte aligned */
+	const uint8_t *data;  /* wf_tmat_packed_size(rows, cols) bytes; 64-byte
+	                       * alignment is best for speed, any works */
 };
 
 /* Bytes of the packed layout for rows x cols. */
 size_t wf_tmat_packed_size(int rows, int cols);
 
-/* Pack trits t[rows][cols] (row-major, values -1/0/+1) into dst. */
+/* Pack trits t[rows][cols] (row-major, values -1/0/+1) into dst; about 1 ns a
+ * weight.  Values outside -1..1 give garbage, not a crash. */
 void wf_tmat_pack(uint8_t *dst, const int8_t *t, int rows, int cols);
 
 /* Unpack row r of a packed matrix into t[cols] (tests, conversions). */

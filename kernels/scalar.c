@@ -14,34 +14,35 @@ size_t wf_tmat_packed_size(int rows, int cols)
 	return groups * WF_TMAT_ROW_GROUP * ((size_t)cols / 4);
 }
 
-/* Byte and bit position of (r, c) in the packed layout (see kernels.h). */
-static size_t tmat_pos(int cols, int r, int c, int *shift)
-{
-	int nb = cols / WF_TMAT_COL_ALIGN, g = r / WF_TMAT_ROW_GROUP, k = r % WF_TMAT_ROW_GROUP;
-	int b = c / 128, i = c % 128;
-	*shift = 2 * (i / 32);
-	return ((size_t)g * nb + b) * WF_TILE_BYTES + 32 * k + i % 32;
-}
-
 void wf_tmat_pack(uint8_t *dst, const int8_t *t, int rows, int cols)
 {
-	/* 0x55: code 1 (t = 0) in every slot, so padding rows are zero rows */
-	memset(dst, 0x55, wf_tmat_packed_size(rows, cols));
-	for (int r = 0; r < rows; r++)
-		for (int c = 0; c < cols; c++) {
-			int sh;
-			size_t p = tmat_pos(cols, r, c, &sh);
-			uint8_t code = (uint8_t)(t[(size_t)r * cols + c] + 1);
-			dst[p] = (uint8_t)((dst[p] & ~(3u << sh)) | (unsigned)code << sh);
-		}
+	int nb = cols / WF_TMAT_COL_ALIGN, groups = (rows + WF_TMAT_ROW_GROUP - 1) / WF_TMAT_ROW_GROUP;
+	for (int g = 0; g < groups; g++)
+		for (int b = 0; b < nb; b++)
+			for (int k = 0; k < WF_TMAT_ROW_GROUP; k++) {
+				int r = g * WF_TMAT_ROW_GROUP + k;
+				uint8_t *d = dst + ((size_t)g * nb + b) * WF_TILE_BYTES + 32 * k;
+				if (r >= rows) {   /* padding: code 1 (t = 0) everywhere */
+					memset(d, 0x55, 32);
+					continue;
+				}
+				const int8_t *src = t + (size_t)r * cols + 128 * b;
+				for (int j = 0; j < 32; j++)
+					d[j] = (uint8_t)(((unsigned)(src[j] + 1) & 3) |
+					                 ((unsigned)(src[32 + j] + 1) & 3) << 2 |
+					                 ((unsigned)(src[64 + j] + 1) & 3) << 4 |
+					                 ((unsigned)(src[96 + j] + 1) & 3) << 6);
+			}
 }
 
 void wf_tmat_unpack_row(const struct wf_tmat *w, int r, int8_t *t)
 {
-	for (int c = 0; c < w->cols; c++) {
-		int sh;
-		size_t p = tmat_pos(w->cols, r, c, &sh);
-		t[c] = (int8_t)(((w->data[p] >> sh) & 3) - 1);
+	int nb = w->cols / WF_TMAT_COL_ALIGN;
+	for (int b = 0; b < nb; b++) {
+		const uint8_t *p = wf_tile(w, r / WF_TMAT_ROW_GROUP, b) + 32 * (r % WF_TMAT_ROW_GROUP);
+		for (int j = 0; j < 32; j++)
+			for (int k = 0; k < 4; k++)
+				t[128 * b + 32 * k + j] = (int8_t)(((p[j] >> (2 * k)) & 3) - 1);
 	}
 }
 
