@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,12 +197,95 @@ static int load_fmat(struct wf_model *m, const struct wf_gguf_tensor *t, struct 
 	return 0;
 }
 
+/* One ternary tensor to decode and pack (run in parallel at the end of the load). */
+struct pack_job {
+	struct wf_gguf_tensor t;  /* the tensor (or a 2-D view of it) */
+	int64_t row0;             /* first row of t to pack */
+	int rows, cols;
+	float mult;               /* the `.scale` tensor's value, or 1 */
+	struct wf_tmat *w;        /* receives the scale */
+	uint8_t *dst;
+	char err[256];
+};
+
 struct loader {
 	struct wf_model *m;
 	const struct wf_model_opts *o;
-	int8_t *trits;  /* scratch for the largest ternary tensor */
-	size_t trits_cap;
+	struct pack_job *jobs;
+	size_t n_jobs, cap_jobs;
+	_Atomic size_t next;      /* next job to claim */
 };
+
+static void pack_worker(void *arg, int ith, int nth)
+{
+	struct loader *L = arg;
+	int8_t *trits = NULL;
+	size_t cap = 0;
+	(void)ith, (void)nth;
+	for (;;) {
+		size_t i = atomic_fetch_add(&L->next, 1);
+		if (i >= L->n_jobs)
+			break;
+		struct pack_job *j = &L->jobs[i];
+		size_t n = (size_t)j->rows * (size_t)j->cols;
+		float scale;
+		if (n > cap) {
+			int8_t *tr = realloc(trits, n);
+			if (!tr) {
+				snprintf(j->err, sizeof j->err, "out of memory (%zu bytes)", n);
+				continue;
+			}
+			trits = tr;
+			cap = n;
+		}
+		if (wf_ternary_scale(&j->t, &scale, j->err, sizeof j->err) < 0 ||
+		    wf_ternary_decode_rows(&j->t, scale, j->row0, j->row0 + j->rows, trits, j->err,
+		                           sizeof j->err) < 0)
+			continue;
+		wf_tmat_pack(j->dst, trits, j->rows, j->cols);
+		j->w->scale = scale * j->mult;
+		if (!isfinite(j->w->scale))
+			snprintf(j->err, sizeof j->err, "tensor '%s': scale is not finite", j->t.name);
+	}
+	free(trits);
+}
+
+/* Decode and pack every queued tensor on all cores. */
+static int run_pack_jobs(struct loader *L, char *err, size_t errlen)
+{
+	if (!L->n_jobs)
+		return 0;
+	struct wf_pool *pool = wf_pool_new(0, err, errlen);
+	if (!pool)
+		return -1;
+	atomic_store(&L->next, 0);
+	wf_pool_run(pool, pack_worker, L);
+	wf_pool_free(pool);
+	for (size_t i = 0; i < L->n_jobs; i++) {
+		if (L->jobs[i].err[0]) {
+			seterr(err, errlen, "%s", L->jobs[i].err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static struct pack_job *new_job(struct loader *L, char *err, size_t errlen)
+{
+	if (L->n_jobs == L->cap_jobs) {
+		size_t cap = L->cap_jobs ? 2 * L->cap_jobs : 64;
+		struct pack_job *j = realloc(L->jobs, cap * sizeof *j);
+		if (!j) {
+			seterr(err, errlen, "out of memory");
+			return NULL;
+		}
+		L->jobs = j;
+		L->cap_jobs = cap;
+	}
+	struct pack_job *j = &L->jobs[L->n_jobs++];
+	memset(j, 0, sizeof *j);
+	return j;
+}
 
 /* Ternary weight `name` [cols, rows] into w, with an optional `.scale`. */
 static int load_tmat(struct loader *L, const char *name, int cols, int rows, struct wf_tmat *w,
@@ -227,27 +311,21 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 		if (r < 0)
 			return -1;
 	}
+	struct pack_job *job = NULL;
 	if (r == 0) {
-		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0 ||
-		    wf_ternary_scale(t, &scale, err, errlen) < 0)
-			return -1;
-		size_t n = (size_t)rows * (size_t)cols;
-		if (n > L->trits_cap) {
-			int8_t *tr = realloc(L->trits, n);
-			if (!tr) {
-				seterr(err, errlen, "out of memory (%zu bytes)", n);
-				return -1;
-			}
-			L->trits = tr;
-			L->trits_cap = n;
-		}
-		if (wf_ternary_decode_rows(t, scale, 0, rows, L->trits, err, errlen) < 0)
+		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0)
 			return -1;
 		uint8_t *p = model_alloc(m, wf_tmat_packed_size(rows, cols), err, errlen);
-		if (!p)
+		if (!p || !(job = new_job(L, err, errlen)))
 			return -1;
-		wf_tmat_pack(p, L->trits, rows, cols);
+		job->t = *t;
+		job->rows = rows;
+		job->cols = cols;
+		job->mult = 1;
+		job->w = w;
+		job->dst = p;
 		data = p;
+		scale = 1; /* set by the job */
 	}
 	/* Optional per-weight `.scale` [1]: multiplied after the product (folded into s_W). */
 	char sname[WF_GGUF_MAX_NAME + 8];
@@ -279,6 +357,8 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 				return -1;
 			}
 			scale *= sc;
+			if (job)
+				job->mult = sc;
 		}
 	}
 	if (!isfinite(scale)) {
@@ -480,7 +560,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
                                size_t errlen)
 {
 	struct wf_model *m = calloc(1, sizeof *m);
-	struct loader L = {m, opts, NULL, 0};
+	struct loader L = {m, opts, NULL, 0, 0, 0};
 	char name[128];
 	int fail = 0;
 	if (!m) {
@@ -566,10 +646,12 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		if (l == 0)
 			hp->wtype = wf_gguf_tensor(g, "blk.0.attn_q.weight")->type;
 	}
-	free(L.trits);
+	if (run_pack_jobs(&L, err, errlen) < 0)
+		goto fail;
+	free(L.jobs);
 	return m;
 fail:
-	free(L.trits);
+	free(L.jobs);
 	wf_model_free(m);
 	return NULL;
 }
