@@ -30,9 +30,19 @@ struct fmat {
 	const uint16_t *f16;
 };
 
+/* Low-rank correction of one linear: out += U (V x), x the float input. */
+struct lrc {
+	int rank;          /* 0: none */
+	const float *u;    /* [out][rank] */
+	const float *v;    /* [rank][in] */
+};
+
+enum { LQ, LK, LV, LO, LG, LU, LD, NLIN };
+
 struct layer {
 	const float *attn_norm, *attn_sub_norm, *ffn_norm, *ffn_sub_norm;
 	struct wf_tmat wq, wk, wv, wo, wg, wu, wd;
+	struct lrc lrc[NLIN];
 };
 
 struct wf_model {
@@ -41,6 +51,7 @@ struct wf_model {
 	struct layer *layers;
 	struct fmat embd, out;
 	const float *output_norm;
+	int max_rank;      /* largest LRC rank, 0 without LRC */
 	void **allocs; /* private memory, freed with the model */
 	size_t n_allocs, cap_allocs;
 };
@@ -372,6 +383,60 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 	return 0;
 }
 
+/*
+ * LRC of linear `base` ("blk.3.attn_q") with in/out sizes: optional tensors
+ * base.lrc_v [in, rank] and base.lrc_u [rank, out] (F32/F16/BF16), both or
+ * neither; rank from `<arch>.lrc_rank` when present, else from the tensors.
+ */
+static int load_lrc(struct wf_model *m, const char *base, int in, int out, struct lrc *L, char *err,
+                    size_t errlen)
+{
+	char nu[160], nv[160];
+	snprintf(nu, sizeof nu, "%.128s.lrc_u", base);
+	snprintf(nv, sizeof nv, "%.128s.lrc_v", base);
+	const struct wf_gguf_tensor *tu = wf_gguf_tensor(m->g, nu), *tv = wf_gguf_tensor(m->g, nv);
+	if (!tu && !tv)
+		return 0;
+	if (!tu || !tv) {
+		seterr(err, errlen, "tensor '%s' is missing (LRC needs both %s and %s)", tu ? nv : nu,
+		       nu, nv);
+		return -1;
+	}
+	int rank = m->hp.lrc_rank ? m->hp.lrc_rank : (int)tv->ne[1];
+	if (rank < 1 || rank > in) {
+		seterr(err, errlen, "tensor '%s': rank %d is out of range [1, %d]", nv, rank, in);
+		return -1;
+	}
+	int fail = 0;
+	if (!tensor(m->g, nv, in, rank, 1, &fail, err, errlen) ||
+	    !tensor(m->g, nu, rank, out, 1, &fail, err, errlen))
+		return -1;
+	struct fmat fu = {0}, fv = {0};
+	if (load_fmat(m, tu, &fu, err, errlen) < 0 || load_fmat(m, tv, &fv, err, errlen) < 0)
+		return -1;
+	/* F16 tensors are used in place by load_fmat: widen them here. */
+	const float *uv[2] = {fu.f32, fv.f32};
+	const struct fmat *fm[2] = {&fu, &fv};
+	for (int k = 0; k < 2; k++) {
+		if (fm[k]->f32)
+			continue;
+		size_t n = (size_t)fm[k]->rows * (size_t)fm[k]->cols;
+		float *d = model_alloc(m, n * sizeof *d, err, errlen);
+		if (!d)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			d[i] = wf_f16_to_f32(fm[k]->f16[i]);
+		uv[k] = d;
+	}
+	L->rank = rank;
+	L->u = uv[0];
+	L->v = uv[1];
+	m->hp.n_bytes += tu->nbytes + tv->nbytes;
+	if (rank > m->max_rank)
+		m->max_rank = rank;
+	return 0;
+}
+
 /* Required / optional u32 key `<arch>.suffix` in [lo, hi]. */
 static int key_u32(const struct wf_gguf *g, const char *arch, const char *suffix, int required,
                    uint32_t lo, uint32_t hi, int *out, char *err, size_t errlen)
@@ -516,22 +581,16 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 		}
 		hp->rope_freq_scale = 1.0f / f;
 	}
-	/* MoE and LRC: recognised, not yet computed. */
+	/* MoE: recognised, not yet computed. */
 	int ne = 0;
 	if (key_u32(g, a, "expert_count", 0, 0, 4096, &ne, err, errlen) < 0)
+		return -1;
+	if (key_u32(g, a, "lrc_rank", 0, 1, MAX_EMBD, &hp->lrc_rank, err, errlen) < 0)
 		return -1;
 	if (ne > 0 || wf_gguf_tensor(g, "blk.0.ffn_gate_inp.weight")) {
 		seterr(err, errlen, "MoE models ('blk.0.ffn_gate_inp.weight', %s.expert_count) are not supported yet", a);
 		return -1;
 	}
-	for (uint64_t i = 0; i < g->n_tensors; i++) {
-		const char *n = g->tensors[i].name;
-		if (strstr(n, ".lrc_u") || strstr(n, ".lrc_v")) {
-			seterr(err, errlen, "LRC tensors ('%s') are not supported yet", n);
-			return -1;
-		}
-	}
-
 	/* Activation: flag, then file key, then architecture and shape. */
 	snprintf(key, sizeof key, "%s.hidden_activation", a);
 	r = wf_gguf_get_str(g, key, &s, err, errlen);
@@ -641,6 +700,15 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		MAT(wu, "ffn_up", H, F)
 		MAT(wd, "ffn_down", F, H)
 		VEC(ffn_sub_norm, "ffn_sub_norm", F)
+		static const char *const lin[NLIN] = {"attn_q", "attn_k", "attn_v", "attn_output",
+		                                       "ffn_gate", "ffn_up", "ffn_down"};
+		for (int k = 0; k < NLIN; k++) {
+			int in = k == LD ? F : H;
+			int out = k == LK || k == LV ? kvd : k == LG || k == LU ? F : H;
+			snprintf(name, sizeof name, "blk.%d.%s", l, lin[k]);
+			if (load_lrc(m, name, in, out, &ly->lrc[k], err, errlen) < 0)
+				goto fail;
+		}
 #undef VEC
 #undef MAT
 		if (l == 0)
@@ -705,6 +773,7 @@ struct wf_ctx {
 	int8_t *q8;
 	float *qs;
 	float *scores;       /* [n_threads][n_ctx] */
+	float *lrc_t;        /* [n_batch][3][max_rank]: V x of the linears sharing an input */
 	/* the stage being run */
 	enum stage st;
 	int layer, n, p0, attn;
@@ -781,6 +850,7 @@ struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int 
 	c->q8 = xcalloc(B * (size_t)HF, 1, &fail);
 	c->qs = xcalloc(B, sizeof(float), &fail);
 	c->scores = xcalloc((size_t)n_threads * (size_t)n_ctx, sizeof(float), &fail);
+	c->lrc_t = xcalloc(B * 3 * (size_t)(m->max_rank ? m->max_rank : 1), sizeof(float), &fail);
 	if (fail) {
 		seterr(err, errlen, "out of memory for a context of %d positions", n_ctx);
 		wf_ctx_free(c);
@@ -830,6 +900,7 @@ void wf_ctx_free(struct wf_ctx *c)
 	free(c->q8);
 	free(c->qs);
 	free(c->scores);
+	free(c->lrc_t);
 	free(c);
 }
 
@@ -939,6 +1010,33 @@ static void tokens_range(int n, int ti, int nt, int *j0, int *j1)
 	*j1 = (int)((long long)n * (ti + 1) / nt);
 }
 
+/* V x for the LRC linears k0..k1-1 sharing input xn[in] of token j. */
+static void lrc_pre(const struct wf_ctx *c, const struct layer *ly, int j, const float *xn, int in,
+                    int k0, int k1)
+{
+	int mr = c->m->max_rank;
+	for (int k = k0; k < k1; k++) {
+		const struct lrc *L = &ly->lrc[k];
+		float *t = c->lrc_t + ((size_t)j * 3 + (size_t)(k - k0)) * mr;
+		for (int r = 0; r < L->rank; r++)
+			t[r] = dot_f32(L->v + (size_t)r * in, xn, in);
+	}
+}
+
+/* out[j*ldo + r] += U[r] · t_j for rows [r0, r1) of linear k (slot in lrc_t). */
+static void lrc_post(const struct wf_ctx *c, const struct lrc *L, int slot, float *out, int ldo, int r0,
+                     int r1)
+{
+	int mr = c->m->max_rank;
+	if (!L->rank)
+		return;
+	for (int j = 0; j < c->n; j++) {
+		const float *t = c->lrc_t + ((size_t)j * 3 + (size_t)slot) * mr;
+		for (int r = r0; r < r1; r++)
+			out[(size_t)j * ldo + r] += dot_f32(L->u + (size_t)r * L->rank, t, L->rank);
+	}
+}
+
 static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 {
 	const struct wf_model *m = c->m;
@@ -958,20 +1056,28 @@ static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 					x[i] += c->ao[(size_t)j * H + i];
 			rmsnorm(xn, x, ly->attn_norm, H, hp->rms_eps);
 			c->qs[j] = wf_quantize_i8(xn, H, q8, NULL);
+			if (m->max_rank)
+				lrc_pre(c, ly, j, xn, H, LQ, LV + 1);
 			break;
 		case ST_SUB:
 			rmsnorm(xn, c->att + (size_t)j * H, ly->attn_sub_norm, H, hp->rms_eps);
 			c->qs[j] = wf_quantize_i8(xn, H, q8, NULL);
+			if (m->max_rank)
+				lrc_pre(c, ly, j, xn, H, LO, LO + 1);
 			break;
 		case ST_FFN_IN:
 			for (int i = 0; i < H; i++)
 				x[i] += c->ao[(size_t)j * H + i];
 			rmsnorm(xn, x, ly->ffn_norm, H, hp->rms_eps);
 			c->qs[j] = wf_quantize_i8(xn, H, q8, NULL);
+			if (m->max_rank)
+				lrc_pre(c, ly, j, xn, H, LG, LU + 1);
 			break;
 		case ST_FFN_SUB:
 			rmsnorm(xn, c->g + (size_t)j * F, ly->ffn_sub_norm, F, hp->rms_eps);
 			c->qs[j] = wf_quantize_i8(xn, F, q8, NULL);
+			if (m->max_rank)
+				lrc_pre(c, ly, j, xn, F, LD, LD + 1);
 			break;
 		case ST_OUT_IN:
 			if (j < c->lo_from)
@@ -1072,18 +1178,24 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 	case ST_QKV:
 		split(H, ti, nt, &r0, &r1);
 		tlin(c, &ly->wq, H, c->q, H, r0, r1);
+		lrc_post(c, &ly->lrc[LQ], 0, c->q, H, r0, r1);
 		split(kvd, ti, nt, &r0, &r1);
 		tlin(c, &ly->wk, H, c->k, kvd, r0, r1);
 		tlin(c, &ly->wv, H, c->v, kvd, r0, r1);
+		lrc_post(c, &ly->lrc[LK], 1, c->k, kvd, r0, r1);
+		lrc_post(c, &ly->lrc[LV], 2, c->v, kvd, r0, r1);
 		break;
 	case ST_WO:
 		split(H, ti, nt, &r0, &r1);
 		tlin(c, &ly->wo, H, c->ao, H, r0, r1);
+		lrc_post(c, &ly->lrc[LO], 0, c->ao, H, r0, r1);
 		break;
 	case ST_GU:
 		split(F, ti, nt, &r0, &r1);
 		tlin(c, &ly->wg, H, c->g, F, r0, r1);
 		tlin(c, &ly->wu, H, c->u, F, r0, r1);
+		lrc_post(c, &ly->lrc[LG], 0, c->g, F, r0, r1);
+		lrc_post(c, &ly->lrc[LU], 1, c->u, F, r0, r1);
 		for (int j = 0; j < c->n; j++) {
 			float *g = c->g + (size_t)j * F, *u = c->u + (size_t)j * F;
 			if (hp->act == WF_ACT_SILU) {
@@ -1100,6 +1212,7 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 	case ST_DOWN:
 		split(H, ti, nt, &r0, &r1);
 		tlin(c, &ly->wd, F, c->ao, H, r0, r1);
+		lrc_post(c, &ly->lrc[LD], 0, c->ao, H, r0, r1);
 		break;
 	case ST_OUT: {
 		split(hp->n_vocab, ti, nt, &r0, &r1);

@@ -177,3 +177,30 @@ count() { wc -w <<<"$1" | tr -d ' '; }
 	run -0 bash -c "yes '1 2 3' | head -50 | wf-decode -m '$M' -n 4 | head -1 >/dev/null"
 	[ "$output" = "" ]
 }
+
+@test "LRC: zero U changes nothing; a real correction is batch- and thread-invariant" {
+	T="$BATS_TEST_TMPDIR"
+	model_edit "$M" "$T/z.gguf" add=blk.0.attn_q.lrc_v:256,8:0.1 add=blk.0.attn_q.lrc_u:8,256:0
+	model_edit "$M" "$T/l.gguf" add=blk.1.ffn_down.lrc_v:768,8:0.1 add=blk.1.ffn_down.lrc_u:8,256:0.1 \
+		add=blk.2.attn_k.lrc_v:256,4:0.1 add=blk.2.attn_k.lrc_u:4,128:0.1 u32=bitnet-b1.58.lrc_rank:8 \
+		add=blk.3.ffn_up.lrc_v:256,8:0.1 add=blk.3.ffn_up.lrc_u:8,768:0.1
+	for f in m z l; do
+		m=$T/$f.gguf
+		[ "$f" = m ] && m=$M
+		echo 1 2 3 4 5 | wf-decode -m "$m" -n 0 -t 2 --logits "$T/$f.f32"
+	done
+	echo 1 2 3 4 5 | wf-decode -m "$T/l.gguf" -n 0 -t 1 -b 1 --logits "$T/l1.f32"
+	cmp "$T/m.f32" "$T/z.f32"
+	cmp "$T/l.f32" "$T/l1.f32"
+	run -1 cmp -s "$T/m.f32" "$T/l.f32"
+}
+
+@test "LRC: incomplete or mis-shaped tensors are errors" {
+	T="$BATS_TEST_TMPDIR/bad.gguf"
+	model_edit "$M" "$T" add=blk.1.ffn_down.lrc_v:768,8:0.1
+	run -1 wf-decode -m "$T" <<<"1"
+	[ "$output" = "wf-decode: $T: tensor 'blk.1.ffn_down.lrc_u' is missing (LRC needs both blk.1.ffn_down.lrc_u and blk.1.ffn_down.lrc_v)" ]
+	model_edit "$M" "$T" add=blk.1.ffn_down.lrc_v:768,8:0.1 add=blk.1.ffn_down.lrc_u:8,255:0.1
+	run -1 wf-decode -m "$T" <<<"1"
+	[ "$output" = "wf-decode: $T: tensor 'blk.1.ffn_down.lrc_u': expected [8, 256], found [8, 255]" ]
+}

@@ -6,6 +6,8 @@
  *   u32=KEY:V          set metadata KEY to UINT32 V (added if absent)
  *   str=KEY:V          set metadata KEY to STRING V
  *   delkey=KEY         leave KEY out
+ *   add=NAME:A,B:X     add an F32 tensor [A, B] of values X * u, u pseudo-random
+ *                      in [-1, 1) (X = 0: zeros)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -93,6 +95,15 @@ int main(int argc, char **argv)
 		sizes[i] = (int64_t)nb;
 		wf_gguf_writer_tensor(w, t->name, t->type, ne, nd);
 	}
+	for (int i = 0; i < nedit; i++) {
+		char nm[128];
+		long long a, b;
+		double x;
+		if (sscanf(edits[i], "add=%127[^:]:%lld,%lld:%lf", nm, &a, &b, &x) == 4) {
+			int64_t ne[2] = {a, b};
+			wf_gguf_writer_tensor(w, nm, WF_TYPE_F32, ne, 2);
+		}
+	}
 	int ofd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (ofd < 0 || wf_gguf_writer_begin(w, wf_gguf_sink_fd, &ofd) < 0) {
 		fprintf(stderr, "%s: %s\n", argv[2], wf_gguf_writer_error(w));
@@ -108,6 +119,19 @@ int main(int argc, char **argv)
 			uint8_t *z = calloc(1, n - have);
 			wf_gguf_writer_data(w, z, n - have);
 			free(z);
+		}
+	}
+	for (int i = 0; i < nedit; i++) {
+		char nm[128];
+		long long a, b;
+		double x;
+		if (sscanf(edits[i], "add=%127[^:]:%lld,%lld:%lf", nm, &a, &b, &x) == 4) {
+			uint64_t rs = 0x9E3779B97F4A7C15ull * (uint64_t)(i + 1);
+			for (long long k = 0; k < a * b; k++) {
+				rs = rs * 6364136223846793005ull + 1442695040888963407ull;
+				float v = (float)(x * ((double)(rs >> 40) / (double)(1 << 23) - 1.0));
+				wf_gguf_writer_data(w, &v, 4);
+			}
 		}
 	}
 	if (wf_gguf_writer_finish(w) < 0 || close(ofd) < 0) {
