@@ -182,7 +182,7 @@ count() { wc -w <<<"$1" | tr -d ' '; }
 	T="$BATS_TEST_TMPDIR"
 	model_edit "$M" "$T/z.gguf" add=blk.0.attn_q.lrc_v:256,8:0.1 add=blk.0.attn_q.lrc_u:8,256:0
 	model_edit "$M" "$T/l.gguf" add=blk.1.ffn_down.lrc_v:768,8:0.1 add=blk.1.ffn_down.lrc_u:8,256:0.1 \
-		add=blk.2.attn_k.lrc_v:256,4:0.1 add=blk.2.attn_k.lrc_u:4,128:0.1 u32=bitnet-b1.58.lrc_rank:8 \
+		add=blk.2.attn_k.lrc_v:256,8:0.1 add=blk.2.attn_k.lrc_u:8,128:0.1 u32=bitnet-b1.58.lrc_rank:8 \
 		add=blk.3.ffn_up.lrc_v:256,8:0.1 add=blk.3.ffn_up.lrc_u:8,768:0.1
 	for f in m z l; do
 		m=$T/$f.gguf
