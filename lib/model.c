@@ -43,6 +43,10 @@ struct layer {
 	const float *attn_norm, *attn_sub_norm, *ffn_norm, *ffn_sub_norm;
 	struct wf_tmat wq, wk, wv, wo, wg, wu, wd;
 	struct lrc lrc[NLIN];
+	/* MoE layers: router [n_expert][H] and per-expert matrices. */
+	int moe;
+	const float *router;
+	struct wf_tmat *eg, *eu, *ed;
 };
 
 struct wf_model {
@@ -437,6 +441,93 @@ static int load_lrc(struct wf_model *m, const char *base, int in, int out, struc
 	return 0;
 }
 
+/* A 3-D tensor [ne0, ne1, ne2] (MoE experts), or an error naming the shape. */
+static const struct wf_gguf_tensor *tensor3(const struct wf_gguf *g, const char *name, int64_t ne0,
+                                            int64_t ne1, int64_t ne2, char *err, size_t errlen)
+{
+	const struct wf_gguf_tensor *t = wf_gguf_tensor(g, name);
+	int64_t want[3] = {ne0, ne1, ne2};
+	char ws[64], fs[96];
+	shape_str(ws, sizeof ws, want, 3);
+	if (!t) {
+		seterr(err, errlen, "tensor '%s' is missing (expected %s)", name, ws);
+		return NULL;
+	}
+	if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != ne2 || t->ne[3] != 1) {
+		shape_str(fs, sizeof fs, t->ne, t->n_dims);
+		seterr(err, errlen, "tensor '%s': expected %s, found %s", name, ws, fs);
+		return NULL;
+	}
+	return t;
+}
+
+/* Experts of `name` [cols, rows, n]: one packed matrix each into w[n]. */
+static int load_experts(struct loader *L, const char *name, int cols, int rows, int n, struct wf_tmat *w,
+                        char *err, size_t errlen)
+{
+	struct wf_model *m = L->m;
+	const struct wf_gguf_tensor *t = tensor3(m->g, name, cols, rows, n, err, errlen);
+	if (!t)
+		return -1;
+	if (!wf_ternary_type_ok(t->type)) {
+		seterr(err, errlen, "tensor '%s': type %s is not a ternary weight format "
+		       "(I2_S, TQ1_0, TQ2_0, F32, F16, BF16)", name, wf_ggml_type_name(t->type));
+		return -1;
+	}
+	/* I2_S has one scale for the whole 3-D tensor: a 2-D view [cols, rows * n]
+	 * whose rows [e*rows, (e+1)*rows) are expert e.  Other types have a
+	 * scale per block: each expert is its own view, with its own scale. */
+	struct wf_gguf_tensor v = *t;
+	v.ne[1] = (int64_t)rows * n;
+	v.ne[2] = 1;
+	v.n_dims = 2;
+	if (wf_ternary_check(&v, NULL, NULL, err, errlen) < 0)
+		return -1;
+	uint64_t per = (uint64_t)rows * (uint64_t)cols;
+	if (t->type != WF_TYPE_I2_S) {
+		v.ne[1] = rows;
+		v.nbytes = wf_ternary_tensor_bytes(t->type, per);
+	}
+	for (int e = 0; e < n; e++) {
+		w[e].rows = rows;
+		w[e].cols = cols;
+		const uint8_t *data = NULL;
+		float scale = 0;
+		int r = 0;
+		if (L->o && L->o->packed) {
+			char pn[WF_GGUF_MAX_NAME + 16];
+			snprintf(pn, sizeof pn, "%s#%d", name, e);
+			r = L->o->packed(L->o->packed_ctx, pn, rows, cols, &data, &scale, err, errlen);
+			if (r < 0)
+				return -1;
+		}
+		if (r == 0) {
+			struct pack_job *job;
+			uint8_t *p = model_alloc(m, wf_tmat_packed_size(rows, cols), err, errlen);
+			if (!p || !(job = new_job(L, err, errlen)))
+				return -1;
+			job->t = v;
+			job->row0 = (int64_t)e * rows;
+			if (t->type != WF_TYPE_I2_S) {
+				job->t.data = t->data + wf_ternary_body_bytes(t->type, (uint64_t)e * per);
+				job->row0 = 0;
+			}
+			job->rows = rows;
+			job->cols = cols;
+			job->mult = 1;
+			job->w = &w[e];
+			job->dst = p;
+			data = p;
+			scale = 1;
+		}
+		w[e].data = data;
+		w[e].scale = scale;
+	}
+	m->hp.n_params += (uint64_t)rows * (uint64_t)cols * (uint64_t)n;
+	m->hp.n_bytes += t->nbytes;
+	return 0;
+}
+
 /* Required / optional u32 key `<arch>.suffix` in [lo, hi]. */
 static int key_u32(const struct wf_gguf *g, const char *arch, const char *suffix, int required,
                    uint32_t lo, uint32_t hi, int *out, char *err, size_t errlen)
@@ -581,15 +672,21 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 		}
 		hp->rope_freq_scale = 1.0f / f;
 	}
-	/* MoE: recognised, not yet computed. */
-	int ne = 0;
-	if (key_u32(g, a, "expert_count", 0, 0, 4096, &ne, err, errlen) < 0)
+	/* MoE: experts, experts used per token, expert FFN size. */
+	hp->n_ff_exp = hp->n_ff;
+	if (key_u32(g, a, "expert_count", 0, 0, 4096, &hp->n_expert, err, errlen) < 0 ||
+	    key_u32(g, a, "expert_feed_forward_length", 0, 1, MAX_FF, &hp->n_ff_exp, err, errlen) < 0 ||
+	    key_u32(g, a, "lrc_rank", 0, 1, MAX_EMBD, &hp->lrc_rank, err, errlen) < 0)
 		return -1;
-	if (key_u32(g, a, "lrc_rank", 0, 1, MAX_EMBD, &hp->lrc_rank, err, errlen) < 0)
-		return -1;
-	if (ne > 0 || wf_gguf_tensor(g, "blk.0.ffn_gate_inp.weight")) {
-		seterr(err, errlen, "MoE models ('blk.0.ffn_gate_inp.weight', %s.expert_count) are not supported yet", a);
-		return -1;
+	if (hp->n_expert > 0) {
+		if (key_u32(g, a, "expert_used_count", 1, 1, (uint32_t)hp->n_expert, &hp->n_expert_used, err,
+		            errlen) < 0)
+			return -1;
+		if (hp->n_ff_exp % WF_TMAT_COL_ALIGN) {
+			seterr(err, errlen, "key '%s.expert_feed_forward_length': %d is not a multiple of %d", a,
+			       hp->n_ff_exp, WF_TMAT_COL_ALIGN);
+			return -1;
+		}
 	}
 	/* Activation: flag, then file key, then architecture and shape. */
 	snprintf(key, sizeof key, "%s.hidden_activation", a);
@@ -696,13 +793,51 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		MAT(wo, "attn_output", H, H)
 		VEC(attn_sub_norm, "attn_sub_norm", H)
 		VEC(ffn_norm, "ffn_norm", H)
-		MAT(wg, "ffn_gate", H, F)
-		MAT(wu, "ffn_up", H, F)
-		MAT(wd, "ffn_down", F, H)
-		VEC(ffn_sub_norm, "ffn_sub_norm", F)
+		snprintf(name, sizeof name, "blk.%d.ffn_gate_inp.weight", l);
+		if (wf_gguf_tensor(g, name)) {
+			int E = hp->n_expert, Fe = hp->n_ff_exp;
+			if (!E) {
+				seterr(err, errlen, "tensor '%s': key '%s.expert_count' is missing", name, hp->arch);
+				goto fail;
+			}
+			const struct wf_gguf_tensor *tr = tensor(g, name, H, E, 1, &fail, err, errlen);
+			struct fmat fr = {0};
+			if (!tr || load_fmat(m, tr, &fr, err, errlen) < 0)
+				goto fail;
+			if (!fr.f32) {
+				float *d = model_alloc(m, (size_t)E * H * sizeof *d, err, errlen);
+				if (!d)
+					goto fail;
+				for (size_t i = 0; i < (size_t)E * H; i++)
+					d[i] = wf_f16_to_f32(fr.f16[i]);
+				fr.f32 = d;
+			}
+			ly->moe = 1;
+			ly->router = fr.f32;
+			ly->eg = model_alloc(m, 3 * (size_t)E * sizeof *ly->eg, err, errlen);
+			if (!ly->eg)
+				goto fail;
+			ly->eu = ly->eg + E;
+			ly->ed = ly->eu + E;
+			snprintf(name, sizeof name, "blk.%d.ffn_gate_exps.weight", l);
+			if (load_experts(&L, name, H, Fe, E, ly->eg, err, errlen) < 0)
+				goto fail;
+			snprintf(name, sizeof name, "blk.%d.ffn_up_exps.weight", l);
+			if (load_experts(&L, name, H, Fe, E, ly->eu, err, errlen) < 0)
+				goto fail;
+			snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", l);
+			if (load_experts(&L, name, Fe, H, E, ly->ed, err, errlen) < 0)
+				goto fail;
+			VEC(ffn_sub_norm, "ffn_sub_norm", Fe)
+		} else {
+			MAT(wg, "ffn_gate", H, F)
+			MAT(wu, "ffn_up", H, F)
+			MAT(wd, "ffn_down", F, H)
+			VEC(ffn_sub_norm, "ffn_sub_norm", F)
+		}
 		static const char *const lin[NLIN] = {"attn_q", "attn_k", "attn_v", "attn_output",
 		                                       "ffn_gate", "ffn_up", "ffn_down"};
-		for (int k = 0; k < NLIN; k++) {
+		for (int k = 0; k < (ly->moe ? LG : NLIN); k++) {
 			int in = k == LD ? F : H;
 			int out = k == LK || k == LV ? kvd : k == LG || k == LU ? F : H;
 			snprintf(name, sizeof name, "blk.%d.%s", l, lin[k]);
@@ -756,7 +891,11 @@ enum stage {
 	ST_FFN_SUB,  /* [tokens] rmsnorm ffn_sub_norm; quantize */
 	ST_DOWN,     /* [rows]   ffo = Wd g */
 	ST_OUT_IN,   /* [tokens] x += ffo; rmsnorm output_norm (logit rows) */
-	ST_OUT       /* [rows]   logits */
+	ST_OUT,      /* [rows]   logits */
+	ST_ROUTE,    /* [tokens] MoE: router, top-k, softmax; ao = 0 */
+	ST_EXP_GU,   /* [rows]   one expert's gate/up for the tokens routed to it */
+	ST_EXP_SUB,  /* [tokens] its rmsnorm ffn_sub_norm; quantize */
+	ST_EXP_DOWN  /* [rows]   its down projection, added to ao with the router weight */
 };
 
 struct wf_ctx {
@@ -774,6 +913,16 @@ struct wf_ctx {
 	float *qs;
 	float *scores;       /* [n_threads][n_ctx] */
 	float *lrc_t;        /* [n_batch][3][max_rank]: V x of the linears sharing an input */
+	/* MoE */
+	int32_t *sel;        /* [n_batch][n_expert_used] chosen experts */
+	float *selw;         /* their weights */
+	float *rl;           /* [n_batch][n_expert] router logits */
+	int32_t *etok;       /* tokens routed to the current expert */
+	float *ew;           /* and their weights */
+	int8_t *q8e;         /* [n_batch][max(H, Fe)] their quantised inputs */
+	float *qse;
+	float *ge, *ue, *edo; /* [n_batch][Fe], [n_batch][Fe], [n_batch][H] */
+	int ne, cur_e;
 	/* the stage being run */
 	enum stage st;
 	int layer, n, p0, attn;
@@ -850,6 +999,19 @@ struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int 
 	c->q8 = xcalloc(B * (size_t)HF, 1, &fail);
 	c->qs = xcalloc(B, sizeof(float), &fail);
 	c->scores = xcalloc((size_t)n_threads * (size_t)n_ctx, sizeof(float), &fail);
+	if (hp->n_expert) {
+		int Fe = hp->n_ff_exp, HFe = H > Fe ? H : Fe;
+		c->sel = xcalloc(B * (size_t)hp->n_expert_used, sizeof(int32_t), &fail);
+		c->selw = xcalloc(B * (size_t)hp->n_expert_used, sizeof(float), &fail);
+		c->rl = xcalloc(B * (size_t)hp->n_expert, sizeof(float), &fail);
+		c->etok = xcalloc(B, sizeof(int32_t), &fail);
+		c->ew = xcalloc(B, sizeof(float), &fail);
+		c->q8e = xcalloc(B * (size_t)HFe, 1, &fail);
+		c->qse = xcalloc(B, sizeof(float), &fail);
+		c->ge = xcalloc(B * (size_t)Fe, sizeof(float), &fail);
+		c->ue = xcalloc(B * (size_t)Fe, sizeof(float), &fail);
+		c->edo = xcalloc(B * (size_t)H, sizeof(float), &fail);
+	}
 	c->lrc_t = xcalloc(B * 3 * (size_t)(m->max_rank ? m->max_rank : 1), sizeof(float), &fail);
 	if (fail) {
 		seterr(err, errlen, "out of memory for a context of %d positions", n_ctx);
@@ -901,6 +1063,16 @@ void wf_ctx_free(struct wf_ctx *c)
 	free(c->qs);
 	free(c->scores);
 	free(c->lrc_t);
+	free(c->sel);
+	free(c->selw);
+	free(c->rl);
+	free(c->etok);
+	free(c->ew);
+	free(c->q8e);
+	free(c->qse);
+	free(c->ge);
+	free(c->ue);
+	free(c->edo);
 	free(c);
 }
 
@@ -989,16 +1161,41 @@ static void split(int rows, int ti, int nt, int *r0, int *r1)
 	wf_pool_split(rows, 16, ti, nt, r0, r1);
 }
 
+/* Rows [r0, r1) of W times n quantised tokens q8[n][W->cols] (scales qs). */
+static void tlin_q(const struct wf_tmat *w, const int8_t *q8, const float *qs, int n, float *out, int ldo,
+                   int r0, int r1)
+{
+	if (r0 >= r1 || n <= 0)
+		return;
+	if (n == 1)
+		wf_tmat_vec(w, q8, qs[0], out + r0, r0, r1);
+	else
+		wf_tmat_mat(w, q8, qs, n, out, ldo, r0, r1);
+}
+
 static void tlin(const struct wf_ctx *c, const struct wf_tmat *w, int cols, float *out, int ldo, int r0,
                  int r1)
 {
-	if (r0 >= r1)
-		return;
-	if (c->n == 1)
-		wf_tmat_vec(w, c->q8, c->qs[0], out + r0, r0, r1);
-	else
-		wf_tmat_mat(w, c->q8, c->qs, c->n, out, ldo, r0, r1);
 	(void)cols;
+	tlin_q(w, c->q8, c->qs, c->n, out, ldo, r0, r1);
+}
+
+/* g = act(g) * u over rows [r0, r1) of n tokens of width F. */
+static void ffn_act(int act, float *g, const float *u, int n, int F, int r0, int r1)
+{
+	for (int j = 0; j < n; j++) {
+		float *gj = g + (size_t)j * F;
+		const float *uj = u + (size_t)j * F;
+		if (act == WF_ACT_SILU) {
+			for (int r = r0; r < r1; r++)
+				gj[r] = gj[r] / (1.0f + expf(-gj[r])) * uj[r];
+		} else {
+			for (int r = r0; r < r1; r++) {
+				float a = gj[r] > 0 ? gj[r] : 0;
+				gj[r] = a * a * uj[r];
+			}
+		}
+	}
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1044,6 +1241,16 @@ static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 	const struct layer *ly = c->layer < hp->n_layer ? &m->layers[c->layer] : NULL;
 	int H = hp->n_embd, F = hp->n_ff, HF = H > F ? H : F;
 	int j0, j1;
+	if (c->st == ST_EXP_SUB) {
+		int Fe = hp->n_ff_exp;
+		tokens_range(c->ne, ti, nt, &j0, &j1);
+		for (int j = j0; j < j1; j++) {
+			float *y = c->ue + (size_t)j * Fe; /* up is spent: the normed input goes here */
+			rmsnorm(y, c->ge + (size_t)j * Fe, ly->ffn_sub_norm, Fe, hp->rms_eps);
+			c->qse[j] = wf_quantize_i8(y, Fe, c->q8e + (size_t)j * Fe, NULL);
+		}
+		return;
+	}
 	tokens_range(c->n, ti, nt, &j0, &j1);
 	for (int j = j0; j < j1; j++) {
 		float *x = c->x + (size_t)j * H;
@@ -1079,6 +1286,33 @@ static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 			if (m->max_rank)
 				lrc_pre(c, ly, j, xn, F, LD, LD + 1);
 			break;
+		case ST_ROUTE: {
+			/* top-k router logits (ties: lower expert), softmax over those */
+			int E = hp->n_expert, K = hp->n_expert_used;
+			float *rl = c->rl + (size_t)j * E;
+			int32_t *sel = c->sel + (size_t)j * K;
+			float *w = c->selw + (size_t)j * K;
+			for (int e = 0; e < E; e++)
+				rl[e] = dot_f32(ly->router + (size_t)e * H, xn, H);
+			for (int k = 0; k < K; k++) {
+				int b = -1;
+				for (int e = 0; e < E; e++) {
+					int taken = 0;
+					for (int i = 0; i < k; i++)
+						taken |= sel[i] == e;
+					if (!taken && (b < 0 || rl[e] > rl[b]))
+						b = e;
+				}
+				sel[k] = b;
+			}
+			float mx = rl[sel[0]], sum = 0;
+			for (int k = 0; k < K; k++)
+				sum += w[k] = expf(rl[sel[k]] - mx);
+			for (int k = 0; k < K; k++)
+				w[k] /= sum;
+			memset(c->ao + (size_t)j * H, 0, (size_t)H * sizeof(float));
+			break;
+		}
 		case ST_OUT_IN:
 			if (j < c->lo_from)
 				break;
@@ -1196,17 +1430,24 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		tlin(c, &ly->wu, H, c->u, F, r0, r1);
 		lrc_post(c, &ly->lrc[LG], 0, c->g, F, r0, r1);
 		lrc_post(c, &ly->lrc[LU], 1, c->u, F, r0, r1);
-		for (int j = 0; j < c->n; j++) {
-			float *g = c->g + (size_t)j * F, *u = c->u + (size_t)j * F;
-			if (hp->act == WF_ACT_SILU) {
-				for (int r = r0; r < r1; r++)
-					g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
-			} else {
-				for (int r = r0; r < r1; r++) {
-					float a = g[r] > 0 ? g[r] : 0;
-					g[r] = a * a * u[r];
-				}
-			}
+		ffn_act(hp->act, c->g, c->u, c->n, F, r0, r1);
+		break;
+	case ST_EXP_GU: {
+		int Fe = hp->n_ff_exp;
+		split(Fe, ti, nt, &r0, &r1);
+		tlin_q(&ly->eg[c->cur_e], c->q8e, c->qse, c->ne, c->ge, Fe, r0, r1);
+		tlin_q(&ly->eu[c->cur_e], c->q8e, c->qse, c->ne, c->ue, Fe, r0, r1);
+		ffn_act(hp->act, c->ge, c->ue, c->ne, Fe, r0, r1);
+		break;
+	}
+	case ST_EXP_DOWN:
+		split(H, ti, nt, &r0, &r1);
+		tlin_q(&ly->ed[c->cur_e], c->q8e, c->qse, c->ne, c->edo, H, r0, r1);
+		for (int j = 0; j < c->ne; j++) {
+			float *ao = c->ao + (size_t)c->etok[j] * H;
+			const float *y = c->edo + (size_t)j * H;
+			for (int r = r0; r < r1; r++)
+				ao[r] += c->ew[j] * y[r];
 		}
 		break;
 	case ST_DOWN:
@@ -1245,6 +1486,8 @@ static void ctx_job(void *arg, int ti, int nt)
 	case ST_FFN_IN:
 	case ST_FFN_SUB:
 	case ST_OUT_IN:
+	case ST_ROUTE:
+	case ST_EXP_SUB:
 		stage_norm_quant(c, ti, nt);
 		break;
 	case ST_ROPE:
@@ -1264,11 +1507,44 @@ static void run(struct wf_ctx *c, enum stage st)
 {
 	c->st = st;
 	int per_token = st == ST_ATTN_IN || st == ST_SUB || st == ST_FFN_IN || st == ST_FFN_SUB ||
-	                st == ST_OUT_IN || st == ST_ROPE;
-	if (c->n_threads == 1 || (per_token && c->n == 1))
+	                st == ST_OUT_IN || st == ST_ROPE || st == ST_ROUTE || st == ST_EXP_SUB;
+	int n = st == ST_EXP_SUB ? c->ne : c->n;
+	if (c->n_threads == 1 || (per_token && n == 1))
 		ctx_job(c, 0, 1);
 	else
 		wf_pool_run(c->pool, ctx_job, c);
+}
+
+static void run(struct wf_ctx *c, enum stage st);
+
+/* A MoE FFN: route every token, then run each expert on the tokens routed
+ * to it, adding its output times the router weight into ao. */
+static void moe_ffn(struct wf_ctx *c)
+{
+	const struct wf_hparams *hp = &c->m->hp;
+	int H = hp->n_embd, K = hp->n_expert_used;
+	run(c, ST_ROUTE);
+	for (int e = 0; e < hp->n_expert; e++) {
+		int ne = 0;
+		for (int j = 0; j < c->n; j++) {
+			for (int k = 0; k < K; k++) {
+				if (c->sel[(size_t)j * K + k] != e)
+					continue;
+				c->etok[ne] = j;
+				c->ew[ne] = c->selw[(size_t)j * K + k];
+				memcpy(c->q8e + (size_t)ne * H, c->q8 + (size_t)j * H, (size_t)H);
+				c->qse[ne] = c->qs[j];
+				ne++;
+			}
+		}
+		if (!ne)
+			continue;
+		c->ne = ne;
+		c->cur_e = e;
+		run(c, ST_EXP_GU);
+		run(c, ST_EXP_SUB);
+		run(c, ST_EXP_DOWN);
+	}
 }
 
 /* One piece: tok[0..n) at positions p0.., n <= n_batch. */
@@ -1300,6 +1576,10 @@ static void eval_piece(struct wf_ctx *c, const int32_t *tok, int n, int p0, int 
 		run(c, ST_SUB);
 		run(c, ST_WO);
 		run(c, ST_FFN_IN);
+		if (m->layers[l].moe) {
+			moe_ffn(c);
+			continue;
+		}
 		run(c, ST_GU);
 		run(c, ST_FFN_SUB);
 		run(c, ST_DOWN);

@@ -23,6 +23,23 @@
  *   logits:         rmsnorm(x, output_norm) times the output matrix (tied
  *                   embedding or output.weight) in float.
  *
+ * Optional per model:
+ *   `.scale` tensors [1] per weight (blk.N.attn_q.scale ...): multiply the
+ *       product (folded into s_W).
+ *   LRC: blk.N.<linear>.lrc_v [in, rank] and .lrc_u [rank, out] (F32/F16/
+ *       BF16; rank from `<arch>.lrc_rank` when present): the linear's output
+ *       gains U (V x), x its float input before quantisation.  Not on experts.
+ *   MoE: a layer with blk.N.ffn_gate_inp.weight [H, n_expert] (float) has
+ *       experts blk.N.ffn_{gate,up}_exps.weight [H, Fe, n_expert] and
+ *       ffn_down_exps.weight [Fe, H, n_expert] (ternary types; TQ/float types
+ *       get a scale per expert, I2_S one for the tensor) instead of the dense
+ *       FFN; keys `<arch>.expert_count`, `.expert_used_count` (k), optional
+ *       `.expert_feed_forward_length` (Fe, default feed_forward_length).
+ *       Router logits r = W_inp h (h the ffn_norm output in float); the k
+ *       largest (ties: lower expert) are kept and weighted by softmax over
+ *       those k; each expert computes act(g)*u, ffn_sub_norm [Fe], down; the
+ *       FFN output is the weighted sum.
+ *
  * KV cache: F32 by default, i.e. exact: on the trained tiny-shakespeare
  * model the final logits are 0.0010-0.0017 rel L2 from the float64
  * reference (bitnet.cpp with its F16 cache: 0.0021-0.0045).  Optionally
@@ -77,6 +94,7 @@ struct wf_hparams {
 	const char *act_from;  /* "file key", "flag", "architecture", "shape" */
 	int tied;              /* no output.weight: logits from token_embd */
 	int n_expert, n_expert_used; /* 0 for a dense model */
+	int n_ff_exp;          /* expert FFN size (expert_feed_forward_length, default n_ff) */
 	int lrc_rank;          /* 0 without LRC */
 	uint64_t n_params;     /* weights counted over all bound tensors */
 	uint64_t n_bytes;      /* GGUF bytes of those tensors */

@@ -6,6 +6,7 @@ setup_file() {
 	wf-gen -o "$BATS_FILE_TMPDIR/m.gguf" --shape tiny --seed 3 >/dev/null
 	wf-gen -o "$BATS_FILE_TMPDIR/tq1.gguf" --shape tiny --seed 3 --type tq1_0 >/dev/null
 	wf-gen -o "$BATS_FILE_TMPDIR/f16.gguf" --shape tiny --seed 3 --type f16 >/dev/null
+	wf-gen -o "$BATS_FILE_TMPDIR/tq2.gguf" --shape tiny --seed 3 --type tq2_0 >/dev/null
 }
 
 setup() {
@@ -203,4 +204,55 @@ count() { wc -w <<<"$1" | tr -d ' '; }
 	model_edit "$M" "$T" add=blk.1.ffn_down.lrc_v:768,8:0.1 add=blk.1.ffn_down.lrc_u:8,255:0.1
 	run -1 wf-decode -m "$T" <<<"1"
 	[ "$output" = "wf-decode: $T: tensor 'blk.1.ffn_down.lrc_u': expected [8, 256], found [8, 255]" ]
+}
+
+# A MoE version of the TQ2_0 tiny model: 4 experts per layer, expert 0 the
+# dense FFN, the others other tensors of the same shapes; router $1 (a
+# scale for random values, 0: all logits tie, so top-1 picks expert 0).
+make_moe() { # ROUTER USED OUT
+	local l n args=""
+	for l in 0 1 2 3; do
+		n=$(((l + 1) % 4))
+		args="$args cat=blk.$l.ffn_gate_exps.weight:blk.$l.ffn_gate.weight,blk.$l.ffn_up.weight,blk.$n.ffn_gate.weight,blk.$n.ffn_up.weight"
+		args="$args cat=blk.$l.ffn_up_exps.weight:blk.$l.ffn_up.weight,blk.$l.ffn_gate.weight,blk.$n.ffn_up.weight,blk.$n.ffn_gate.weight"
+		args="$args cat=blk.$l.ffn_down_exps.weight:blk.$l.ffn_down.weight,blk.$n.ffn_down.weight,blk.$n.ffn_down.weight,blk.$l.ffn_down.weight"
+		args="$args drop=blk.$l.ffn_gate.weight drop=blk.$l.ffn_up.weight drop=blk.$l.ffn_down.weight"
+		args="$args add=blk.$l.ffn_gate_inp.weight:256,4:$1"
+	done
+	model_edit "$BATS_FILE_TMPDIR/tq2.gguf" "$3" $args u32=bitnet-b1.58.expert_count:4 \
+		u32=bitnet-b1.58.expert_used_count:"$2"
+}
+
+@test "MoE: top-1 of tied router logits is expert 0, which equals the dense model" {
+	T="$BATS_TEST_TMPDIR"
+	make_moe 0 1 "$T/moe.gguf"
+	echo 1 2 3 4 5 6 7 | wf-decode -m "$BATS_FILE_TMPDIR/tq2.gguf" -n 0 --logits "$T/d.f32"
+	echo 1 2 3 4 5 6 7 | wf-decode -m "$T/moe.gguf" -n 0 --logits "$T/m.f32"
+	cmp "$T/d.f32" "$T/m.f32"
+}
+
+@test "MoE: a real router (top-2) is deterministic, batch- and thread-invariant, and routes" {
+	T="$BATS_TEST_TMPDIR"
+	make_moe 1 2 "$T/moe.gguf"
+	echo 1 2 3 4 5 6 7 | wf-decode -m "$BATS_FILE_TMPDIR/tq2.gguf" -n 0 --logits "$T/d.f32"
+	echo 1 2 3 4 5 6 7 | wf-decode -m "$T/moe.gguf" -n 0 -t 2 --logits "$T/a.f32"
+	echo 1 2 3 4 5 6 7 | wf-decode -m "$T/moe.gguf" -n 0 -t 1 -b 1 --logits "$T/b.f32"
+	cmp "$T/a.f32" "$T/b.f32"
+	run -1 cmp -s "$T/a.f32" "$T/d.f32"
+	run -0 wf-decode -m "$T/moe.gguf" -n 5 <<<"1 2 3"
+	[ "$(count "$output")" -eq 5 ]
+}
+
+@test "MoE: missing keys and tensors are errors" {
+	T="$BATS_TEST_TMPDIR/bad.gguf"
+	model_edit "$BATS_FILE_TMPDIR/tq2.gguf" "$T" add=blk.0.ffn_gate_inp.weight:256,4:1
+	run -1 wf-decode -m "$T" <<<"1"
+	[ "$output" = "wf-decode: $T: tensor 'blk.0.ffn_gate_inp.weight': key 'bitnet-b1.58.expert_count' is missing" ]
+	model_edit "$BATS_FILE_TMPDIR/tq2.gguf" "$T" add=blk.0.ffn_gate_inp.weight:256,4:1 \
+		u32=bitnet-b1.58.expert_count:4 u32=bitnet-b1.58.expert_used_count:2
+	run -1 wf-decode -m "$T" <<<"1"
+	[ "$output" = "wf-decode: $T: tensor 'blk.0.ffn_gate_exps.weight' is missing (expected [256, 768, 4])" ]
+	model_edit "$BATS_FILE_TMPDIR/tq2.gguf" "$T" u32=bitnet-b1.58.expert_count:4
+	run -1 wf-decode -m "$T" <<<"1"
+	[ "$output" = "wf-decode: $T: key 'bitnet-b1.58.expert_used_count' is missing" ]
 }

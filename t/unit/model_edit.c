@@ -8,6 +8,9 @@
  *   delkey=KEY         leave KEY out
  *   add=NAME:A,B:X     add an F32 tensor [A, B] of values X * u, u pseudo-random
  *                      in [-1, 1) (X = 0: zeros)
+ *   cat=NEW:A,B,...    add tensor NEW [ne0, ne1, k]: the bytes of the k tensors
+ *                      A, B, ... (same type and shape) one after the other
+ *                      (valid for block types with per-block scales: MoE experts)
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -104,6 +107,22 @@ int main(int argc, char **argv)
 			wf_gguf_writer_tensor(w, nm, WF_TYPE_F32, ne, 2);
 		}
 	}
+	for (int i = 0; i < nedit; i++) {
+		char nm[128], list[1024];
+		if (sscanf(edits[i], "cat=%127[^:]:%1023s", nm, list) == 2) {
+			const struct wf_gguf_tensor *t = NULL;
+			int k = 0;
+			for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ","), k++) {
+				t = wf_gguf_tensor(&g, tok);
+				if (!t) {
+					fprintf(stderr, "no tensor %s\n", tok);
+					return 1;
+				}
+			}
+			int64_t ne[3] = {t->ne[0], t->ne[1], k};
+			wf_gguf_writer_tensor(w, nm, t->type, ne, 3);
+		}
+	}
 	int ofd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (ofd < 0 || wf_gguf_writer_begin(w, wf_gguf_sink_fd, &ofd) < 0) {
 		fprintf(stderr, "%s: %s\n", argv[2], wf_gguf_writer_error(w));
@@ -131,6 +150,15 @@ int main(int argc, char **argv)
 				rs = rs * 6364136223846793005ull + 1442695040888963407ull;
 				float v = (float)(x * ((double)(rs >> 40) / (double)(1 << 23) - 1.0));
 				wf_gguf_writer_data(w, &v, 4);
+			}
+		}
+	}
+	for (int i = 0; i < nedit; i++) {
+		char nm[128], list[1024];
+		if (sscanf(edits[i], "cat=%127[^:]:%1023s", nm, list) == 2) {
+			for (char *tok = strtok(list, ","); tok; tok = strtok(NULL, ",")) {
+				const struct wf_gguf_tensor *t = wf_gguf_tensor(&g, tok);
+				wf_gguf_writer_data(w, t->data, t->nbytes);
 			}
 		}
 	}
