@@ -133,6 +133,15 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_die("unexpected argument '%s'", argv[optind]);
+	int need = 1;
+	for (int i = 0; i < npp; i++)
+		need = pp[i] > need ? pp[i] : need;
+	for (int i = 0; i < ntg; i++)
+		need = tg[i] > need ? tg[i] : need;
+	if (n_ctx == 0)
+		n_ctx = need;
+	if (n_ctx < need)
+		usage_die("-c %ld is smaller than the longest test (%d)", n_ctx, need);
 	if (th[0] == 0) {
 		long nc = sysconf(_SC_NPROCESSORS_ONLN);
 		th[0] = nc > 0 ? (int)nc : 1;
@@ -154,15 +163,6 @@ int main(int argc, char **argv)
 		die("%s: %s", src.name, err);
 	tl = now() - tl;
 	const struct wf_hparams *hp = wf_model_hparams(m);
-	int need = 1;
-	for (int i = 0; i < npp; i++)
-		need = pp[i] > need ? pp[i] : need;
-	for (int i = 0; i < ntg; i++)
-		need = tg[i] > need ? tg[i] : need;
-	if (n_ctx == 0)
-		n_ctx = need;
-	if (n_ctx < need)
-		usage_die("-c %ld is smaller than the longest test (%d)", n_ctx, need);
 	int32_t *toks = malloc((size_t)need * sizeof *toks);
 	float *logits = malloc((size_t)hp->n_vocab * sizeof *logits);
 	if (!toks || !logits)

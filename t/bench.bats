@@ -1,0 +1,41 @@
+#!/usr/bin/env bats
+# wf-bench: output format and options (speed itself goes to docs/PERFORMANCE.md).
+load test_helper
+
+setup_file() {
+	wf-gen -o "$BATS_FILE_TMPDIR/m.gguf" --shape tiny --seed 5 >/dev/null
+}
+
+@test "markdown table with llama-bench's columns and pp/tg rows per thread count" {
+	run -0 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -p 16 -n 4 -t 1,2 -r 1
+	[ "${lines[0]}" = "| model | size | params | backend | threads | test | t/s |" ]
+	[ "${lines[1]}" = "| --- | ---: | ---: | --- | ---: | ---: | ---: |" ]
+	[ "${#lines[@]}" -eq 6 ]
+	[[ "${lines[2]}" == "| bitnet-b1.58 4L I2_S | 0.00 GiB | 0.00 B | CPU "*" | 1 | pp16 | "*" ± "*" |" ]]
+	[[ "${lines[3]}" == *" | 1 | tg4 | "* ]]
+	[[ "${lines[4]}" == *" | 2 | pp16 | "* ]]
+	[[ "${lines[5]}" == *" | 2 | tg4 | "* ]]
+}
+
+@test "--json: one object per test" {
+	run -0 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -p 8,16 -n 0 -t 1 -r 2 --json
+	[ "$(jq length <<<"$output")" -eq 2 ]
+	[ "$(jq -r '.[1].test' <<<"$output")" = "pp16" ]
+	[ "$(jq -r '.[0].reps' <<<"$output")" = "2" ]
+	[ "$(jq -r '.[0].params' <<<"$output")" = "3145728" ]
+	[ "$(jq -r '.[0].avg_ts > 0' <<<"$output")" = "true" ]
+}
+
+@test "usage errors exit 2" {
+	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -p x
+	[ "${lines[0]}" = "wf-bench: -p: 'x' is not a list of integers >= 0" ]
+	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -t 0
+	[ "${lines[0]}" = "wf-bench: -t: '0' is not a list of integers >= 1" ]
+	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -c 4 -p 8 -n 0
+	[ "${lines[0]}" = "wf-bench: -c 4 is smaller than the longest test (8)" ]
+}
+
+@test "a bad model is exit 1" {
+	run -1 wf-bench -m /nonexistent.gguf
+	[ "${lines[0]}" = "wf-bench: /nonexistent.gguf: No such file or directory" ]
+}
