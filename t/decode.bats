@@ -256,3 +256,9 @@ make_moe() { # ROUTER USED OUT
 	run -1 wf-decode -m "$T" <<<"1"
 	[ "$output" = "wf-decode: $T: key 'bitnet-b1.58.expert_used_count' is missing" ]
 }
+
+@test "wf_ctx_eval contract for block diffusion (model_eval)" {
+	run -0 model_eval "$M"
+	[ "${lines[0]}" = "ok 1 non-committing evaluation leaves the cache alone" ]
+	[ "${lines[4]}" = "ok 5 bad requests fail: token 1: id 1024 out of range [0, 1024)" ]
+}

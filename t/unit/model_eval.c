@@ -1,0 +1,123 @@
+/*
+ * model_eval MODEL — checks of the wf_ctx_eval contract that block
+ * diffusion will rely on, on any small model:
+ *   1. a non-committing evaluation leaves the cache as it was;
+ *   2. causal: a block position's logits do not depend on later positions;
+ *      bidirectional (WF_ATTN_BLOCK): they do;
+ *   3. a bidirectional block of one position equals a causal one;
+ *   4. committing a block in pieces equals committing it at once;
+ *   5. bad requests fail with a message, without touching the cache.
+ * Prints "ok N" per check, exits 1 at the first failure.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gguf.h"
+#include "kernels.h"
+#include "model.h"
+
+static char err[512];
+
+#define CHECK(n, cond)                                               \
+	do {                                                             \
+		if (!(cond)) {                                               \
+			fprintf(stderr, "check %d failed: %s (%s)\n", n, #cond, err); \
+			return 1;                                                \
+		}                                                            \
+	} while (0)
+
+static int eval(struct wf_ctx *c, const int32_t *t, int n, int attn, int commit, int from, float *lg)
+{
+	struct wf_eval e = {t, n, attn, commit, from, lg};
+	return wf_ctx_eval(c, &e, err, sizeof err);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: model_eval MODEL.gguf\n");
+		return 2;
+	}
+	int fd = open(argv[1], O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return 2;
+	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	struct wf_gguf g;
+	if (wf_kernels_init(NULL, err, sizeof err) < 0 || base == MAP_FAILED ||
+	    wf_gguf_parse(&g, base, (size_t)st.st_size, err, sizeof err) < 0) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	struct wf_model *m = wf_model_load(&g, NULL, err, sizeof err);
+	if (!m) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	int V = wf_model_hparams(m)->n_vocab;
+	struct wf_ctx *c = wf_ctx_new(m, 64, 4, 2, err, sizeof err);
+	if (!c) {
+		fprintf(stderr, "%s\n", err);
+		return 2;
+	}
+	int32_t p[6] = {11, 22, 33, 44, 55, 66}, blk[4] = {7, 8, 9, 10}, blk2[4] = {7, 8, 9, 500};
+	size_t row = (size_t)V * sizeof(float);
+	float *a = malloc(8 * row), *b = malloc(8 * row), *x = malloc(row), *y = malloc(row);
+
+	/* 1 */
+	CHECK(1, eval(c, p, 5, WF_ATTN_CAUSAL, 1, 4, x) == 0);
+	CHECK(1, eval(c, blk, 4, WF_ATTN_BLOCK, 0, 0, a) == 0);
+	CHECK(1, wf_ctx_n_past(c) == 5);
+	CHECK(1, eval(c, p + 5, 1, WF_ATTN_CAUSAL, 1, 0, x) == 0);
+	wf_ctx_truncate(c, 0);
+	CHECK(1, eval(c, p, 6, WF_ATTN_CAUSAL, 1, 5, y) == 0);
+	CHECK(1, memcmp(x, y, row) == 0);
+	printf("ok 1 non-committing evaluation leaves the cache alone\n");
+
+	/* 2 */
+	wf_ctx_truncate(c, 3);
+	CHECK(2, eval(c, blk, 4, WF_ATTN_CAUSAL, 0, 0, a) == 0);
+	CHECK(2, eval(c, blk2, 4, WF_ATTN_CAUSAL, 0, 0, b) == 0);
+	CHECK(2, memcmp(a, b, 3 * row) == 0 && memcmp(a + 3 * V, b + 3 * V, row) != 0);
+	CHECK(2, eval(c, blk, 4, WF_ATTN_BLOCK, 0, 0, a) == 0);
+	CHECK(2, eval(c, blk2, 4, WF_ATTN_BLOCK, 0, 0, b) == 0);
+	CHECK(2, memcmp(a, b, row) != 0);
+	printf("ok 2 causal blocks ignore later positions, bidirectional blocks see them\n");
+
+	/* 3 */
+	CHECK(3, eval(c, blk, 1, WF_ATTN_BLOCK, 0, 0, a) == 0);
+	CHECK(3, eval(c, blk, 1, WF_ATTN_CAUSAL, 0, 0, b) == 0);
+	CHECK(3, memcmp(a, b, row) == 0);
+	printf("ok 3 a one-position bidirectional block is causal\n");
+
+	/* 4 */
+	wf_ctx_truncate(c, 0);
+	CHECK(4, eval(c, p, 2, WF_ATTN_CAUSAL, 1, 0, a) == 0);
+	CHECK(4, eval(c, p + 2, 3, WF_ATTN_CAUSAL, 1, 0, a + 2 * V) == 0);
+	CHECK(4, eval(c, p + 5, 1, WF_ATTN_CAUSAL, 1, 0, a + 5 * V) == 0);
+	wf_ctx_truncate(c, 0);
+	CHECK(4, eval(c, p, 6, WF_ATTN_CAUSAL, 1, 0, b) == 0); /* in pieces of n_batch 4 */
+	CHECK(4, memcmp(a, b, 6 * row) == 0);
+	printf("ok 4 committing in pieces equals committing at once\n");
+
+	/* 5 */
+	int np = wf_ctx_n_past(c);
+	CHECK(5, eval(c, blk, 60, WF_ATTN_CAUSAL, 1, 0, NULL) < 0 && wf_ctx_n_past(c) == np);
+	CHECK(5, eval(c, blk, 9, WF_ATTN_BLOCK, 0, 0, NULL) < 0);
+	int32_t bad[1] = {V};
+	CHECK(5, eval(c, bad, 1, WF_ATTN_CAUSAL, 1, 0, NULL) < 0 && wf_ctx_n_past(c) == np);
+	printf("ok 5 bad requests fail: %s\n", err);
+
+	free(a), free(b), free(x), free(y);
+	wf_ctx_free(c);
+	wf_model_free(m);
+	wf_gguf_free(&g);
+	munmap(base, (size_t)st.st_size);
+	close(fd);
+	return 0;
+}
