@@ -6,6 +6,7 @@
  * mutex that the waker holds while it changes it, so no wake-up is lost.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,6 +142,10 @@ void wf_pool_run(struct wf_pool *p, wf_pool_fn fn, void *arg)
 		if (atomic_load_explicit(&p->pending, memory_order_acquire) == 0)
 			return;
 		relax();
+		/* a worker may be runnable on this very CPU (a busy machine):
+		 * give it the chance now and then */
+		if (i % 256 == 255)
+			sched_yield();
 	}
 	pthread_mutex_lock(&p->mu);
 	while (atomic_load_explicit(&p->pending, memory_order_acquire) != 0)
