@@ -24,6 +24,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "sampler.h"
+#include "tokenizer.h"
 #include "tokio.h"
 
 #define USAGE                                                                              \
@@ -214,13 +215,32 @@ int main(int argc, char **argv)
 	if (!smp)
 		die("%s", err);
 
-	int32_t eog[64 + 3];
-	int n_eog = 0;
+	/* End of generation: the tokenizer's set (eos, eot, eom and the
+	 * end-of-turn control tokens); without a usable vocabulary, the keys. */
+	size_t n_tok_eog = 0;
+	const int32_t *tok_eog = NULL;
+	struct wf_tokenizer *tok = NULL;
 	if (!ignore_eos) {
+		struct wf_tok_opts to;
+		memset(&to, 0, sizeof to);
+		to.decode_only = 1;
+		tok = wf_tokenizer_load(&g, &to, err, sizeof err);
+		if (tok)
+			tok_eog = wf_tok_eog(tok, &n_tok_eog);
+	}
+	int32_t *eog = malloc((n_tok_eog + 3 + (size_t)n_stop) * sizeof *eog);
+	int n_eog = 0;
+	if (!eog)
+		die("out of memory");
+	for (size_t i = 0; i < n_tok_eog; i++)
+		if (tok_eog[i] >= 0 && tok_eog[i] < V)
+			eog[n_eog++] = tok_eog[i];
+	if (!ignore_eos && !tok) {
 		add_eog(&g, "tokenizer.ggml.eos_token_id", V, eog, &n_eog);
 		add_eog(&g, "tokenizer.ggml.eot_token_id", V, eog, &n_eog);
 		add_eog(&g, "tokenizer.ggml.eom_token_id", V, eog, &n_eog);
 	}
+	wf_tokenizer_free(tok);
 	for (int i = 0; i < n_stop; i++)
 		eog[n_eog++] = stop[i];
 
@@ -347,6 +367,7 @@ int main(int argc, char **argv)
 	free(lbuf);
 	free(logits);
 	free(hist);
+	free(eog);
 	wf_sampler_free(smp);
 	wf_ctx_free(ctx);
 	wf_model_free(m);

@@ -262,3 +262,14 @@ make_moe() { # ROUTER USED OUT
 	[ "${lines[0]}" = "ok 1 non-committing evaluation leaves the cache alone" ]
 	[ "${lines[4]}" = "ok 5 bad requests fail: token 1: id 1024 out of range [0, 1024)" ]
 }
+
+@test "generation stops at the model's end-of-generation token unless --ignore-eos" {
+	g=$(echo 1 2 3 | wf-decode -m "$M" -n 4)
+	set -- $g
+	T="$BATS_TEST_TMPDIR/eos.gguf"
+	model_edit "$M" "$T" u32=tokenizer.ggml.eos_token_id:"$3"
+	run -0 wf-decode -m "$T" -n 4 <<<"1 2 3"
+	[ "$output" = "$1 $2" ]
+	run -0 wf-decode -m "$T" -n 4 --ignore-eos <<<"1 2 3"
+	[ "$output" = "$g" ]
+}
