@@ -3,7 +3,9 @@
  * every thread, the caller included.  Threads are created once by
  * wf_pool_new(); wf_pool_run() only wakes them: workers spin briefly on an
  * atomic generation counter (so back-to-back operations in a token cost no
- * system call), then sleep on a condition variable.
+ * system call), then sleep on a condition variable.  Work is handed out in
+ * chunks claimed atomically, so the caller never waits for a thread that
+ * has not woken up yet: it runs that thread's share itself.
  */
 #ifndef WF_POOL_H
 #define WF_POOL_H
@@ -23,11 +25,23 @@ struct wf_pool *wf_pool_new(int nthreads, char *err, size_t errlen);
 /* Number of threads, the caller included. */
 int wf_pool_size(const struct wf_pool *p);
 
-/* Run fn(arg, ith, nth) on every thread — ith = 0 on the calling thread —
- * and return when all have returned.  One run at a time per pool; fn must
- * not call wf_pool_run on the same pool.  Writes made by any fn are visible
- * to the caller afterwards. */
+/* Run fn(arg, ith, nth) once for each ith in [0, nth), nth = wf_pool_size,
+ * on the pool's threads and the caller, and return when all calls have
+ * returned.  Each ith runs exactly once and no two calls share an ith, but
+ * ith does not name a thread: a thread that is slow to wake has its ith
+ * run by another (so per-ith scratch is safe, per-thread state is not).
+ * One run at a time per pool; fn must not run the same pool.  Writes made
+ * by any fn are visible to the caller afterwards. */
 void wf_pool_run(struct wf_pool *p, wf_pool_fn fn, void *arg);
+
+/* Chunks per wf_pool_for at most; more are run on the caller alone. */
+#define WF_POOL_MAX_CHUNKS 65535
+
+/* The same for n chunks: fn(arg, i, n) once for each i in [0, n), chunks
+ * handed out one at a time to whichever thread is free.  A few chunks per
+ * thread (e.g. 4·nth with wf_pool_split inside fn) balance uneven threads
+ * and busy machines better than wf_pool_run. */
+void wf_pool_for(struct wf_pool *p, int n, wf_pool_fn fn, void *arg);
 
 /* Stop and join the workers, free the pool.  NULL is fine. */
 void wf_pool_free(struct wf_pool *p);

@@ -39,6 +39,50 @@ static void work(void *arg, int ith, int nth)
 
 static void empty(void *arg, int ith, int nth) { (void)arg; (void)ith; (void)nth; }
 
+/* wf_pool_for: every chunk exactly once, right n, never two at once. */
+struct chunks {
+	int n;
+	atomic_int count[1000];
+	atomic_int busy[1000];
+	atomic_int bad;
+};
+
+static void chunk(void *arg, int i, int n)
+{
+	struct chunks *c = arg;
+	if (n != c->n || i < 0 || i >= n) {
+		atomic_fetch_add(&c->bad, 1);
+		return;
+	}
+	if (atomic_fetch_add(&c->busy[i], 1) != 0)
+		atomic_fetch_add(&c->bad, 1);
+	for (volatile int k = 0; k < 200 * (i % 7); k++)
+		;
+	atomic_fetch_add(&c->count[i], 1);
+	atomic_fetch_sub(&c->busy[i], 1);
+}
+
+static void test_for(int nthreads)
+{
+	char err[200];
+	struct wf_pool *p = wf_pool_new(nthreads, err, sizeof err);
+	struct chunks *c = calloc(1, sizeof *c);
+	int ns[] = { 0, 1, 2, 3, 17, 100, 1000 };
+	for (int rep = 0; rep < 20; rep++)
+		for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++) {
+			c->n = ns[k];
+			for (int i = 0; i < 1000; i++)
+				atomic_store(&c->count[i], 0);
+			wf_pool_for(p, c->n, chunk, c);
+			for (int i = 0; i < 1000; i++)
+				CHECK(atomic_load(&c->count[i]) == (i < c->n), "for %d threads n=%d: chunk %d ran %d times",
+				      nthreads, c->n, i, atomic_load(&c->count[i]));
+		}
+	CHECK(atomic_load(&c->bad) == 0, "for: %d bad calls", atomic_load(&c->bad));
+	free(c);
+	wf_pool_free(p);
+}
+
 static double now(void)
 {
 	struct timespec t;
@@ -134,6 +178,9 @@ int main(int argc, char **argv)
 	test_run(3, 100);
 	test_run(5, 20);
 	test_run(0, 50);
+	test_for(1);
+	test_for(2);
+	test_for(3);
 	wf_pool_free(NULL);
 	if (fails) {
 		printf("%d failures\n", fails);
