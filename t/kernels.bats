@@ -71,3 +71,31 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 	run -0 pool_check
 	[ "$output" = "ok" ]
 }
+
+# The NEON kernels on an emulated aarch64, where a cross sysroot and
+# qemu-aarch64 exist (Debian: libc6-dev-arm64-cross libgcc-12-dev-arm64-cross
+# qemu-user); both the sdot and the smull/smlal paths.
+@test "neon kernels under qemu-aarch64: bit-identical to scalar" {
+	sysroot="${AARCH64_SYSROOT:-/usr/aarch64-linux-gnu}"
+	command -v qemu-aarch64 >/dev/null || skip "qemu-aarch64 is absent"
+	command -v clang >/dev/null || skip "clang is absent"
+	[ -f "$sysroot/include/stdio.h" ] || skip "no aarch64 sysroot at $sysroot"
+	for march in armv8-a armv8.2-a+dotprod; do
+		bin="$BATS_TEST_TMPDIR/kernels_check_$march"
+		clang --target=aarch64-linux-gnu --sysroot="$sysroot" -fuse-ld=lld -static \
+		    -march="$march" -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+		    -I"$WF_ROOT/lib" -I"$WF_ROOT/kernels" -std=c11 -O2 -o "$bin" \
+		    "$WF_ROOT/t/unit/kernels_check.c" "$WF_ROOT"/kernels/*.c -lm 2>/dev/null ||
+		    skip "cannot link for aarch64 (cross libgcc or lld missing)"
+		run -0 qemu-aarch64 "$bin" name
+		[ "$output" = "neon" ]
+		for t in convert quant layout; do
+			run -0 qemu-aarch64 "$bin" "$t"
+			[ "$output" = "ok" ]
+		done
+		run -0 qemu-aarch64 "$bin" tmat neon
+		[ "$output" = "ok" ]
+		run -0 qemu-aarch64 "$bin" f16mv neon
+		[ "$output" = "ok" ]
+	done
+}
