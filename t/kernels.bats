@@ -41,6 +41,13 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 	variant tmat neon
 }
 
+@test "avx512 kernels on a C model of the intrinsics: bit-identical to scalar" {
+	run kernels_avx512emu
+	if [ "$status" -eq 77 ]; then skip "$output"; fi
+	[ "$status" -eq 0 ]
+	[ "$output" = "ok" ]
+}
+
 @test "f16 matvec: avx2 bit-identical to scalar" {
 	variant f16mv avx2
 }
