@@ -109,6 +109,11 @@ void wf_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n
 	ops->tmat_mat(w, q, s, n, out, ldo, r0, r1);
 }
 
+float wf_quantize_i8(const float *x, int n, int8_t *q, int32_t *sum)
+{
+	return ops->quantize(x, n, q, sum);
+}
+
 void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1)
 {
 	ops->f16_matvec(w, cols, x, out, r0, r1);

@@ -15,11 +15,43 @@ struct wf_kern_ops {
 	                 float *out, int ldo, int r0, int r1);
 	void (*f16_matvec)(const uint16_t *w, int cols, const float *x, float *out,
 	                   int r0, int r1);
+	float (*quantize)(const float *x, int n, int8_t *q, int32_t *sum);
 };
+
+/* The scalar quantiser, also used by variants without their own. */
+float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
+
+/*
+ * One activation: q = clamp(round_half_even(v), -128, 127) with NaN -> 0.
+ * For |v| <= 128, v + 1.5·2^23 lands in [2^23, 2^24) where the float
+ * spacing is 1, so the add rounds v to an integer, ties to even (the
+ * default rounding mode), and the subtract is exact — nearbyintf on every
+ * target, and what cvtps2dq does in SIMD.
+ */
+static inline int8_t wf_q8(float v)
+{
+	if (v != v)
+		v = 0;
+	else if (v > 127.0f)
+		v = 127.0f;
+	else if (v < -128.0f)
+		v = -128.0f;
+	return (int8_t)((v + 12582912.0f) - 12582912.0f);
+}
+
+/* s = (float)(127 / max(1e-5, m)) with m = max |x_i| taken in float: the
+ * float->double conversion is exact and monotonic, so this equals the
+ * reference's max over doubles. */
+static inline float wf_q8_scale(float m)
+{
+	double d = m > 1e-5 ? (double)m : 1e-5;
+	return (float)(127 / d);
+}
 
 extern const struct wf_kern_ops wf_kern_scalar;
 #if defined(__x86_64__)
 extern const struct wf_kern_ops wf_kern_avx2, wf_kern_avx512;
+float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;

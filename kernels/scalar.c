@@ -46,32 +46,19 @@ void wf_tmat_unpack_row(const struct wf_tmat *w, int r, int8_t *t)
 	}
 }
 
-/*
- * bitnet.cpp quantize_row_i8_s.  Rounding: for |v| <= 128, v + 1.5·2^23
- * lands in [2^23, 2^24) where the float spacing is 1, so the add rounds v
- * to an integer, ties to even (the default rounding mode), and the subtract
- * is exact — the same as nearbyintf, on every target.
- */
-float wf_quantize_i8(const float *x, int n, int8_t *q, int32_t *sum)
+/* bitnet.cpp quantize_row_i8_s (see wf_q8 and wf_q8_scale in kern.h). */
+float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum)
 {
-	double m = 1e-5;
+	float m = 0;
 	for (int i = 0; i < n; i++) {
-		double a = x[i] < 0 ? -(double)x[i] : (double)x[i];
+		float a = fabsf(x[i]);
 		if (a > m)   /* NaN never compares greater: ignored */
 			m = a;
 	}
-	float s = (float)(127 / m);
+	float s = wf_q8_scale(m);
 	int32_t acc = 0;
 	for (int i = 0; i < n; i++) {
-		float v = x[i] * s;
-		if (v != v)
-			v = 0;
-		else if (v > 127.0f)
-			v = 127.0f;
-		else if (v < -128.0f)
-			v = -128.0f;
-		v = (v + 12582912.0f) - 12582912.0f;
-		q[i] = (int8_t)v;
+		q[i] = wf_q8(x[i] * s);
 		acc += q[i];
 	}
 	if (sum)
@@ -127,5 +114,5 @@ static void scalar_f16_matvec(const uint16_t *w, int cols, const float *x, float
 }
 
 const struct wf_kern_ops wf_kern_scalar = {
-	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec,
+	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
 };

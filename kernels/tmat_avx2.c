@@ -244,7 +244,63 @@ static void avx2_f16_matvec(const uint16_t *w, int cols, const float *x, float *
 	}
 }
 
+/*
+ * Quantisation, 32 activations a step: the max in float (max_ps keeps its
+ * second operand when the first is NaN, so NaN is ignored as in the scalar
+ * code), then v = x·s, NaN -> 0, clamp, cvtps2dq (round half to even in
+ * the default rounding mode, as wf_q8), and packs to int8.
+ */
+static inline __m256i q8x8(const float *x, __m256 vs)
+{
+	__m256 v = _mm256_mul_ps(_mm256_loadu_ps(x), vs);
+	v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+	v = _mm256_max_ps(_mm256_min_ps(v, _mm256_set1_ps(127.0f)), _mm256_set1_ps(-128.0f));
+	return _mm256_cvtps_epi32(v);
+}
+
+float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum)
+{
+	const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+	int nv = n & ~31, i;
+	__m256 m0 = _mm256_setzero_ps(), m1 = m0;
+	for (i = 0; i < nv; i += 16) {
+		m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absm), m0);
+		m1 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i + 8), absm), m1);
+	}
+	float mv[8], m = 0;
+	_mm256_storeu_ps(mv, _mm256_max_ps(m0, m1));
+	for (int l = 0; l < 8; l++)
+		m = mv[l] > m ? mv[l] : m;
+	for (i = nv; i < n; i++) {
+		float a = __builtin_fabsf(x[i]);
+		if (a > m)
+			m = a;
+	}
+	const float s = wf_q8_scale(m);
+	const __m256 vs = _mm256_set1_ps(s);
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	__m256i acc = _mm256_setzero_si256();
+	for (i = 0; i < nv; i += 32) {
+		__m256i a = q8x8(x + i, vs), b = q8x8(x + i + 8, vs);
+		__m256i c = q8x8(x + i + 16, vs), d = q8x8(x + i + 24, vs);
+		acc = _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_add_epi32(a, b), _mm256_add_epi32(c, d)));
+		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, b), _mm256_packs_epi32(c, d));
+		_mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(p, perm));
+	}
+	__m128i t = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+	t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+	t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+	int32_t total = _mm_cvtsi128_si32(t);
+	for (i = nv; i < n; i++) {
+		q[i] = wf_q8(x[i] * s);
+		total += q[i];
+	}
+	if (sum)
+		*sum = total;
+	return s;
+}
+
 const struct wf_kern_ops wf_kern_avx2 = {
-	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec,
+	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
 };
 #endif

@@ -16,8 +16,16 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 }
 
 @test "activation quantisation matches quantize_row_i8_s (ties, floor, random)" {
-	run -0 kernels_check quant
+	run -0 kernels_check quant scalar
 	[ "$output" = "ok" ]
+}
+
+@test "activation quantisation: avx2 identical to scalar" {
+	variant quant avx2
+}
+
+@test "activation quantisation: avx512 identical to scalar" {
+	variant quant avx512
 }
 
 @test "packed layout: pack/unpack, documented bytes, scalar vs dense product" {
@@ -96,10 +104,12 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 		    skip "cannot link for aarch64 (cross libgcc or lld missing)"
 		run -0 qemu-aarch64 "$bin" name
 		[ "$output" = "neon" ]
-		for t in convert quant layout; do
+		for t in convert layout; do
 			run -0 qemu-aarch64 "$bin" "$t"
 			[ "$output" = "ok" ]
 		done
+		run -0 qemu-aarch64 "$bin" quant neon
+		[ "$output" = "ok" ]
 		run -0 qemu-aarch64 "$bin" tmat neon
 		[ "$output" = "ok" ]
 		run -0 qemu-aarch64 "$bin" f16mv neon

@@ -17,6 +17,7 @@
 #include "kernels.h"
 
 static int fails;
+static int use(const char *v);
 
 #define CHECK(c, ...) do { if (!(c)) { if (fails++ < 20) { \
 	printf("FAIL %s:%d: ", __FILE__, __LINE__); printf(__VA_ARGS__); printf("\n"); } } } while (0)
@@ -190,9 +191,10 @@ static void test_quant(void)
 	float x[4096];
 	int8_t q[4096];
 	int32_t sum;
+	int n;
 	/* half-way cases: max 127 gives s = 1, x = k + 0.5 is an exact tie */
 	x[0] = 127;
-	int n = 1;
+	n = 1;
 	for (int k = -126; k <= 125; k++)
 		x[n++] = k + 0.5f;
 	float s = wf_quantize_i8(x, n, q, &sum);
@@ -236,6 +238,25 @@ static void test_quant(void)
 		quant_cmp(x, n, "random");
 	}
 	CHECK(wf_quantize_i8(x, 10, q, NULL) > 0, "NULL sum");
+	/* against the scalar quantiser, NaN and inf included, every tail length */
+	const char *v = wf_kernels_name();
+	for (int it = 0; it < 3000; it++) {
+		n = it < 100 ? it : 1 + rndn(4096);
+		for (int i = 0; i < n; i++)
+			x[i] = (float)(rndn(2000001) - 1000000) / (float)(1 + rndn(1000));
+		if (it % 7 == 3 && n)
+			x[rndn(n)] = NAN;
+		if (it % 11 == 5 && n)
+			x[rndn(n)] = rndn(2) ? INFINITY : -INFINITY;
+		int8_t r[4096];
+		int32_t sr;
+		float sv = wf_quantize_i8(x, n, q, &sum);
+		use("scalar");
+		float ss = wf_quantize_i8(x, n, r, &sr);
+		use(v);
+		CHECK(f2u(sv) == f2u(ss) && sum == sr && !memcmp(q, r, (size_t)n),
+		      "%s quantiser differs from scalar at n=%d (it %d)", v, n, it);
+	}
 }
 
 /* ---- packed layout and the ternary kernels ---- */
@@ -478,8 +499,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(t, "convert"))
 		test_convert();
-	else if (!strcmp(t, "quant"))
+	else if (!strcmp(t, "quant")) {
+		use(v);
 		test_quant();
+	}
 	else if (!strcmp(t, "layout"))
 		test_layout();
 	else if (!strcmp(t, "tmat"))
