@@ -13,6 +13,8 @@
  *
  * and a product row is  out_r = (float)(Σ_i T[r][i]·q_i) / s * s_W
  * with the sum in int32 (never int16) and the float ops in that order.
+ * (The AVX2 kernels add maddubs results in 16-bit lanes only for as many
+ * column blocks as provably cannot wrap, then widen: the sum is exact.)
  *
  * Every function has a scalar reference (the oracle) and SIMD variants
  * (AVX2, AVX-512/VNNI, NEON) chosen once at run time by wf_kernels_init();
@@ -108,7 +110,8 @@ void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int 
 
 /* Conversions. */
 float wf_f16_to_f32(uint16_t h);
-uint16_t wf_f32_to_f16(float f);       /* round to nearest even */
+uint16_t wf_f32_to_f16(float f);       /* round to nearest even; NaN stays a
+                                        * quiet NaN with its sign and top payload */
 float wf_bf16_to_f32(uint16_t h);
 uint16_t wf_f32_to_bf16(float f);      /* round to nearest even */
 
