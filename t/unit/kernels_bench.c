@@ -9,6 +9,7 @@
  * memory, not cache; a plain AVX2/memory read of the same buffers is the
  * roofline.  Prefill: GOPS (2 ops per weight per token) of wf_tmat_mat for
  * n = 128.  F16 head: GB/s of wf_f16_matvec on a 32768x2560 matrix.
+ * WF_BENCH_CHUNKS=k hands the rows out as k chunks per thread (wf_pool_for).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,17 @@ struct job {
 	volatile uint64_t sink;
 };
 
+/* chunks per thread: 1 (wf_pool_run), or more via wf_pool_for */
+static int per_thread = 1;
+
+static void dispatch(struct wf_pool *p, wf_pool_fn fn, void *arg)
+{
+	if (per_thread > 1)
+		wf_pool_for(p, per_thread * wf_pool_size(p), fn, arg);
+	else
+		wf_pool_run(p, fn, arg);
+}
+
 static void run_vec(void *arg, int ith, int nth)
 {
 	struct job *j = arg;
@@ -154,6 +166,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
+	if (getenv("WF_BENCH_CHUNKS"))
+		per_thread = atoi(getenv("WF_BENCH_CHUNKS")) > 1 ? atoi(getenv("WF_BENCH_CHUNKS")) : 1;
 	printf("kernels: %s\n", wf_kernels_name());
 	int shapes[2][2] = { { 6912, 2560 }, { 2560, 6912 } };
 	static int8_t q[128 * 6912];
@@ -184,7 +198,7 @@ int main(int argc, char **argv)
 				double t0 = now();
 				for (int m = 0; m < NMAT; m++) {
 					j.w = &w[m];
-					wf_pool_run(p, run_vec, &j);
+					dispatch(p, run_vec, &j);
 				}
 				double t = now() - t0;
 				best = t < best ? t : best;
@@ -196,7 +210,7 @@ int main(int argc, char **argv)
 				t0 = now();
 				for (int m = 0; m < NMAT; m++) {
 					j.w = &w[0];
-					wf_pool_run(p, run_vec, &j);
+					dispatch(p, run_vec, &j);
 				}
 				t = now() - t0;
 				besth = t < besth ? t : besth;
@@ -224,7 +238,7 @@ int main(int argc, char **argv)
 			for (int r = 0; r < 2; r++) {
 				double t0 = now();
 				j.w = &w[r];
-				wf_pool_run(p, run_mat, &j);
+				dispatch(p, run_mat, &j);
 				double t = now() - t0;
 				bt = t < bt ? t : bt;
 			}
@@ -246,7 +260,7 @@ int main(int argc, char **argv)
 		double best = 1e9;
 		for (int r = 0; r < 4; r++) {
 			double t0 = now();
-			wf_pool_run(p, run_f16, &j);
+			dispatch(p, run_f16, &j);
 			double t = now() - t0;
 			best = t < best ? t : best;
 		}
