@@ -29,6 +29,10 @@ teardown() {
 		kill -KILL "$p" 2>/dev/null || true
 		# workers exit when the parent's socket closes
 	done
+	# no sanitizer report from the server or its workers (make check-asan)
+	if [ -n "${LOG:-}" ] && grep -h -e 'Sanitizer' -e 'runtime error' "$LOG"* 2>/dev/null; then
+		return 1
+	fi
 }
 
 # start ARGS...: start wf-serve on a free port; sets URL, SRV_PID, LOG.
