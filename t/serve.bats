@@ -15,6 +15,7 @@ setup() {
 	command -v curl >/dev/null || skip "curl is not installed"
 	SRV_PID=
 	SRVS=()
+	IMG=
 }
 
 teardown() {
@@ -29,6 +30,7 @@ teardown() {
 		kill -KILL "$p" 2>/dev/null || true
 		# workers exit when the parent's socket closes
 	done
+	[ -z "$IMG" ] || wf-shm rm "$IMG" >/dev/null 2>&1 || true
 	# no sanitizer report from the server or its workers (make check-asan)
 	if [ -n "${LOG:-}" ] && grep -h -e 'Sanitizer' -e 'runtime error' "$LOG"* 2>/dev/null; then
 		return 1
@@ -432,20 +434,12 @@ until_health() {
 }
 
 @test "a shared-memory image serves the same answers" {
-	name=wf-serve-test-$$
-	wf-shm load --name "$name" "$M" >/dev/null
-	run -0 true
-	M_IMG="shm:$name"
-	LOG="$BATS_TEST_TMPDIR/img.log"
-	wf-serve -m "$M_IMG" --port 0 -v -j 2 >"$LOG.out" 2>"$LOG" 3>&- &
-	SRVS+=($!)
-	for _ in $(seq 200); do URL=$(head -n 1 "$LOG.out"); [ -n "$URL" ] && break; sleep 0.05; done
-	URL=${URL%/}
+	IMG=wf-serve-test-$$
+	wf-shm load --name "$IMG" "$M" >/dev/null
 	want=$(pipeline 'ROMEO:' 10)
-	got=$(post /v1/completions '{"prompt":"ROMEO:","max_tokens":10}' | jget choices.0.text)
-	[ "$(curl -sS --max-time 30 "$URL/v1/models" | jget data.0.id)" = "$name" ]
-	wf-shm rm "$name" >/dev/null
-	[ "$got" = "$want" ]
+	M="shm:$IMG" start -j 2
+	[ "$(post /v1/completions '{"prompt":"ROMEO:","max_tokens":10}' | jget choices.0.text)" = "$want" ]
+	[ "$(curl -sS --max-time 30 "$URL/v1/models" | jget data.0.id)" = "$IMG" ]
 }
 
 @test "the chat page: served at /, self-contained, and the embedded copy matches its source" {
