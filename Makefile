@@ -39,7 +39,8 @@ UNITS     := $(patsubst t/unit/%.c,$(O)/t/%,$(UNIT_SRC))
 MAN1      := $(wildcard man/*.1)
 MAN5      := $(wildcard man/*.5)
 MAN7      := $(wildcard man/*.7)
-HDRS      := $(wildcard lib/*.h) $(wildcard kernels/*.h) $(wildcard bin/*.h)
+LIBHDRS   := $(wildcard lib/*.h) $(wildcard kernels/*.h)
+HDRS      := $(LIBHDRS) $(wildcard bin/*.h)
 
 all: $(PROGS) $(UNITS)
 
@@ -47,12 +48,12 @@ $(O)/libwf.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@.$$$$ && $(AR) rcs $@.$$$$ $^ && mv -f $@.$$$$ $@
 
-$(O)/lib/%.o: lib/%.c $(HDRS)
+$(O)/lib/%.o: lib/%.c $(LIBHDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@.$$$$.o $< && mv -f $@.$$$$.o $@
 
 # kernels/foo_avx2.c gets $(SIMD_avx2), kernels/foo_avx512.c $(SIMD_avx512).
-$(O)/kernels/%.o: kernels/%.c $(HDRS)
+$(O)/kernels/%.o: kernels/%.c $(LIBHDRS)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(SIMD_$(lastword $(subst _, ,$*))) -c -o $@.$$$$.o $< && mv -f $@.$$$$.o $@
 
