@@ -56,6 +56,8 @@ struct wf_model {
 	struct fmat embd, out;
 	const float *output_norm;
 	int max_rank;      /* largest LRC rank, 0 without LRC */
+	struct tm_entry { char name[WF_GGUF_MAX_NAME + 16]; const struct wf_tmat *w; } *tms;
+	size_t n_tms, cap_tms;
 	void **allocs; /* private memory, freed with the model */
 	size_t n_allocs, cap_allocs;
 };
@@ -105,6 +107,24 @@ static void *model_alloc(struct wf_model *m, size_t n, char *err, size_t errlen)
 oom:
 	seterr(err, errlen, "out of memory (%zu bytes)", n);
 	return NULL;
+}
+
+/* Remember the packed matrix w under name (for wf_model_tmat). */
+static int reg_tmat(struct wf_model *m, const char *name, const struct wf_tmat *w, char *err, size_t errlen)
+{
+	if (m->n_tms == m->cap_tms) {
+		size_t cap = m->cap_tms ? 2 * m->cap_tms : 256;
+		struct tm_entry *t = realloc(m->tms, cap * sizeof *t);
+		if (!t) {
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		m->tms = t;
+		m->cap_tms = cap;
+	}
+	snprintf(m->tms[m->n_tms].name, sizeof m->tms[m->n_tms].name, "%s", name);
+	m->tms[m->n_tms++].w = w;
+	return 0;
 }
 
 static void shape_str(char *buf, size_t len, const int64_t *ne, uint32_t n_dims)
@@ -342,10 +362,11 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 		data = p;
 		scale = 1; /* set by the job */
 	}
-	/* Optional per-weight `.scale` [1]: multiplied after the product (folded into s_W). */
+	/* Optional per-weight `.scale` [1]: multiplied after the product (folded
+	 * into s_W; a pre-packed matrix's scale has it folded in already). */
 	char sname[WF_GGUF_MAX_NAME + 8];
 	size_t len = strlen(name);
-	if (len > 7 && !strcmp(name + len - 7, ".weight")) {
+	if (r == 0 && len > 7 && !strcmp(name + len - 7, ".weight")) {
 		snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
 		const struct wf_gguf_tensor *st = wf_gguf_tensor(m->g, sname);
 		if (st) {
@@ -382,6 +403,8 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 	}
 	w->scale = scale;
 	w->data = data;
+	if (reg_tmat(m, name, w, err, errlen) < 0)
+		return -1;
 	m->hp.n_params += (uint64_t)rows * (uint64_t)cols;
 	m->hp.n_bytes += t->nbytes;
 	return 0;
@@ -522,6 +545,10 @@ static int load_experts(struct loader *L, const char *name, int cols, int rows, 
 		}
 		w[e].data = data;
 		w[e].scale = scale;
+		char rn[WF_GGUF_MAX_NAME + 16];
+		snprintf(rn, sizeof rn, "%s#%d", name, e);
+		if (reg_tmat(m, rn, &w[e], err, errlen) < 0)
+			return -1;
 	}
 	m->hp.n_params += (uint64_t)rows * (uint64_t)cols * (uint64_t)n;
 	m->hp.n_bytes += t->nbytes;
@@ -867,12 +894,27 @@ void wf_model_free(struct wf_model *m)
 		free(m->allocs[i]);
 	free(m->allocs);
 	free(m->layers);
+	free(m->tms);
 	free(m);
 }
 
 const struct wf_hparams *wf_model_hparams(const struct wf_model *m)
 {
 	return &m->hp;
+}
+
+size_t wf_model_n_tmats(const struct wf_model *m)
+{
+	return m->n_tms;
+}
+
+const struct wf_tmat *wf_model_tmat(const struct wf_model *m, size_t i, const char **name)
+{
+	if (i >= m->n_tms)
+		return NULL;
+	if (name)
+		*name = m->tms[i].name;
+	return m->tms[i].w;
 }
 
 /* ---------------------------------------------------------------------- */

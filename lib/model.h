@@ -105,8 +105,9 @@ struct wf_hparams {
  * Pre-packed tensors.  When opts->packed is set, the loader asks it for
  * every ternary weight before packing it: the callback returns 1 after
  * storing *data (wf_tmat_packed_size(rows, cols) bytes, 64-byte aligned,
- * valid for the model's lifetime) and *scale (s_W, with any `.scale`
- * tensor NOT folded in), 0 to have the loader decode and pack the GGUF
+ * valid for the model's lifetime) and *scale (s_W with any `.scale`
+ * tensor folded in, as wf_model_tmat reports it), 0 to have the loader
+ * decode and pack the GGUF
  * tensor itself, or -1 with a message in err to fail the load.  name is
  * the GGUF tensor name ("blk.3.ffn_up.weight"; for MoE experts
  * "blk.3.ffn_up_exps.weight#E" with E the expert index).
@@ -137,6 +138,18 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 void wf_model_free(struct wf_model *m);
 
 const struct wf_hparams *wf_model_hparams(const struct wf_model *m);
+
+/*
+ * The packed ternary matrices of a loaded model, for image builders: i in
+ * [0, wf_model_n_tmats(m)); *name (if name is non-NULL) receives the name
+ * the packed callback is asked with, and the result's scale is s_W with
+ * any `.scale` tensor folded in (what the callback returns).
+ * A builder loads the model once, stores each matrix's data
+ * (wf_tmat_packed_size(rows, cols) bytes) and s_W under its name, and
+ * workers bind them through wf_model_opts.packed.
+ */
+size_t wf_model_n_tmats(const struct wf_model *m);
+const struct wf_tmat *wf_model_tmat(const struct wf_model *m, size_t i, const char **name);
 
 /* ---------------------------------------------------------------------- */
 /* Contexts: a KV cache, scratch and a thread pool. */

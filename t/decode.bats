@@ -261,6 +261,7 @@ make_moe() { # ROUTER USED OUT
 	run -0 model_eval "$M"
 	[ "${lines[0]}" = "ok 1 non-committing evaluation leaves the cache alone" ]
 	[ "${lines[4]}" = "ok 5 bad requests fail: token 1: id 1024 out of range [0, 1024)" ]
+	[ "${lines[5]}" = "ok 6 pre-packed matrices (28) give the same logits" ]
 }
 
 @test "generation stops at the model's end-of-generation token unless --ignore-eos" {

@@ -6,7 +6,9 @@
  *      bidirectional (WF_ATTN_BLOCK): they do;
  *   3. a bidirectional block of one position equals a causal one;
  *   4. committing a block in pieces equals committing it at once;
- *   5. bad requests fail with a message, without touching the cache.
+ *   5. bad requests fail with a message, without touching the cache;
+ *   6. a model bound to pre-packed matrices (wf_model_opts.packed, fed
+ *      from another load's wf_model_tmat) computes the same logits.
  * Prints "ok N" per check, exits 1 at the first failure.
  */
 #include <fcntl.h>
@@ -30,6 +32,30 @@ static char err[512];
 			return 1;                                                \
 		}                                                            \
 	} while (0)
+
+static const struct wf_model *src_model;
+static int n_packed;
+
+static int packed_cb(void *ctx, const char *name, int rows, int cols, const uint8_t **data, float *scale,
+                     char *e, size_t elen)
+{
+	(void)ctx;
+	for (size_t i = 0; i < wf_model_n_tmats(src_model); i++) {
+		const char *nm;
+		const struct wf_tmat *w = wf_model_tmat(src_model, i, &nm);
+		if (!strcmp(nm, name)) {
+			if (w->rows != rows || w->cols != cols) {
+				snprintf(e, elen, "%s: shape", name);
+				return -1;
+			}
+			*data = w->data;
+			*scale = w->scale;
+			n_packed++;
+			return 1;
+		}
+	}
+	return 0;
+}
 
 static int eval(struct wf_ctx *c, const int32_t *t, int n, int attn, int commit, int from, float *lg)
 {
@@ -112,6 +138,20 @@ int main(int argc, char **argv)
 	int32_t bad[1] = {V};
 	CHECK(5, eval(c, bad, 1, WF_ATTN_CAUSAL, 1, 0, NULL) < 0 && wf_ctx_n_past(c) == np);
 	printf("ok 5 bad requests fail: %s\n", err);
+
+	/* 6 */
+	src_model = m;
+	struct wf_model_opts mo = {0, packed_cb, NULL};
+	struct wf_model *m2 = wf_model_load(&g, &mo, err, sizeof err);
+	CHECK(6, m2 != NULL);
+	CHECK(6, n_packed == (int)wf_model_n_tmats(m) && n_packed > 0);
+	struct wf_ctx *c2 = wf_ctx_new(m2, 64, 4, 1, err, sizeof err);
+	CHECK(6, c2 != NULL);
+	CHECK(6, eval(c2, p, 6, WF_ATTN_CAUSAL, 1, 0, a) == 0);
+	CHECK(6, memcmp(a, b, 6 * row) == 0);
+	printf("ok 6 pre-packed matrices (%d) give the same logits\n", n_packed);
+	wf_ctx_free(c2);
+	wf_model_free(m2);
 
 	free(a), free(b), free(x), free(y);
 	wf_ctx_free(c);
