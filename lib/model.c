@@ -1149,6 +1149,7 @@ int wf_ctx_reuse_prefix(struct wf_ctx *c, const int32_t *tok, int n)
 
 /* 4-lane float vectors (SSE, NEON; 16 bytes keeps the baseline ABI). */
 typedef float v4f __attribute__((vector_size(16)));
+typedef int32_t v4i __attribute__((vector_size(16)));
 
 static inline v4f ld4(const float *p)
 {
@@ -1232,7 +1233,17 @@ static void ffn_act(int act, float *g, const float *u, int n, int F, int r0, int
 			for (int r = r0; r < r1; r++)
 				gj[r] = gj[r] / (1.0f + expf(-gj[r])) * uj[r];
 		} else {
-			for (int r = r0; r < r1; r++) {
+			/* relu(g)^2 * u, branch-free: relu is g & (g > 0), as ggml's
+			 * (g > 0 ? g : 0), NaN giving 0 */
+			int r = r0;
+			const v4f z = {0, 0, 0, 0};
+			for (; r + 4 <= r1; r += 4) {
+				v4f gv = ld4(gj + r);
+				v4f a = (v4f)((v4i)gv & (gv > z));
+				v4f y = a * a * ld4(uj + r);
+				memcpy(gj + r, &y, sizeof y);
+			}
+			for (; r < r1; r++) {
 				float a = gj[r] > 0 ? gj[r] : 0;
 				gj[r] = a * a * uj[r];
 			}
