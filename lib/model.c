@@ -1186,15 +1186,26 @@ static void axpy_f32(float *y, float a, const float *x, int n)
 		y[i] += a * x[i];
 }
 
-/* y = rmsnorm(x) * w, ggml's order: sum of float squares in double. */
+/* y = rmsnorm(x) * w as ggml computes it: float squares summed in double
+ * (four interleaved double sums: equal to ggml's one running sum up to
+ * double rounding, which the float mean never sees in practice), mean and
+ * 1/sqrt in float, then (x * r) * w. */
 static void rmsnorm(float *y, const float *x, const float *w, int n, float eps)
 {
-	double ss = 0;
-	for (int i = 0; i < n; i++)
-		ss += (double)(x[i] * x[i]);
+	double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+	int i = 0;
+	for (; i + 4 <= n; i += 4) {
+		s0 += (double)(x[i] * x[i]);
+		s1 += (double)(x[i + 1] * x[i + 1]);
+		s2 += (double)(x[i + 2] * x[i + 2]);
+		s3 += (double)(x[i + 3] * x[i + 3]);
+	}
+	for (; i < n; i++)
+		s0 += (double)(x[i] * x[i]);
+	double ss = (s0 + s1) + (s2 + s3);
 	float mean = (float)(ss / n);
 	float r = 1.0f / sqrtf(mean + eps);
-	for (int i = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		y[i] = (x[i] * r) * w[i];
 }
 
