@@ -24,6 +24,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "sampler.h"
+#include "score.h"
 #include "tokenizer.h"
 #include "tokio.h"
 
@@ -31,14 +32,16 @@
 	"wf-decode [-m MODEL] [-n N] [-t THREADS] [-c CTX] [-b BATCH] [--temp T] [--top-k K]\n" \
 	"       [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"    \
 	"       [--stop-id ID]... [--ignore-eos] [--echo] [--logits FILE] [--act relu2|silu]\n"   \
-	"       [--kv-type f16|f32] [--decode ar] [--strict]"
+	"       [--kv-type f16|f32] [--decode ar] [--strict]\n"                                   \
+	"       [--score | --ppl [--ppl-stride S] | --mc]"
 
 /* Room for at most this many logits (floats) per --logits piece. */
 #define LOGITS_PIECE (16u << 20)
 
 enum {
 	OPT_TEMP = 256, OPT_TOPK, OPT_TOPP, OPT_MINP, OPT_REP, OPT_REPN, OPT_SEED, OPT_STOP,
-	OPT_IGNORE_EOS, OPT_ECHO, OPT_LOGITS, OPT_ACT, OPT_STRICT, OPT_DECODE, OPT_KV
+	OPT_IGNORE_EOS, OPT_ECHO, OPT_LOGITS, OPT_ACT, OPT_STRICT, OPT_DECODE, OPT_KV,
+	OPT_SCORE, OPT_PPL, OPT_PPL_STRIDE, OPT_MC
 };
 
 static long parse_long(const char *opt, const char *s, long lo, long hi)
@@ -111,11 +114,17 @@ int main(int argc, char **argv)
 		{"decode", required_argument, NULL, OPT_DECODE},
 		{"strict", no_argument, NULL, OPT_STRICT},
 		{"kv-type", required_argument, NULL, OPT_KV},
+		{"score", no_argument, NULL, OPT_SCORE},
+		{"ppl", no_argument, NULL, OPT_PPL},
+		{"ppl-stride", required_argument, NULL, OPT_PPL_STRIDE},
+		{"mc", no_argument, NULL, OPT_MC},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *model_arg = NULL, *logits_path = NULL;
 	long n_predict = 128, n_threads = 0, n_ctx = 0, n_batch = 0;
+	int score_mode = 0; /* lib/score: OPT_SCORE, OPT_PPL or OPT_MC */
+	long ppl_stride = 0;
 	int echo = 0, strict = 0, kv_f16 = 0, ignore_eos = 0, act = WF_ACT_DEFAULT, have_seed = 0;
 	uint64_t seed = 0;
 	int32_t stop[64];
@@ -174,6 +183,12 @@ int main(int argc, char **argv)
 				usage_die("--kv-type: '%s' is not f16 or f32", optarg);
 			kv_f16 = !strcmp(optarg, "f16");
 			break;
+		case OPT_SCORE: case OPT_PPL: case OPT_MC:
+			if (score_mode && score_mode != c)
+				usage_die("--score, --ppl and --mc exclude each other");
+			score_mode = c;
+			break;
+		case OPT_PPL_STRIDE: ppl_stride = parse_long("--ppl-stride", optarg, 1, 1 << 24); break;
 		case 'h':
 			printf("usage: %s\n", USAGE);
 			return cli_exit(0);
@@ -183,6 +198,10 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_die("unexpected argument '%s'", argv[optind]);
+	if (ppl_stride && score_mode != OPT_PPL)
+		usage_die("--ppl-stride goes with --ppl");
+	if (ppl_stride && n_ctx && ppl_stride >= n_ctx)
+		usage_die("--ppl-stride: %ld is not below the window -c %ld", ppl_stride, n_ctx);
 	if (wf_sampler_check(&sp, err, sizeof err) < 0)
 		usage_die("%s", err);
 	if (!have_seed)
@@ -210,6 +229,14 @@ int main(int argc, char **argv)
 	if (!ctx)
 		die("%s: %s", src.name, err);
 	wf_ctx_set_kv_f16(ctx, kv_f16);
+	/* --score, --ppl, --mc: lib/score; formats in wf-decode(1) */
+	struct wf_scorer *scorer = NULL;
+	struct wf_mc *mc = NULL;
+	struct wf_ppl_opts ppl_o = {wf_ctx_n_ctx(ctx), (int)ppl_stride, wf_score_model_bos(&g)};
+	if (score_mode && !(scorer = wf_scorer_new(ctx, hp->n_vocab, err, sizeof err)))
+		die("%s", err);
+	if (score_mode == OPT_MC && !(mc = wf_mc_new(scorer, &g, err, sizeof err)))
+		die("%s: %s", src.name, err);
 	int NC = wf_ctx_n_ctx(ctx);
 	struct wf_sampler *smp = wf_sampler_new(&sp, V, err, sizeof err);
 	if (!smp)
@@ -270,7 +297,19 @@ int main(int argc, char **argv)
 	char *rec;
 	size_t len;
 	int r;
-	while ((r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
+	while (mc && (r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
+		struct wf_mc_result res = {0};
+		int ok = r > 0 && wf_mc_eval(mc, rec, len, &res, err, sizeof err) == 0;
+		if (!ok)
+			error("record %llu: %s", (unsigned long long)rd.recno, err);
+		if (wf_mc_fprint(stdout, &res, (unsigned long long)rd.recno, ok) < 0)
+			cli_stdout_failed();
+		flush_out();
+		failures += !ok;
+		if (!ok && strict)
+			break;
+	}
+	while (!mc && (r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
 		unsigned long long recno = (unsigned long long)rd.recno;
 		const char *key = NULL;
 		size_t keylen = 0;
@@ -284,7 +323,7 @@ int main(int argc, char **argv)
 			bad = 1;
 		} else {
 			key = ir.key, keylen = ir.keylen;
-			if (ir.n > (size_t)NC) {
+			if (!score_mode && ir.n > (size_t)NC) {
 				error("record %llu: prompt of %zu tokens does not fit in the context of %d", recno,
 				      ir.n, NC);
 				bad = 1;
@@ -297,6 +336,21 @@ int main(int argc, char **argv)
 			flush_out();
 			failures++;
 			if (strict)
+				break;
+			continue;
+		}
+		if (score_mode) {
+			struct wf_ppl pr;
+			int ok = score_mode == OPT_PPL ? wf_ppl_eval(scorer, ir.ids, ir.n, &ppl_o, &pr, err, sizeof err)
+			                               : wf_score_ids(scorer, ir.ids, ir.n, err, sizeof err);
+			if (ok < 0)
+				error("record %llu: %s", recno, err);
+			else if ((score_mode == OPT_PPL ? wf_ppl_fprint(&pr, stdout) : wf_score_fprint(scorer, stdout)) < 0)
+				cli_stdout_failed();
+			put("\n");
+			flush_out();
+			failures += ok < 0;
+			if (ok < 0 && strict)
 				break;
 			continue;
 		}
@@ -369,6 +423,8 @@ int main(int argc, char **argv)
 	free(hist);
 	free(eog);
 	wf_sampler_free(smp);
+	wf_mc_free(mc);
+	wf_scorer_free(scorer);
 	wf_ctx_free(ctx);
 	wf_model_free(m);
 	wf_gguf_free(&g);
