@@ -232,7 +232,7 @@ int main(int argc, char **argv)
 	/* --score, --ppl, --mc: lib/score; formats in wf-decode(1) */
 	struct wf_scorer *scorer = NULL;
 	struct wf_mc *mc = NULL;
-	struct wf_ppl_opts ppl_o = {wf_ctx_n_ctx(ctx), (int)ppl_stride, wf_score_model_bos(&g)};
+	struct wf_ppl_opts ppl_o = {wf_ctx_n_ctx(ctx), (int)ppl_stride, score_mode == OPT_PPL ? wf_score_model_bos(&g) : -1};
 	if (score_mode && !(scorer = wf_scorer_new(ctx, hp->n_vocab, err, sizeof err)))
 		die("%s", err);
 	if (score_mode == OPT_MC && !(mc = wf_mc_new(scorer, &g, err, sizeof err)))
