@@ -40,6 +40,8 @@ static const struct type_info TYPES[] = {
 const char *wf_ggml_type_name(uint32_t t)
 {
 	static char buf[32];
+	if (t == WF_TYPE_WF_TMAT)
+		return "WF_TMAT";
 	if (t < N_TYPES && TYPES[t].name)
 		return TYPES[t].name;
 	snprintf(buf, sizeof buf, "type %u", t);
@@ -48,17 +50,18 @@ const char *wf_ggml_type_name(uint32_t t)
 
 int wf_ggml_type_known(uint32_t t)
 {
-	return t < N_TYPES && TYPES[t].blck != 0;
+	return (t < N_TYPES && TYPES[t].blck != 0) || t == WF_TYPE_WF_TMAT;
 }
 
+/* WF_TMAT has no fixed block: its size depends on the row count. */
 uint32_t wf_ggml_blck_size(uint32_t t)
 {
-	return wf_ggml_type_known(t) ? TYPES[t].blck : 0;
+	return t < N_TYPES && TYPES[t].blck ? TYPES[t].blck : 0;
 }
 
 uint32_t wf_ggml_type_size(uint32_t t)
 {
-	return wf_ggml_type_known(t) ? TYPES[t].size : 0;
+	return t < N_TYPES && TYPES[t].blck ? TYPES[t].size : 0;
 }
 
 static const char *const VTYPES[] = {
@@ -98,6 +101,15 @@ int wf_ggml_nbytes(uint32_t t, const int64_t *ne, uint32_t n_dims, uint64_t *out
 		if (n > (uint64_t)INT64_MAX / (uint64_t)ne[i])
 			return fail(err, errlen, "element count overflows");
 		n *= (uint64_t)ne[i];
+	}
+	if (t == WF_TYPE_WF_TMAT) {
+		/* rows padded to 4, 2 bits a weight, then the 32-byte scale trailer */
+		if (n_dims != 2 || ne[0] % 128)
+			return fail(err, errlen, "WF_TMAT needs 2 dimensions and rows of a multiple of 128 weights");
+		if ((uint64_t)ne[1] > (uint64_t)INT32_MAX || (uint64_t)ne[0] > (uint64_t)INT32_MAX)
+			return fail(err, errlen, "WF_TMAT matrix too large");
+		*out = ((uint64_t)ne[1] + 3) / 4 * 4 * ((uint64_t)ne[0] / 4) + 32;
+		return 0;
 	}
 	const struct type_info *ti = &TYPES[t];
 	if (t == WF_TYPE_I2_S) {

@@ -38,7 +38,13 @@ enum wf_gguf_vtype {
 /* The tensor types wf knows (ggml ids; I2_S is bitnet.cpp's fork id). */
 enum wf_ggml_type {
 	WF_TYPE_F32 = 0, WF_TYPE_F16 = 1, WF_TYPE_Q8_0 = 8, WF_TYPE_BF16 = 30,
-	WF_TYPE_TQ1_0 = 34, WF_TYPE_TQ2_0 = 35, WF_TYPE_I2_S = 36
+	WF_TYPE_TQ1_0 = 34, WF_TYPE_TQ2_0 = 35, WF_TYPE_I2_S = 36,
+	/* wf's own: a ternary matrix [cols, rows] in the kernels' packed layout
+	 * (kernels/kernels.h: 2 bits per weight, rows interleaved by 4, rows
+	 * padded to a multiple of 4, cols a multiple of 128), then an f32 scale
+	 * s_W and 28 zero bytes: ceil(rows/4)*4*cols/4 + 32 bytes.  Written by
+	 * `wf-shm load` into model images; no other engine reads it. */
+	WF_TYPE_WF_TMAT = 1000
 };
 
 /* A string inside the buffer: len bytes at ptr, not NUL-terminated. */

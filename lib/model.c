@@ -331,7 +331,7 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 	const struct wf_gguf_tensor *t = tensor(m->g, name, cols, rows, 1, &fail, err, errlen);
 	if (!t)
 		return -1;
-	if (!wf_ternary_type_ok(t->type)) {
+	if (t->type != WF_TYPE_WF_TMAT && !wf_ternary_type_ok(t->type)) {
 		seterr(err, errlen, "tensor '%s': type %s is not a ternary weight format "
 		       "(I2_S, TQ1_0, TQ2_0, F32, F16, BF16)", name, wf_ggml_type_name(t->type));
 		return -1;
@@ -340,14 +340,20 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 	w->cols = cols;
 	const uint8_t *data = NULL;
 	float scale = 0;
-	int r = 0;
-	if (L->o && L->o->packed) {
+	int r = 0, prepacked = 0;
+	if (t->type == WF_TYPE_WF_TMAT) {
+		/* already in the kernels' layout (a model image): bound in place,
+		 * s_W in the trailer; a `.scale` tensor still applies below */
+		data = t->data;
+		memcpy(&scale, t->data + wf_tmat_packed_size(rows, cols), sizeof scale);
+		prepacked = 1;
+	} else if (L->o && L->o->packed) {
 		r = L->o->packed(L->o->packed_ctx, name, rows, cols, &data, &scale, err, errlen);
 		if (r < 0)
 			return -1;
 	}
 	struct pack_job *job = NULL;
-	if (r == 0) {
+	if (r == 0 && !prepacked) {
 		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0)
 			return -1;
 		uint8_t *p = model_alloc(m, wf_tmat_packed_size(rows, cols), err, errlen);

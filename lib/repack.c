@@ -1,0 +1,200 @@
+/*
+ * repack.c — a GGUF rewritten with its ternary projections in the kernels'
+ * packed layout (WF_TYPE_WF_TMAT).  Streams: metadata and untouched tensors
+ * are copied, each rewritten tensor is decoded and packed a chunk of row
+ * groups at a time.
+ */
+#include "repack.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "ternary.h"
+
+#define ALIGN 64
+#define CHUNK_WEIGHTS (1 << 22) /* trits decoded at a time */
+
+struct item {
+	const struct wf_gguf_tensor *t;
+	int rewrite;        /* 1: written as WF_TMAT */
+	int rows, cols;
+	float scale;
+};
+
+struct wf_repack {
+	const struct wf_gguf *g;
+	struct item *it;
+	int n_rewrite;
+	uint64_t data_total;
+	struct wf_gguf_writer *w;
+};
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* 1 when name is blk.N.<projection>.weight. */
+static int is_projection(const char *name)
+{
+	static const char *const P[] = {"attn_q", "attn_k", "attn_v", "attn_output",
+	                                "ffn_gate", "ffn_up", "ffn_down"};
+	unsigned layer;
+	int n = 0;
+	char rest[WF_GGUF_MAX_NAME + 1];
+	if (sscanf(name, "blk.%u.%n", &layer, &n) != 1 || n == 0)
+		return 0;
+	snprintf(rest, sizeof rest, "%s", name + n);
+	for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
+		size_t k = strlen(P[i]);
+		if (!strncmp(rest, P[i], k) && !strcmp(rest + k, ".weight"))
+			return 1;
+	}
+	return 0;
+}
+
+struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *err, size_t errlen)
+{
+	struct wf_repack *r = calloc(1, sizeof *r);
+	if (!r || !(r->it = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *r->it))) {
+		free(r);
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->g = g;
+	if (!(r->w = wf_gguf_writer_new())) {
+		wf_repack_free(r);
+		fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	wf_gguf_writer_set_alignment(r->w, ALIGN);
+	for (uint64_t i = 0; i < g->n_kv; i++) {
+		const struct wf_gguf_kv *kv = &g->kv[i];
+		if ((kv->key.len == 17 && !memcmp(kv->key.ptr, "general.alignment", 17)) ||
+		    (kv->key.len == 11 && !memcmp(kv->key.ptr, "wf.repacked", 11)))
+			continue;
+		wf_gguf_writer_copy_kv(r->w, kv);
+	}
+	wf_gguf_writer_u32(r->w, "wf.repacked", 1);
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		struct item *it = &r->it[i];
+		const struct wf_gguf_tensor *t = &g->tensors[i];
+		it->t = t;
+		it->rewrite = t->n_dims == 2 && is_projection(t->name) && wf_ternary_type_ok(t->type) &&
+		              t->ne[0] % WF_TMAT_COL_ALIGN == 0 && t->ne[1] <= INT32_MAX;
+		uint32_t type = t->type;
+		if (it->rewrite) {
+			char sub[256];
+			it->rows = (int)t->ne[1];
+			it->cols = (int)t->ne[0];
+			if (wf_ternary_check(t, NULL, NULL, sub, sizeof sub) < 0 ||
+			    wf_ternary_scale(t, &it->scale, sub, sizeof sub) < 0) {
+				fail(err, errlen, "%s", sub);
+				wf_repack_free(r);
+				return NULL;
+			}
+			type = WF_TYPE_WF_TMAT;
+			r->n_rewrite++;
+		}
+		wf_gguf_writer_tensor(r->w, t->name, type, t->ne, t->n_dims);
+	}
+	if (wf_gguf_writer_error(r->w)[0]) {
+		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		wf_repack_free(r);
+		return NULL;
+	}
+	*size = wf_gguf_writer_size(r->w);
+	return r;
+}
+
+int wf_repack_count(const struct wf_repack *r)
+{
+	return r->n_rewrite;
+}
+
+/* Decode and pack one tensor, CHUNK_WEIGHTS at a time in whole row groups. */
+static int write_packed(struct wf_repack *r, const struct item *it, int8_t *trits, uint8_t *packed,
+                        char *err, size_t errlen)
+{
+	int group = WF_TMAT_ROW_GROUP;
+	int step = CHUNK_WEIGHTS / it->cols / group * group;
+	if (step < group)
+		step = group;
+	for (int r0 = 0; r0 < it->rows; r0 += step) {
+		int r1 = r0 + step < it->rows ? r0 + step : it->rows;
+		if (wf_ternary_decode_rows(it->t, it->scale, r0, r1, trits, err, errlen) < 0)
+			return -1;
+		wf_tmat_pack(packed, trits, r1 - r0, it->cols);
+		if (wf_gguf_writer_data(r->w, packed, wf_tmat_packed_size(r1 - r0, it->cols)) < 0)
+			return fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+	}
+	uint8_t trailer[32] = {0};
+	memcpy(trailer, &it->scale, sizeof it->scale);
+	if (wf_gguf_writer_data(r->w, trailer, sizeof trailer) < 0)
+		return fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+	return 0;
+}
+
+int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
+                    void (*progress)(void *pctx, uint64_t done, uint64_t total), void *pctx,
+                    char *err, size_t errlen)
+{
+	uint64_t total = 0, done = 0;
+	for (uint64_t i = 0; i < r->g->n_tensors; i++)
+		total += r->it[i].t->nbytes;
+	if (wf_gguf_writer_begin(r->w, sink, ctx) < 0)
+		return fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+	/* a chunk holds CHUNK_WEIGHTS trits, or one row group of the widest matrix */
+	size_t chunk = CHUNK_WEIGHTS;
+	for (uint64_t i = 0; i < r->g->n_tensors; i++)
+		if (r->it[i].rewrite && (size_t)WF_TMAT_ROW_GROUP * (size_t)r->it[i].cols > chunk)
+			chunk = (size_t)WF_TMAT_ROW_GROUP * (size_t)r->it[i].cols;
+	int8_t *trits = malloc(chunk);
+	uint8_t *packed = malloc(chunk / 4);
+	int rc = -1;
+	if (!trits || !packed) {
+		fail(err, errlen, "out of memory");
+		goto out;
+	}
+	for (uint64_t i = 0; i < r->g->n_tensors; i++) {
+		const struct item *it = &r->it[i];
+		if (it->rewrite) {
+			char sub[256];
+			if (write_packed(r, it, trits, packed, sub, sizeof sub) < 0) {
+				fail(err, errlen, "%s", sub);
+				goto out;
+			}
+		} else if (wf_gguf_writer_data(r->w, it->t->data, (size_t)it->t->nbytes) < 0) {
+			fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+			goto out;
+		}
+		done += it->t->nbytes;
+		if (progress)
+			progress(pctx, done, total);
+	}
+	if (wf_gguf_writer_finish(r->w) < 0) {
+		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		goto out;
+	}
+	rc = 0;
+out:
+	free(trits);
+	free(packed);
+	return rc;
+}
+
+void wf_repack_free(struct wf_repack *r)
+{
+	if (!r)
+		return;
+	wf_gguf_writer_free(r->w);
+	free(r->it);
+	free(r);
+}
