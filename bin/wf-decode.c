@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "dlm.h"
 #include "gguf.h"
 #include "image.h"
 #include "kernels.h"
@@ -32,7 +33,9 @@
 	"wf-decode [-m MODEL] [-n N] [-t THREADS] [-c CTX] [-b BATCH] [--temp T] [--top-k K]\n" \
 	"       [--top-p P] [--min-p P] [--repeat-penalty R] [--repeat-last-n N] [--seed S]\n"    \
 	"       [--stop-id ID]... [--ignore-eos] [--echo] [--logits FILE] [--act relu2|silu]\n"   \
-	"       [--kv-type f16|f32] [--decode ar] [--strict]\n"                                   \
+	"       [--kv-type f16|f32] [--decode ar|dlm] [--block-size B] [--sub-block S]\n"         \
+	"       [--threshold T] [--dlm-mode greedy|iterative|adaptive] [--mask-id ID]\n"          \
+	"       [--dlm-attention block-causal|causal] [--strict]\n"                               \
 	"       [--score | --ppl [--ppl-stride S] | --mc]"
 
 /* Room for at most this many logits (floats) per --logits piece. */
@@ -41,7 +44,8 @@
 enum {
 	OPT_TEMP = 256, OPT_TOPK, OPT_TOPP, OPT_MINP, OPT_REP, OPT_REPN, OPT_SEED, OPT_STOP,
 	OPT_IGNORE_EOS, OPT_ECHO, OPT_LOGITS, OPT_ACT, OPT_STRICT, OPT_DECODE, OPT_KV,
-	OPT_SCORE, OPT_PPL, OPT_PPL_STRIDE, OPT_MC
+	OPT_SCORE, OPT_PPL, OPT_PPL_STRIDE, OPT_MC,
+	OPT_BLOCK, OPT_SUB, OPT_THR, OPT_DMODE, OPT_MASK, OPT_DATTN
 };
 
 static long parse_long(const char *opt, const char *s, long lo, long hi)
@@ -82,6 +86,17 @@ static void flush_out(void)
 		cli_stdout_failed();
 }
 
+/* Block diffusion hands over each decided run: write and flush it. */
+static int emit_ids(void *ud, int pos, const int32_t *ids, int n)
+{
+	int *first = ud;
+	(void)pos;
+	for (int i = 0; i < n; i++, *first = 0)
+		put_id(ids[i], *first);
+	flush_out();
+	return 0;
+}
+
 /* An end-of-generation id from tokenizer.ggml.KEY, if present and in range. */
 static void add_eog(const struct wf_gguf *g, const char *key, int n_vocab, int32_t *eog, int *n_eog)
 {
@@ -118,6 +133,12 @@ int main(int argc, char **argv)
 		{"ppl", no_argument, NULL, OPT_PPL},
 		{"ppl-stride", required_argument, NULL, OPT_PPL_STRIDE},
 		{"mc", no_argument, NULL, OPT_MC},
+		{"block-size", required_argument, NULL, OPT_BLOCK},
+		{"sub-block", required_argument, NULL, OPT_SUB},
+		{"threshold", required_argument, NULL, OPT_THR},
+		{"dlm-mode", required_argument, NULL, OPT_DMODE},
+		{"mask-id", required_argument, NULL, OPT_MASK},
+		{"dlm-attention", required_argument, NULL, OPT_DATTN},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -130,11 +151,15 @@ int main(int argc, char **argv)
 	int32_t stop[64];
 	int n_stop = 0;
 	struct wf_sampler_params sp;
+	struct wf_dlm_params dp;
+	const char *dlm_opt = NULL;
+	int dlm = 0;
 	char err[512];
 	int c;
 
 	cli_init(argc, argv, USAGE);
 	wf_sampler_defaults(&sp);
+	wf_dlm_params_unset(&dp);
 	while ((c = getopt_long(argc, argv, "m:n:t:c:b:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm': model_arg = optarg; break;
@@ -172,10 +197,28 @@ int main(int argc, char **argv)
 				usage_die("--act: '%s' is not relu2 or silu", optarg);
 			break;
 		case OPT_DECODE:
-			if (!strcmp(optarg, "dlm"))
-				usage_die("--decode dlm: block diffusion is not implemented yet");
-			if (strcmp(optarg, "ar"))
-				usage_die("--decode: '%s' is not ar", optarg);
+			if (strcmp(optarg, "ar") && strcmp(optarg, "dlm"))
+				usage_die("--decode: '%s' is not ar or dlm", optarg);
+			dlm = !strcmp(optarg, "dlm");
+			break;
+		case OPT_BLOCK: dp.block_size = (int)parse_long("--block-size", optarg, 1, 65536), dlm_opt = "--block-size"; break;
+		case OPT_SUB: dp.sub_block = (int)parse_long("--sub-block", optarg, 1, 65536), dlm_opt = "--sub-block"; break;
+		case OPT_THR:
+			dp.threshold = parse_float("--threshold", optarg);
+			if (!(dp.threshold >= 0 && dp.threshold <= 1))
+				usage_die("--threshold: %s is not in [0, 1]", optarg);
+			dlm_opt = "--threshold";
+			break;
+		case OPT_DMODE:
+			if ((dp.mode = wf_dlm_mode_parse(optarg)) < 0)
+				usage_die("--dlm-mode: '%s' is not greedy, iterative or adaptive", optarg);
+			dlm_opt = "--dlm-mode";
+			break;
+		case OPT_MASK: dp.mask_id = (int32_t)parse_long("--mask-id", optarg, 0, INT32_MAX), dlm_opt = "--mask-id"; break;
+		case OPT_DATTN:
+			if ((dp.attn = wf_dlm_attn_parse(optarg, strlen(optarg))) < 0)
+				usage_die("--dlm-attention: '%s' is not block-causal or causal", optarg);
+			dlm_opt = "--dlm-attention";
 			break;
 		case OPT_STRICT: strict = 1; break;
 		case OPT_KV:
@@ -204,6 +247,11 @@ int main(int argc, char **argv)
 		usage_die("--ppl-stride: %ld is not below the window -c %ld", ppl_stride, n_ctx);
 	if (wf_sampler_check(&sp, err, sizeof err) < 0)
 		usage_die("%s", err);
+	if (dlm_opt && !dlm)
+		usage_die("%s: only with --decode dlm", dlm_opt);
+	if (dlm && (sp.temp > 0 || sp.repeat_penalty != 1 || logits_path || score_mode))
+		usage_die("--decode dlm: block diffusion is greedy generation (no --temp, --repeat-penalty, "
+		          "--logits, --score, --ppl, --mc)");
 	if (!have_seed)
 		seed = 0x5eed; /* a fixed default: runs are reproducible unless --seed says otherwise */
 
@@ -229,6 +277,13 @@ int main(int argc, char **argv)
 	if (!ctx)
 		die("%s: %s", src.name, err);
 	wf_ctx_set_kv_f16(ctx, kv_f16);
+	struct wf_dlm *dl = NULL;
+	if (dlm) {
+		if (dp.mask_id >= V)
+			usage_die("--mask-id: %d is out of range [0, %d)", (int)dp.mask_id, V);
+		if (wf_dlm_resolve(&dp, &g, V, err, sizeof err) < 0 || !(dl = wf_dlm_new(m, ctx, &dp, err, sizeof err)))
+			die("%s: %s", src.name, err);
+	}
 	/* --score, --ppl, --mc: lib/score; formats in wf-decode(1) */
 	struct wf_scorer *scorer = NULL;
 	struct wf_mc *mc = NULL;
@@ -362,6 +417,16 @@ int main(int argc, char **argv)
 		}
 		int want_gen = n > 0 && n_predict != 0;
 		int ok = 0;
+		if (dl) {
+			if (want_gen && wf_dlm_run(dl, hist, n, n_predict, eog, n_eog, emit_ids, &first, NULL, err,
+			                           sizeof err) < 0) {
+				error("record %llu: %s", recno, err);
+				failures++;
+			}
+			put("\n");
+			flush_out();
+			continue;
+		}
 		if (n > 0 && lf) {
 			/* every prompt position's logits, in pieces of lrows */
 			wf_ctx_truncate(ctx, 0);
@@ -423,6 +488,7 @@ int main(int argc, char **argv)
 	free(hist);
 	free(eog);
 	wf_sampler_free(smp);
+	wf_dlm_free(dl);
 	wf_mc_free(mc);
 	wf_scorer_free(scorer);
 	wf_ctx_free(ctx);
