@@ -130,8 +130,6 @@ count() { wc -w <<<"$1" | tr -d ' '; }
 	[ "${lines[0]}" = "wf-decode: --temp: -1 is not a finite number >= 0" ]
 	run -2 wf-decode -m "$M" --act gelu
 	[ "${lines[0]}" = "wf-decode: --act: 'gelu' is not relu2 or silu" ]
-	run -2 wf-decode -m "$M" --decode dlm
-	[ "${lines[0]}" = "wf-decode: --decode dlm: block diffusion is not implemented yet" ]
 	run -2 wf-decode -m "$M" -n x
 	[ "${lines[0]}" = "wf-decode: -n: 'x' is not an integer in [-1, 2147483647]" ]
 	run -2 wf-decode -m "$M" --top-p 2
