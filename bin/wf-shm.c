@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "gguf.h"
 #include "image.h"
+#include "repack.h"
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -14,7 +15,7 @@
 #include <time.h>
 
 #define USAGE \
-	"wf-shm load [--name NAME] [--mode OCTAL] [--default] MODEL.gguf\n" \
+	"wf-shm load [--name NAME] [--mode OCTAL] [--default] [--raw] MODEL.gguf\n" \
 	"       wf-shm ls [NAME...]\n" \
 	"       wf-shm info NAME...\n" \
 	"       wf-shm rm NAME... | wf-shm rm --stale [NAME...]\n" \
@@ -97,19 +98,83 @@ static void copy_in(struct wf_image_builder *b, int fd, const char *path, uint64
 		fputc('\n', stderr);
 }
 
+/* The image sink, stopping at a signal. */
+static int sink_checked(void *ctx, const void *buf, size_t n, char *err, size_t errlen)
+{
+	if (interrupted) {
+		snprintf(err, errlen, "interrupted");
+		return -1;
+	}
+	return wf_image_sink(ctx, buf, n, err, errlen);
+}
+
+struct progress {
+	int tty;
+	const char *name;
+	int last;
+};
+
+static void show_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct progress *p = ctx;
+	int pct = total ? (int)(done * 100 / total) : 100;
+	if (p->tty && pct != p->last)
+		fprintf(stderr, "\r%s: repacking into '%s': %3d%%", prog, p->name, pct);
+	p->last = pct;
+}
+
+/*
+ * Build image `name` from the parsed file g: a GGUF whose ternary
+ * projections are already in the kernels' layout (lib/repack.h).
+ * Returns 0, or 1 when nothing in g is repacked (the caller copies it).
+ */
+static int load_repacked(struct wf_image_builder *b, const struct wf_gguf *g, const char *name,
+                         mode_t mode, const char *path, const struct stat *st)
+{
+	char err[512];
+	uint64_t size;
+	struct wf_repack *r = wf_repack_plan(g, &size, err, sizeof err);
+	if (!r)
+		die("%s: %s", path, err);
+	if (wf_repack_count(r) == 0) {
+		wf_repack_free(r);
+		return 1;
+	}
+	if (wf_image_create(b, name, mode, size, WF_IMAGE_PAYLOAD_REPACKED, path, st, err,
+	                    sizeof err) < 0) {
+		wf_repack_free(r);
+		if (strstr(err, "already exists"))
+			die("%s (remove it with 'wf-shm rm %s', or choose another --name)", err, name);
+		die("%s", err);
+	}
+	struct progress p = {isatty(2) && st->st_size >= (off_t)PROGRESS_MIN, name, -1};
+	int rc = wf_repack_write(r, sink_checked, b, show_progress, &p, err, sizeof err);
+	if (p.tty)
+		fputc('\n', stderr);
+	wf_repack_free(r);
+	if (rc < 0) {
+		wf_image_abort(b);
+		if (interrupted)
+			die("interrupted; image '%s' removed", name);
+		die("%s: %s; image '%s' removed", path, err, name);
+	}
+	return 0;
+}
+
 static int cmd_load(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "mode", required_argument, NULL, 'M' },
 		{ "default", no_argument, NULL, 'd' },
+		{ "raw", no_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *name = NULL, *path;
 	char defname[WF_IMAGE_NAME_MAX + 1], err[512];
 	mode_t mode = 0600;
-	int mark_default = 0, c, fd;
+	int mark_default = 0, raw = 0, c, fd;
 	struct stat st, st2;
 	struct wf_gguf g;
 	struct wf_image_builder b;
@@ -121,6 +186,7 @@ static int cmd_load(int argc, char **argv)
 		case 'n': name = optarg; break;
 		case 'M': mode = parse_mode(optarg); break;
 		case 'd': mark_default = 1; break;
+		case 'r': raw = 1; break;
 		case 'h': printf("usage: %s\n", USAGE); return cli_exit(0);
 		default: usage_only();
 		}
@@ -152,18 +218,21 @@ static int cmd_load(int argc, char **argv)
 	}
 	if (wf_gguf_parse(&g, map ? map : empty, (size_t)st.st_size, err, sizeof err) < 0)
 		die("%s: %s", path, err);
+
+	catch_signals();
+	int copied = raw || load_repacked(&b, &g, name, mode, path, &st) == 1;
 	wf_gguf_free(&g);
 	if (map)
 		munmap(map, (size_t)st.st_size);
-
-	catch_signals();
-	if (wf_image_create(&b, name, mode, (uint64_t)st.st_size, WF_IMAGE_PAYLOAD_GGUF, path, &st, err,
-	                    sizeof err) < 0) {
-		if (strstr(err, "already exists"))
-			die("%s (remove it with 'wf-shm rm %s', or choose another --name)", err, name);
-		die("%s", err);
+	if (copied) {
+		if (wf_image_create(&b, name, mode, (uint64_t)st.st_size, WF_IMAGE_PAYLOAD_GGUF, path, &st,
+		                    err, sizeof err) < 0) {
+			if (strstr(err, "already exists"))
+				die("%s (remove it with 'wf-shm rm %s', or choose another --name)", err, name);
+			die("%s", err);
+		}
+		copy_in(&b, fd, path, (uint64_t)st.st_size);
 	}
-	copy_in(&b, fd, path, (uint64_t)st.st_size);
 	if (fstat(fd, &st2) < 0 || st2.st_size != st.st_size ||
 	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
 		wf_image_abort(&b);

@@ -167,7 +167,7 @@ wait_for() {
 @test "usage errors exit 2, --help exits 0" {
 	run -2 wf-shm
 	[ "${lines[0]}" = "wf-shm: no command" ]
-	[ "${lines[1]}" = "usage: wf-shm load [--name NAME] [--mode OCTAL] [--default] MODEL.gguf" ]
+	[ "${lines[1]}" = "usage: wf-shm load [--name NAME] [--mode OCTAL] [--default] [--raw] MODEL.gguf" ]
 	run -2 wf-shm frob
 	[ "${lines[0]}" = "wf-shm: unknown command 'frob'" ]
 	run -2 wf-shm load
@@ -181,7 +181,7 @@ wait_for() {
 	run -2 wf-shm info
 	[ "${lines[0]}" = "wf-shm: info: no image name" ]
 	run -0 wf-shm --help
-	[ "${lines[0]}" = "usage: wf-shm load [--name NAME] [--mode OCTAL] [--default] MODEL.gguf" ]
+	[ "${lines[0]}" = "usage: wf-shm load [--name NAME] [--mode OCTAL] [--default] [--raw] MODEL.gguf" ]
 	run -0 wf-shm load --help
 	[ ! -e "/dev/shm/wf.$P" ]
 }
@@ -417,10 +417,10 @@ wait_for() {
 	[ "$output" = "image_open: image '$P-v': format version 7, expected 1" ]
 }
 
-@test "the peers' I2_S fixture loads and attaches" {
+@test "the peers' I2_S fixture loads (--raw: unchanged) and attaches" {
 	need_shared fixtures/peers
 	f="$SHARED/fixtures/peers/tiny-b158-i2_s.gguf"
-	run -0 wf-shm load --name "$P" "$f"
+	run -0 wf-shm load --raw --name "$P" "$f"
 	run -0 image_open "$P"
 	[ "$output" = "name=$P kind=image image=$P size=$(stat -c %s "$f") tensors=$(wf-info "$f" | sed -n 's/.*keys, \([0-9]*\) tensors$/\1/p')" ]
 	cmp <(tail -c +4097 "/dev/shm/wf.$P") "$f"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# Model images hold the ternary projections in the kernels' packed layout
+# (WF_TMAT, lib/repack): whatever the file's weight type, the image's packed
+# bytes are the same, and logits from the image equal logits from the file.
+
+load test_helper
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	IMG=wf-rp-$$-$BATS_TEST_NUMBER
+}
+
+teardown() {
+	for n in $(wf-shm ls 2>/dev/null | awk -v p="wf-rp-$$-" 'index($1, p) == 1 {print $1}'); do
+		wf-shm rm "$n" >/dev/null 2>&1 || true
+	done
+}
+
+@test "load repacks: WF_TMAT projections, wf.repacked, alignment 64, payload 'repacked gguf'" {
+	wf-gen -o m.gguf --type tq2_0 --seed 5 --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 --vocab 512
+	run -0 wf-shm load --name $IMG m.gguf
+	[ "$output" = "$IMG" ]
+	run -0 wf-info shm:$IMG
+	[[ "${lines[1]}" == "alignment 64, data at "* ]]
+	[[ "$output" == *"  wf.repacked "*"UINT32           1"* ]]
+	[ "$(grep -c ' WF_TMAT ' <<<"$output")" = 14 ]
+	[[ "$output" == *"  blk.1.ffn_down.weight            WF_TMAT [512, 256]"* ]]
+	[[ "$output" == *"  token_embd.weight                F16    [256, 512]"* ]]
+	run -0 wf-shm info $IMG
+	[[ "$output" == *"payload:        repacked gguf, offset 4096, "* ]]
+}
+
+@test "load --raw keeps the file's bytes" {
+	wf-gen -o m.gguf --type i2_s --seed 5 --hidden 256 --layers 1 --heads 4 --kv-heads 2 --ffn 256 --vocab 512
+	run -0 wf-shm load --raw --name $IMG m.gguf
+	run -0 wf-shm info $IMG
+	[[ "$output" == *"payload:        gguf, offset 4096, $(stat -c %s m.gguf) bytes"* ]]
+	[ "$(wf-info shm:$IMG | grep -c ' I2_S ')" = 7 ]
+}
+
+@test "every weight type packs to the same bytes; logits from the image equal the file's" {
+	for t in i2_s tq2_0 tq1_0 f16; do
+		wf-gen -o $t.gguf --type $t --seed 9 --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 --vocab 512
+		wf-shm load --name $IMG-$t $t.gguf
+	done
+	run -0 repack_cmp shm:$IMG-i2_s shm:$IMG-tq2_0
+	[ "$output" = "14 tensors: packed bytes equal; scales equal" ]
+	run -0 repack_cmp shm:$IMG-tq2_0 shm:$IMG-tq1_0
+	[ "$output" = "14 tensors: packed bytes equal; scales equal" ]
+	# F16 weights are ternarised with their absmean at repack, as at load
+	run -0 repack_cmp shm:$IMG-i2_s shm:$IMG-f16
+	[[ "$output" == "14 tensors: packed bytes equal; scales "* ]]
+	echo '1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17' > p.txt
+	for t in i2_s tq1_0 f16; do
+		wf-decode -m $t.gguf -n 0 --logits file.$t.f32 < p.txt > /dev/null
+		wf-decode -m shm:$IMG-$t -n 0 --logits image.$t.f32 < p.txt > /dev/null
+		cmp file.$t.f32 image.$t.f32
+		[ "$(stat -c %s image.$t.f32)" = $((17 * 512 * 4)) ]
+	done
+	# and greedy generation through the image is the file's
+	[ "$(wf-decode -m shm:$IMG-tq1_0 -n 12 < p.txt)" = "$(wf-decode -m tq1_0.gguf -n 12 < p.txt)" ]
+}
+
+@test "peers: the four same-seed fixtures pack to identical images" {
+	need_shared fixtures/peers
+	P=$SHARED/fixtures/peers
+	for f in tiny-b158-i2_s tiny-b158-tq2_0 tiny-bitnet-tq1_0 tiny-bitnet-tq2_0; do
+		wf-shm load --name $IMG-$f $P/$f.gguf
+	done
+	run -0 repack_cmp shm:$IMG-tiny-b158-i2_s shm:$IMG-tiny-b158-tq2_0
+	[ "$output" = "28 tensors: packed bytes equal; scales equal" ]
+	run -0 repack_cmp shm:$IMG-tiny-b158-tq2_0 shm:$IMG-tiny-bitnet-tq1_0
+	[ "$output" = "28 tensors: packed bytes equal; scales equal" ]
+	run -0 repack_cmp shm:$IMG-tiny-bitnet-tq1_0 shm:$IMG-tiny-bitnet-tq2_0
+	[ "$output" = "28 tensors: packed bytes equal; scales equal" ]
+	sed -n 3p $P/seqs.txt > s.txt
+	wf-decode -m $P/tiny-b158-i2_s.gguf -n 0 --logits file.f32 < s.txt > /dev/null
+	wf-decode -m shm:$IMG-tiny-b158-i2_s -n 0 --logits image.f32 < s.txt > /dev/null
+	cmp file.f32 image.f32
+}
+
+@test "a file with nothing to repack is copied as it is" {
+	need_shared fixtures/tokenizers
+	run -0 wf-shm load --name $IMG "$SHARED/fixtures/tokenizers/ggml-vocab-gpt-2.gguf"
+	run -0 wf-shm info $IMG
+	[[ "$output" == *"payload:        gguf, offset 4096, "* ]]
+}
+
+@test "a malformed WF_TMAT tensor is refused by the reader" {
+	gguf_mkbad wf_tmat_3d bad.gguf
+	run -1 wf-info bad.gguf
+	[ "$output" = "wf-info: bad.gguf: tensor 'w': WF_TMAT needs 2 dimensions and rows of a multiple of 128 weights" ]
+}
