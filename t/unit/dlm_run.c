@@ -16,6 +16,7 @@
  *     evaluated the same tokens causally; else "cache bad: why".
  * Options: --block-size B --sub-block S --threshold T --mode M --mask-id ID
  *   --attn block-causal|causal -n N --eog ID (repeatable) -c CTX -b BATCH
+ *   --taus (print "tau T" before each denoise pass: its threshold)
  *   --kv-f16 (keys and values rounded to F16)
  *   --stop-after K (the emit callback says stop once K tokens were handed over)
  */
@@ -34,7 +35,7 @@
 #include "model.h"
 
 static char err[512];
-static int show_trace, show_emits;
+static int show_trace, show_emits, show_taus;
 static int32_t gen[1 << 16];
 static int n_gen, stop_after = -1;
 
@@ -47,6 +48,8 @@ static void die(const char *what)
 static void on_pass(void *ud, const struct wf_dlm_pass *ps)
 {
 	(void)ud;
+	if (show_taus && ps->kind == WF_DLM_DENOISE)
+		printf("tau %.2f\n", (double)ps->threshold);
 	if (!show_trace)
 		return;
 	static const char *kinds[] = {"prefill", "denoise", "clean"};
@@ -81,6 +84,8 @@ int main(int argc, char **argv)
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : "";
 		if (!strcmp(a, "--trace"))
 			show_trace = 1;
+		else if (!strcmp(a, "--taus"))
+			show_taus = 1;
 		else if (!strcmp(a, "--emits"))
 			show_emits = 1;
 		else if (!strcmp(a, "--kv-f16"))
