@@ -123,12 +123,14 @@ static void bench_dlm(const struct wf_model *m, const struct wf_gguf *g, const c
 {
 	char err[512];
 	const int V = wf_model_hparams(m)->n_vocab;
-	if (n_ctx < L + n + 1)
-		n_ctx = L + n + 1;
 	struct wf_dlm_params dp;
 	wf_dlm_params_unset(&dp);
 	if (wf_dlm_resolve(&dp, g, V, err, sizeof err) < 0)
 		die("%s: %s", name, err);
+	if (n_ctx < L + n + 1)
+		n_ctx = L + n + 1;
+	if (n_ctx < dp.block_size) /* the default batch, min(256, n_ctx), must hold a block */
+		n_ctx = dp.block_size;
 	struct wf_ctx *c = wf_ctx_new(m, n_ctx, 0, threads, err, sizeof err);
 	if (!c)
 		die("%s: %s", name, err);
