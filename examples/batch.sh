@@ -1,0 +1,37 @@
+#!/bin/sh
+# examples/batch.sh — greedy answers for a file of keyed prompts, joined back
+# to the prompts.
+#
+#   examples/batch.sh [-m MODEL] [-n N] [PROMPTS.tsv]
+#
+# PROMPTS.tsv (default examples/data/prompts.tsv): KEY<TAB>PROMPT per line.
+# Output: KEY<TAB>PROMPT<TAB>ANSWER per prompt, sorted by key; the answer is
+# escaped by wf-detok -e (\n, \t, \\) so that it stays on one line.
+#
+# Every filter passes the key through and writes one record per input
+# record, so `paste` could glue the columns as they come; joining on the key
+# (join(1) on both sides sorted) is what keeps working when records are
+# reordered or processed by several workers (examples/parallel.sh).
+set -eu
+here=$(dirname "$0")
+model=${WF_MODEL:-$here/models/tiny-shakespeare-i2_s.gguf}
+n=32
+usage() { echo "usage: batch.sh [-m MODEL] [-n N] [PROMPTS.tsv]" >&2; exit 2; }
+while getopts m:n: o; do
+	case $o in
+	m) model=$OPTARG ;;
+	n) n=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -le 1 ] || usage
+in=${1:-$here/data/prompts.tsv}
+tab=$(printf '\t')
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+wf-tok -m "$model" -k < "$in" | wf-decode -m "$model" -n "$n" | wf-detok -m "$model" -e > "$tmp/answers"
+LC_ALL=C sort -t "$tab" -k1,1 "$in" > "$tmp/prompts.s"
+LC_ALL=C sort -t "$tab" -k1,1 "$tmp/answers" > "$tmp/answers.s"
+LC_ALL=C join -t "$tab" "$tmp/prompts.s" "$tmp/answers.s"
