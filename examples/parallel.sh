@@ -1,0 +1,55 @@
+#!/bin/sh
+# examples/parallel.sh — batch generation scaled out with GNU parallel.
+#
+#   examples/parallel.sh [-m MODEL] [-n N] [-j JOBS] [-N RECORDS] [-t THREADS]
+#                        [-S SSHLOGINS] [PROMPTS.tsv]
+#
+# Cuts the keyed prompts (KEY<TAB>PROMPT, default examples/data/prompts.tsv)
+# into blocks of RECORDS lines (parallel --pipe -N), runs
+# wf-tok | wf-decode | wf-detok -e on each block in JOBS jobs per machine
+# (each with THREADS threads, default 1), and writes KEY<TAB>ANSWER in input
+# order (--keep-order).  Locally by default; with -S (parallel --sshlogin,
+# e.g. -S 8/node1,8/node2 or -S ..) on those machines, the blocks travelling
+# over ssh.
+#
+# The model goes into shared memory once per machine before the jobs start
+# (wf-shm load; parallel --nonall runs it once on every -S machine), every
+# job attaches that image, and it is removed at the end.  MODEL must be at
+# the same path on every machine, and the wf programs on their PATH.
+set -eu
+here=$(dirname "$0")
+model=${WF_MODEL:-$here/models/tiny-shakespeare-i2_s.gguf}
+n=32 jobs=2 recs=100 threads=1 logins=
+usage() { echo "usage: parallel.sh [-m MODEL] [-n N] [-j JOBS] [-N RECORDS] [-t THREADS] [-S SSHLOGINS] [PROMPTS.tsv]" >&2; exit 2; }
+while getopts m:n:j:N:t:S: o; do
+	case $o in
+	m) model=$OPTARG ;;
+	n) n=$OPTARG ;;
+	j) jobs=$OPTARG ;;
+	N) recs=$OPTARG ;;
+	t) threads=$OPTARG ;;
+	S) logins=$OPTARG ;;
+	*) usage ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -le 1 ] || usage
+in=${1:-$here/data/prompts.tsv}
+command -v parallel >/dev/null || { echo "parallel.sh: GNU parallel is not installed (apt-get install parallel)" >&2; exit 1; }
+case $model in /*) ;; *) [ -e "$model" ] && model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model") ;; esac
+
+img=wf-par-$(hostname -s 2>/dev/null || echo h)-$$
+# once per machine: load the image (and remove it at the end)
+on_each() {
+	if [ -n "$logins" ]; then
+		parallel --will-cite --nonall -S "$logins" "$@"
+	else
+		sh -c "$*"
+	fi
+}
+on_each "wf-shm load --name $img '$model' > /dev/null"
+trap 'on_each "wf-shm rm $img > /dev/null"' EXIT
+
+m="shm:$img"
+parallel --will-cite ${logins:+-S "$logins"} -j "$jobs" --pipe -N "$recs" --keep-order \
+	"wf-tok -m $m -k | wf-decode -m $m -n $n -t $threads | wf-detok -m $m -e" < "$in"
