@@ -1,0 +1,125 @@
+#!/usr/bin/env bats
+# examples/: batch generation joined back, perplexity, the cron eval job and
+# its SVG chart, scale-out with GNU parallel and a Slurm job array — each
+# run on the shipped model.
+load test_helper
+
+setup() {
+	E="$WF_ROOT/examples"
+	M="$E/models/tiny-shakespeare-i2_s.gguf"
+	T="$BATS_TEST_TMPDIR"
+	TAB=$'\t'
+}
+
+# the reference: the plain pipeline over the prompts, in input order
+direct() { wf-tok -m "$M" -k < "$E/data/prompts.tsv" | wf-decode -m "$M" -n "$1" | wf-detok -m "$M" -e; }
+
+no_images_left() {
+	run -0 wf-shm ls
+	[[ "$output" != *"$1"* ]]
+}
+
+@test "batch.sh: every prompt joined back to its answer by key" {
+	run -0 "$E/batch.sh" -m "$M" -n 8
+	[ "${#lines[@]}" -eq "$(wc -l < "$E/data/prompts.tsv")" ]
+	# KEY<TAB>PROMPT<TAB>ANSWER, sorted by key, equal to paste(1) of the
+	# aligned streams
+	exp=$(direct 8 | cut -f2- | paste "$E/data/prompts.tsv" - | LC_ALL=C sort -t "$TAB" -k1,1)
+	[ "$output" = "$exp" ]
+	[[ "${lines[0]}" == citizen$'\tFirst Citizen:\t'* ]]
+}
+
+@test "batch.sh: usage error" {
+	run -2 "$E/batch.sh" -x
+	[ "${lines[-1]}" = "usage: batch.sh [-m MODEL] [-n N] [PROMPTS.tsv]" ]
+}
+
+@test "perplexity.sh: llama-perplexity by default, every token with --every" {
+	wf-tok -m "$M" -w < "$E/data/heldout-sample.txt" > "$T/ids"
+	n=$(wc -w < "$T/ids")
+	run -0 "$E/perplexity.sh" -m "$M" -c 64 "$E/data/heldout-sample.txt"
+	[ "$output" = "$(wf-decode -m "$M" --ppl -c 64 < "$T/ids")" ]
+	run -0 "$E/perplexity.sh" -m "$M" -c 64 --every "$E/data/heldout-sample.txt" "$E/data/heldout-sample.txt"
+	read -r ppl count loss err file <<<"${lines[0]}"
+	[ "$count" = $((n - 1)) ] && [ "$file" = "$E/data/heldout-sample.txt" ]
+	[ "${lines[0]}" = "${lines[1]}" ]
+	# a window longer than the text: --score of the whole record
+	run -0 "$E/perplexity.sh" -m "$M" -c 4096 --every "$E/data/heldout-sample.txt"
+	read -r ppl count loss err <<<"$output"
+	wf-decode -m "$M" --score -c 4096 < "$T/ids" |
+		awk -v c="$count" -v l="$loss" '{ d = l + $1 / $2; exit !(c == $2 && d < 2e-6 && d > -2e-6) }'
+	run -2 "$E/perplexity.sh" --every "$E/data/heldout-sample.txt"
+	[ "$output" = "perplexity.sh: --every needs -c W" ]
+}
+
+@test "eval-cron.sh: appends date, model, perplexity and accuracy to the history and draws it" {
+	for d in 2026-01-01 2026-01-02 2026-01-03; do
+		WF_EVAL_DATE=$d run -0 "$E/eval-cron.sh" -m "$M" -d "$T/ev"
+		[ "$output" = "" ]
+	done
+	run -0 cat "$T/ev/history.tsv"
+	[ "${#lines[@]}" -eq 4 ]
+	[ "${lines[0]}" = $'date\tmodel\tppl\ttokens\tacc\tacc_norm\tquestions' ]
+	ppl=$("$E/perplexity.sh" -m "$M" -c 256 --every "$E/data/heldout-sample.txt" | cut -d' ' -f1-2 | tr ' ' '\t')
+	acc=$(wf-decode -m "$M" --mc < "$E/data/mc-sample.jsonl" | awk -F'\t' '{ a += $7; b += $8; n++ } END { printf "%.4f\t%.4f\t%d", a / n, b / n, n }')
+	[ "${lines[1]}" = "2026-01-01${TAB}tiny-shakespeare-i2_s.gguf${TAB}$ppl${TAB}$acc" ]
+	[ "${lines[3]}" = "2026-01-03${TAB}tiny-shakespeare-i2_s.gguf${TAB}$ppl${TAB}$acc" ]
+	# the chart: three panels of three points, well-formed XML
+	[ "$(grep -c '<circle' "$T/ev/history.svg")" -eq 9 ]
+	[ "$(grep -c '<polyline' "$T/ev/history.svg")" -eq 3 ]
+	if command -v xmllint >/dev/null; then xmllint --noout "$T/ev/history.svg"; fi
+	# the docs hold a crontab line
+	grep -q '^#   17 3 \* \* \*  cd /srv/wf && .*examples/eval-cron.sh' "$E/eval-cron.sh"
+}
+
+@test "eval-cron.sh: one run at a time" {
+	mkdir -p "$T/ev/.lock"
+	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev"
+	[ "$output" = "eval-cron.sh: $T/ev/.lock exists: another run is in progress (or crashed: remove it)" ]
+	[ ! -e "$T/ev/history.tsv" ]
+}
+
+@test "plot.awk: gaps for non-numbers, one row, an unknown column" {
+	printf 'date\tppl\tacc\n' > "$T/h.tsv"
+	printf '2026-01-0%d\t%s\t%s\n' 1 90.5 0.5 2 88 - 3 87.25 0.6 4 86 0.7 >> "$T/h.tsv"
+	awk -f "$E/plot.awk" -v cols=ppl,acc "$T/h.tsv" > "$T/h.svg"
+	[ "$(grep -c '<circle' "$T/h.svg")" -eq 7 ]
+	[ "$(grep -c '<polyline' "$T/h.svg")" -eq 3 ]   # ppl, acc before and after the gap
+	grep -q '>last 86<' "$T/h.svg"
+	grep -q '>90.5<' "$T/h.svg"
+	head -2 "$T/h.tsv" | awk -f "$E/plot.awk" -v cols=ppl > "$T/one.svg"
+	[ "$(grep -c '<circle' "$T/one.svg")" -eq 1 ]
+	run -1 awk -f "$E/plot.awk" -v cols=loss "$T/h.tsv"
+	[ "$output" = "plot.awk: no column 'loss'" ]
+}
+
+@test "parallel.sh: blocks of records in parallel jobs, output in input order, one image, removed after" {
+	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
+	run -0 "$E/parallel.sh" -m "$M" -n 8 -N 3 -j 2
+	[ "$output" = "$(direct 8)" ]
+	no_images_left wf-par-
+	# the --sshlogin path, with ':' (GNU parallel's name for this machine)
+	run -0 "$E/parallel.sh" -m "$M" -n 8 -N 2 -S 2/:
+	[ "$output" = "$(direct 8)" ]
+	no_images_left wf-par-
+}
+
+@test "slurm-array.sbatch: valid bash; shards cover every prompt once; one image per node, removed by the last task" {
+	bash -n "$E/slurm-array.sbatch"
+	grep -q '^#SBATCH --array=' "$E/slurm-array.sbatch"
+	export MODEL="$M" PROMPTS="$E/data/prompts.tsv" OUT="$T/out" N_PREDICT=8 TMPDIR="$T"
+	export SLURM_ARRAY_JOB_ID=$$ SLURM_ARRAY_TASK_COUNT=3 SLURM_ARRAY_TASK_MIN=0 SLURM_ARRAY_TASK_STEP=1
+	# the three tasks at once, as on one node
+	for k in 0 1 2; do SLURM_ARRAY_TASK_ID=$k bash "$E/slurm-array.sbatch" & done
+	wait %1 && wait %2 && wait %3
+	[ "$(ls "$T/out")" = $'part-0.tsv\npart-1.tsv\npart-2.tsv' ]
+	[ "$(wc -l < "$T/out/part-0.tsv")" -eq 3 ] && [ "$(wc -l < "$T/out/part-2.tsv")" -eq 2 ]
+	[ "$(cat "$T/out"/part-*.tsv | LC_ALL=C sort)" = "$(direct 8 | LC_ALL=C sort)" ]
+	no_images_left "wf-$$"
+	# outside an array
+	unset SLURM_ARRAY_TASK_ID
+	run -1 bash "$E/slurm-array.sbatch"
+	[[ "$output" == *"SLURM_ARRAY_TASK_ID: not a Slurm array task (sbatch --array)" ]]
+	SLURM_ARRAY_TASK_ID=5 run -2 bash "$E/slurm-array.sbatch"
+	[ "$output" = "task 5 is outside the array (0, step 1, 3 tasks)" ]
+}
