@@ -265,3 +265,21 @@ gold_trace() {
 	run -2 wf-decode -m "$TS" --decode diffusion
 	[ "${lines[0]}" = "wf-decode: --decode: 'diffusion' is not ar or dlm" ]
 }
+
+@test "wf-bench --decode dlm: an autoregressive row, then one per threshold" {
+	run -0 wf-bench -m "$TS" --decode dlm -p 4 -n 40 -r 1 -t 1 --threshold 0,0.9
+	[ "${lines[0]}" = "| decode | threshold | block | prompt | tokens | passes | passes/token | t/s | ppl |" ]
+	[ "${#lines[@]}" -eq 5 ]
+	[[ "${lines[2]}" == "| ar | - | 1 | 4 | 40 | 40 | 1.000 | "* ]]
+	# threshold 0: slots 4-7, 8-15, 16-23, 24-31, clean, 33-39, 40-43: 7 passes
+	[[ "${lines[3]}" == "| dlm | 0.00 | 32 | 4 | 40 | 7 | 0.175 | "* ]]
+	[[ "${lines[4]}" == "| dlm | 0.90 | 32 | 4 | 40 | 40 | 1.000 | "* ]]
+	echo "$(seq 5 20)" >"$BATS_TEST_TMPDIR/p.txt"
+	run -0 wf-bench -m "$TS" --decode dlm --prompt "$BATS_TEST_TMPDIR/p.txt" -n 8 -r 1 -t 1 --threshold 0.5 --json
+	[ "$(jq -r '.[1].decode, .[1].threshold, .[1].prompt, .[1].tokens' <<<"$output" | tr '\n' ' ')" = "dlm 0.5 16 8 " ]
+	[ "$(jq -r '.[0].ppl > 1' <<<"$output")" = "true" ]
+	run -2 wf-bench -m "$TS" --decode dlm --threshold 1.5
+	[ "${lines[0]}" = "wf-bench: --threshold: '1.5' is not a list of numbers in [0, 1]" ]
+	run -2 wf-bench -m "$TS" --decode fast
+	[ "${lines[0]}" = "wf-bench: --decode: 'fast' is not ar or dlm" ]
+}
