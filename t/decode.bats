@@ -272,3 +272,8 @@ make_moe() { # ROUTER USED OUT
 	run -0 wf-decode -m "$T" -n 4 --ignore-eos <<<"1 2 3"
 	[ "$output" = "$g" ]
 }
+
+@test "sampler rules (model_sampler)" {
+	run -0 model_sampler
+	[ "$(grep -c '^ok' <<<"$output")" -eq 10 ]
+}
