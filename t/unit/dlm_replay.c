@@ -142,5 +142,13 @@ int main(int argc, char **argv)
 			x[pos[k]] = id[k], known[pos[k]] = 1;
 	}
 	printf("agree %d of %d\n", agree, npass);
+	free(x);
+	free(known);
+	free(lg);
+	wf_ctx_free(c);
+	wf_model_free(m);
+	wf_gguf_free(&g);
+	munmap(buf, (size_t)sb.st_size);
+	close(fd);
 	return 0;
 }
