@@ -17,6 +17,8 @@ struct wf_gen {
 	int32_t *hist;             /* [n_ctx + 1]: prompt and generated ids */
 	char *pend;                /* text decided but not yet emitted */
 	size_t pend_cap;
+	struct wf_dlm *dlm;        /* block diffusion, made on first use */
+	struct wf_dlm_params dlm_p; /* its settings */
 };
 
 struct wf_gen *wf_gen_new(const struct wf_model *m, struct wf_tokenizer *tok, int n_ctx, int n_batch,
@@ -61,6 +63,7 @@ void wf_gen_free(struct wf_gen *g)
 {
 	if (!g)
 		return;
+	wf_dlm_free(g->dlm);
 	wf_ctx_free(g->ctx);
 	free(g->logits);
 	free(g->hist);
@@ -121,6 +124,171 @@ static size_t stop_hold(const char *p, size_t n, const struct wf_gen_req *rq)
 	return hold;
 }
 
+/* One request's output state: what push_token() needs. */
+struct out {
+	struct wf_gen *g;
+	const struct wf_gen_req *rq;
+	struct wf_gen_result *res;
+	wf_gen_emit_fn emit;
+	void *ud;
+	size_t pn;                 /* bytes pending in g->pend */
+	double t_prefill;          /* block diffusion: when the prefill pass ended */
+};
+
+/*
+ * Generated token t: end of generation, or its piece appended to the
+ * pending text, a stop string looked for, and what is decided emitted.
+ * 1 when generation ends here (res->finish says why; nothing is left
+ * pending then), else 0.
+ */
+static int push_token(struct out *o, int32_t t)
+{
+	struct wf_gen *g = o->g;
+	const struct wf_gen_req *rq = o->rq;
+	struct wf_gen_result *res = o->res;
+	if (!rq->ignore_eos && wf_tok_is_eog(g->tok, t)) {
+		res->finish = WF_GEN_EOG;
+		return 1;
+	}
+	res->n_gen++;
+	size_t len = 0;
+	const char *piece = wf_tok_piece(g->tok, t, 0, &len);
+	if (!piece || !len)
+		return 0;
+	memcpy(g->pend + o->pn, piece, len);
+	o->pn += len;
+	int which = -1;
+	long at = rq->n_stop ? find_stop(g->pend, o->pn, rq, &which) : -1;
+	if (at >= 0) {
+		if (at > 0 && o->emit(o->ud, g->pend, (size_t)at) < 0)
+			res->finish = WF_GEN_ABORT;
+		else {
+			res->finish = WF_GEN_STOP;
+			res->stop_index = which;
+		}
+		o->pn = 0;
+		return 1;
+	}
+	size_t ready = o->pn - stop_hold(g->pend, o->pn, rq);
+	ready = wf_utf8_complete(g->pend, ready);
+	if (ready) {
+		if (o->emit(o->ud, g->pend, ready) < 0) {
+			res->finish = WF_GEN_ABORT;
+			o->pn = 0;
+			return 1;
+		}
+		memmove(g->pend, g->pend + ready, o->pn - ready);
+		o->pn -= ready;
+	}
+	return 0;
+}
+
+/* Autoregressive generation: the prompt evaluated (its cached prefix
+ * reused), then one sampled token per step. */
+static int run_ar(struct wf_gen *g, struct out *o, char *err, size_t errlen)
+{
+	const struct wf_gen_req *rq = o->rq;
+	struct wf_gen_result *res = o->res;
+	struct wf_sampler *smp = wf_sampler_new(&rq->sp, g->n_vocab, err, errlen);
+	if (!smp)
+		return -1;
+	wf_sampler_seed(smp, rq->seed);
+
+	double t0 = now_ms();
+	int n = rq->n_prompt;
+	memcpy(g->hist, rq->prompt, (size_t)n * sizeof *g->hist);
+	int kept = wf_ctx_reuse_prefix(g->ctx, g->hist, n);
+	res->n_cached = kept;
+	if (wf_ctx_decode(g->ctx, g->hist + kept, n - kept, g->logits, err, errlen) < 0) {
+		wf_ctx_truncate(g->ctx, 0);
+		wf_sampler_free(smp);
+		return -1;
+	}
+	double t1 = now_ms();
+	res->t_prompt_ms = t1 - t0;
+
+	int rc = 0;
+	for (long i = 0; rq->max_tokens < 0 || i < rq->max_tokens; i++) {
+		int32_t t = wf_sampler_sample(smp, g->logits, g->hist, n);
+		if (push_token(o, t))
+			break;
+		g->hist[n++] = t;
+		if ((rq->max_tokens >= 0 && i + 1 == rq->max_tokens) || wf_ctx_n_past(g->ctx) >= g->n_ctx)
+			break;
+		if (wf_ctx_decode(g->ctx, &t, 1, g->logits, err, errlen) < 0) {
+			rc = -1;
+			o->pn = 0;
+			break;
+		}
+	}
+	res->t_gen_ms = now_ms() - t1;
+	wf_sampler_free(smp);
+	return rc;
+}
+
+/* wf_dlm_emit_fn: a decided run, token by token, until one ends generation. */
+static int dlm_emit(void *ud, int pos, const int32_t *ids, int n)
+{
+	(void)pos;
+	for (int i = 0; i < n; i++)
+		if (push_token(ud, ids[i]))
+			return -1;
+	return 0;
+}
+
+/* wf_dlm_trace_fn: the prompt's time ends with the prefill pass. */
+static void dlm_trace(void *ud, const struct wf_dlm_pass *ps)
+{
+	struct out *o = ud;
+	if (ps->kind == WF_DLM_PREFILL)
+		o->t_prefill = now_ms();
+}
+
+static int same_dlm(const struct wf_dlm_params *a, const struct wf_dlm_params *b)
+{
+	return a->block_size == b->block_size && a->sub_block == b->sub_block && a->threshold == b->threshold &&
+	       a->mode == b->mode && a->mask_id == b->mask_id && a->attn == b->attn;
+}
+
+/* Generation by block diffusion with the settings rq->dlm; its scheduler
+ * is made again only when they differ from the last ones. */
+static int run_dlm(struct wf_gen *g, struct out *o, char *err, size_t errlen)
+{
+	const struct wf_gen_req *rq = o->rq;
+	struct wf_gen_result *res = o->res;
+	if (!g->dlm || !same_dlm(&g->dlm_p, rq->dlm)) {
+		wf_dlm_free(g->dlm);
+		g->dlm = wf_dlm_new(g->m, g->ctx, rq->dlm, err, errlen);
+		if (!g->dlm)
+			return -1;
+		g->dlm_p = *rq->dlm;
+	}
+	/* what wf_dlm_run keeps: the cached prefix shared with the prompt, at
+	 * most P - 1 positions of its P whole-block positions */
+	int P = rq->n_prompt / rq->dlm->block_size * rq->dlm->block_size, kept = 0;
+	const int32_t *ct = wf_ctx_tokens(g->ctx);
+	int np = wf_ctx_n_past(g->ctx);
+	while (kept < np && kept < P - 1 && ct[kept] == rq->prompt[kept])
+		kept++;
+	res->n_cached = kept;
+	double t0 = now_ms();
+	o->t_prefill = t0;
+	wf_dlm_set_trace(g->dlm, dlm_trace, o);
+	struct wf_dlm_stats st;
+	int rc = wf_dlm_run(g->dlm, rq->prompt, rq->n_prompt, rq->max_tokens, NULL, 0, dlm_emit, o, &st, err, errlen);
+	wf_dlm_set_trace(g->dlm, NULL, NULL);
+	res->t_prompt_ms = o->t_prefill - t0;
+	res->t_gen_ms = now_ms() - o->t_prefill;
+	res->n_passes = st.n_passes;
+	/* a finish of push_token's stands; else the scheduler ran out of tokens
+	 * or context (or failed) */
+	if (rc < 0) {
+		o->pn = 0;
+		return -1;
+	}
+	return 0;
+}
+
 int wf_gen_run(struct wf_gen *g, const struct wf_gen_req *rq, wf_gen_emit_fn emit, void *ud,
                struct wf_gen_result *res, char *err, size_t errlen)
 {
@@ -144,6 +312,14 @@ int wf_gen_run(struct wf_gen *g, const struct wf_gen_req *rq, wf_gen_emit_fn emi
 		}
 	if (wf_sampler_check(&rq->sp, err, errlen) < 0)
 		return -1;
+	if (rq->dlm && rq->sp.temp > 0) {
+		snprintf(err, errlen, "block diffusion is greedy: temperature %g", (double)rq->sp.temp);
+		return -1;
+	}
+	if (rq->dlm && rq->sp.repeat_penalty != 1) {
+		snprintf(err, errlen, "block diffusion is greedy: repeat penalty %g", (double)rq->sp.repeat_penalty);
+		return -1;
+	}
 	size_t max_stop = 0;
 	for (size_t i = 0; i < rq->n_stop; i++) {
 		if (rq->stop_len[i] == 0) {
@@ -164,77 +340,12 @@ int wf_gen_run(struct wf_gen *g, const struct wf_gen_req *rq, wf_gen_emit_fn emi
 		g->pend = p;
 		g->pend_cap = need;
 	}
-	struct wf_sampler *smp = wf_sampler_new(&rq->sp, g->n_vocab, err, errlen);
-	if (!smp)
-		return -1;
-	wf_sampler_seed(smp, rq->seed);
-
-	double t0 = now_ms();
-	int n = rq->n_prompt;
-	memcpy(g->hist, rq->prompt, (size_t)n * sizeof *g->hist);
-	int kept = wf_ctx_reuse_prefix(g->ctx, g->hist, n);
-	res->n_cached = kept;
-	if (wf_ctx_decode(g->ctx, g->hist + kept, n - kept, g->logits, err, errlen) < 0) {
-		wf_ctx_truncate(g->ctx, 0);
-		wf_sampler_free(smp);
-		return -1;
-	}
-	double t1 = now_ms();
-	res->t_prompt_ms = t1 - t0;
-
-	size_t pn = 0;
-	int rc = 0;
+	struct out o = {g, rq, res, emit, ud, 0, 0};
 	res->finish = WF_GEN_LENGTH;
-	for (long i = 0; rq->max_tokens < 0 || i < rq->max_tokens; i++) {
-		int32_t t = wf_sampler_sample(smp, g->logits, g->hist, n);
-		if (!rq->ignore_eos && wf_tok_is_eog(g->tok, t)) {
-			res->finish = WF_GEN_EOG;
-			break;
-		}
-		g->hist[n++] = t;
-		res->n_gen++;
-		size_t len = 0;
-		const char *piece = wf_tok_piece(g->tok, t, 0, &len);
-		if (piece && len) {
-			memcpy(g->pend + pn, piece, len);
-			pn += len;
-			int which = -1;
-			long at = rq->n_stop ? find_stop(g->pend, pn, rq, &which) : -1;
-			if (at >= 0) {
-				if (at > 0 && emit(ud, g->pend, (size_t)at) < 0)
-					res->finish = WF_GEN_ABORT;
-				else {
-					res->finish = WF_GEN_STOP;
-					res->stop_index = which;
-				}
-				pn = 0;
-				break;
-			}
-			size_t ready = pn - stop_hold(g->pend, pn, rq);
-			ready = wf_utf8_complete(g->pend, ready);
-			if (ready) {
-				if (emit(ud, g->pend, ready) < 0) {
-					res->finish = WF_GEN_ABORT;
-					pn = 0;
-					break;
-				}
-				memmove(g->pend, g->pend + ready, pn - ready);
-				pn -= ready;
-			}
-		}
-		if ((rq->max_tokens >= 0 && i + 1 == rq->max_tokens) || wf_ctx_n_past(g->ctx) >= g->n_ctx)
-			break;
-		if (wf_ctx_decode(g->ctx, &t, 1, g->logits, err, errlen) < 0) {
-			rc = -1;
-			pn = 0;
-			break;
-		}
-	}
+	int rc = rq->dlm ? run_dlm(g, &o, err, errlen) : run_ar(g, &o, err, errlen);
 	/* nothing more will come: what was held back is final text */
-	if (pn && emit(ud, g->pend, pn) < 0)
+	if (o.pn && emit(ud, g->pend, o.pn) < 0)
 		res->finish = WF_GEN_ABORT;
-	res->t_gen_ms = now_ms() - t1;
-	wf_sampler_free(smp);
 	return rc;
 }
 

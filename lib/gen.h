@@ -4,7 +4,8 @@
  *
  * A wf_gen owns a context (KV cache, thread pool) for a bound model and
  * its tokenizer.  wf_gen_run() evaluates a prompt (reusing the longest
- * cached prefix of the previous request), then generates autoregressively
+ * cached prefix of the previous request), then generates -- autoregressively,
+ * or by block diffusion (lib/dlm) when the request gives dlm parameters --
  * and hands the text to a callback as it is decided:
  *
  *   - each generated token's bytes (wf_tok_piece, special tokens as "")
@@ -25,7 +26,17 @@
  * Sampling is wf_sampler's, seeded per request, so one seed gives one
  * output; greedy output equals wf-decode's for the same prompt.
  *
- * Per token nothing is allocated; buffers are sized per request.
+ * Block diffusion decides tokens in runs (wf_dlm_run); each token of a run
+ * goes through the same steps as an autoregressive one, in order, and the
+ * run stops at the first that ends generation (end token, stop string,
+ * abort), so the rules above hold unchanged and nothing after the end is
+ * ever emitted.  Its output equals `wf-decode --decode dlm` with the same
+ * settings for the same prompt.  It is greedy: the sampler parameters must
+ * be greedy ones (temp 0, repeat_penalty 1); the others and the seed are
+ * not used.
+ *
+ * Per token nothing is allocated; buffers are sized per request (the block
+ * diffusion scheduler when the settings differ from the last request's).
  * Errors: 0 / -1 with one line in err[errlen].
  */
 #ifndef WF_GEN_H
@@ -35,6 +46,7 @@
 #include <stdint.h>
 
 #include "chat.h"
+#include "dlm.h"
 #include "http.h"
 #include "model.h"
 #include "sampler.h"
@@ -63,15 +75,20 @@ struct wf_gen_req {
 	const size_t *stop_len;
 	size_t n_stop;
 	int ignore_eos;              /* 1: end-of-generation tokens do not end it */
+	const struct wf_dlm_params *dlm; /* NULL: autoregressive; else block diffusion
+	                                    with these resolved settings (wf_dlm_resolve) */
 };
 
 struct wf_gen_result {
 	int n_prompt;                /* tokens evaluated for the prompt (all of them, cached or not) */
-	int n_cached;                /* of which reused from the cache */
+	int n_cached;                /* of which reused from the cache (block diffusion
+	                                reuses whole blocks only) */
 	int n_gen;                   /* tokens generated (the end-of-generation token not counted) */
 	int finish;                  /* enum wf_gen_finish */
 	int stop_index;              /* WF_GEN_STOP: which stop string */
-	double t_prompt_ms, t_gen_ms;
+	double t_prompt_ms, t_gen_ms;  /* block diffusion: the prefill of the prompt's
+	                                  whole blocks, and the rest */
+	int n_passes;                /* block diffusion: forward passes (wf_dlm_stats); else 0 */
 };
 
 /* Called with each decided piece of text (n >= 1); return 0 to go on, -1
@@ -81,8 +98,10 @@ typedef int (*wf_gen_emit_fn)(void *ud, const char *text, size_t n);
 /*
  * Run one request.  -1 with a message when the prompt is empty, does not
  * fit ("prompt of 300 tokens does not fit in the context of 256"), the
- * sampler parameters are invalid, or an evaluation fails; the result then
- * says how far it got.  Returns 0 otherwise, also when aborted.
+ * sampler parameters are invalid ("block diffusion is greedy: temperature
+ * 0.7" with dlm), the scheduler cannot be made ("block size 512 exceeds
+ * the batch of 256"), or an evaluation fails; the result then says how far
+ * it got.  Returns 0 otherwise, also when aborted.
  */
 int wf_gen_run(struct wf_gen *g, const struct wf_gen_req *rq, wf_gen_emit_fn emit, void *ud,
                struct wf_gen_result *res, char *err, size_t errlen);
