@@ -46,6 +46,7 @@
 
 #include "chat.h"
 #include "cli.h"
+#include "dlm.h"
 #include "gen.h"
 #include "gguf.h"
 #include "http.h"
@@ -93,6 +94,9 @@ static struct {
 	struct wf_sampler_params sp;
 	int have_seed;
 	uint64_t seed;
+	struct wf_dlm_params dlm;    /* block diffusion: the model's settings */
+	int dlm_ok;                  /* 0: the model has none; dlm_err says why */
+	char dlm_err[320];
 } cfg;
 
 static struct wf_model_src src;
@@ -276,7 +280,84 @@ struct params {
 	size_t stop_len[MAX_STOP];
 	size_t n_stop;
 	int stream, ignore_eos;
+	int use_dlm;                 /* "wf_decode": "dlm" */
+	struct wf_dlm_params dlm;    /* its settings: the model's, with the request's */
 };
+
+/* The decoding mode: "wf_decode" ("ar" or "dlm") and, with "dlm", the
+ * settings a request may change.  Block diffusion is greedy, so it wants
+ * temperature 0 and repeat_penalty 1 (read before this). */
+static int get_dlm(struct reply *r, const struct wf_json *o, struct params *p)
+{
+	static const char *const keys[] = {"wf_block_size", "wf_sub_block", "wf_threshold", "wf_dlm_mode"};
+	const struct wf_json *v = wf_json_get(o, "wf_decode");
+	int64_t iv;
+	int k;
+	p->use_dlm = 0;
+	if (v && v->type != WF_JSON_NULL) {
+		if (wf_json_streq(v, "dlm"))
+			p->use_dlm = 1;
+		else if (!wf_json_streq(v, "ar")) {
+			send_error(r, 400, "wf_decode", "'wf_decode' must be \"ar\" or \"dlm\"");
+			return -1;
+		}
+	}
+	if (!p->use_dlm) {
+		for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+			const struct wf_json *kv = wf_json_get(o, keys[i]);
+			if (kv && kv->type != WF_JSON_NULL) {
+				send_error(r, 400, keys[i], "'%s' goes with \"wf_decode\": \"dlm\"", keys[i]);
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (!cfg.dlm_ok) {
+		send_error(r, 400, "wf_decode", "block diffusion is not available for this model: %s", cfg.dlm_err);
+		return -1;
+	}
+	p->dlm = cfg.dlm;
+	if ((k = get_int(r, o, "wf_block_size", 1, 65536, &iv)) < 0)
+		return -1;
+	if (k)
+		p->dlm.block_size = (int)iv;
+	if ((k = get_int(r, o, "wf_sub_block", 1, 65536, &iv)) < 0)
+		return -1;
+	if (k)
+		p->dlm.sub_block = (int)iv;
+	if (get_num(r, o, "wf_threshold", 0, 1, &p->dlm.threshold) < 0)
+		return -1;
+	v = wf_json_get(o, "wf_dlm_mode");
+	if (v && v->type != WF_JSON_NULL) {
+		if (wf_json_streq(v, "greedy"))
+			p->dlm.mode = WF_DLM_GREEDY;
+		else if (wf_json_streq(v, "iterative"))
+			p->dlm.mode = WF_DLM_ITERATIVE;
+		else if (wf_json_streq(v, "adaptive"))
+			p->dlm.mode = WF_DLM_ADAPTIVE;
+		else {
+			send_error(r, 400, "wf_dlm_mode", "'wf_dlm_mode' must be \"greedy\", \"iterative\" or \"adaptive\"");
+			return -1;
+		}
+	}
+	int nb = wf_ctx_n_batch(wf_gen_ctx(gen));
+	if (p->dlm.attn == WF_ATTN_BLOCK && p->dlm.block_size > nb) {
+		send_error(r, 400, wf_json_get(o, "wf_block_size") ? "wf_block_size" : "wf_decode",
+		           "block size %d exceeds the batch of %d", p->dlm.block_size, nb);
+		return -1;
+	}
+	if (p->sp.temp > 0) {
+		send_error(r, 400, "temperature", "block diffusion is greedy: 'temperature' must be 0, not %g",
+		           (double)p->sp.temp);
+		return -1;
+	}
+	if (p->sp.repeat_penalty != 1) {
+		send_error(r, 400, "repeat_penalty", "block diffusion is greedy: 'repeat_penalty' must be 1, not %g",
+		           (double)p->sp.repeat_penalty);
+		return -1;
+	}
+	return 0;
+}
 
 static int get_params(struct reply *r, const struct wf_json *o, struct params *p)
 {
@@ -330,18 +411,9 @@ static int get_params(struct reply *r, const struct wf_json *o, struct params *p
 		send_error(r, 400, "logprobs", "'logprobs' is not supported");
 		return -1;
 	}
-	const struct wf_json *v = wf_json_get(o, "wf_decode");
-	if (v && v->type != WF_JSON_NULL) {
-		if (wf_json_streq(v, "dlm")) {
-			send_error(r, 400, "wf_decode", "block diffusion is not available in this build of wf-serve");
-			return -1;
-		}
-		if (!wf_json_streq(v, "ar")) {
-			send_error(r, 400, "wf_decode", "'wf_decode' must be \"ar\" or \"dlm\"");
-			return -1;
-		}
-	}
-	v = wf_json_get(o, "stop");
+	if (get_dlm(r, o, p) < 0)
+		return -1;
+	const struct wf_json *v = wf_json_get(o, "stop");
 	if (v && v->type == WF_JSON_STRING) {
 		p->stop[0] = v->s;
 		p->stop_len[0] = v->n;
@@ -610,7 +682,7 @@ static void do_generate(struct reply *r, const struct wf_json *o)
 	}
 	r->stream = p.stream;
 	struct wf_gen_req rq = {ids.ids, (int)ids.n, p.max_tokens, p.sp, p.seed, p.stop, p.stop_len, p.n_stop,
-	                        p.ignore_eos};
+	                        p.ignore_eos, p.use_dlm ? &p.dlm : NULL};
 	struct wf_gen_result res;
 	struct wf_buf *b = &r->out;
 	if (r->stream) {
@@ -1774,6 +1846,10 @@ int main(int argc, char **argv)
 			chat_fmt = WF_CHAT_CHATML; /* no (known) template: llama.cpp's fallback */
 	}
 	cfg.chat_fmt = chat_fmt;
+	/* block diffusion: the model's settings, or why it has none */
+	wf_dlm_params_unset(&cfg.dlm);
+	cfg.dlm_ok = wf_dlm_resolve(&cfg.dlm, &gg, wf_model_hparams(model)->n_vocab, cfg.dlm_err,
+	                            sizeof cfg.dlm_err) == 0;
 	int model_ctx = wf_model_hparams(model)->n_ctx_train;
 	if (cfg.n_ctx == 0)
 		cfg.n_ctx = model_ctx > 0 ? model_ctx : 4096;
@@ -1833,9 +1909,16 @@ int main(int argc, char **argv)
 	printf("http://%s%s%s:%s/\n", v6 ? "[" : "", hostbuf, v6 ? "]" : "", portbuf);
 	if (fflush(stdout) == EOF)
 		die("write error on standard output: %s", strerror(errno));
-	if (cfg.verbose)
+	if (cfg.verbose) {
 		logmsg("%s: %ld workers x %ld threads, context %ld, chat format %s, model '%s'", src.name, cfg.workers,
 		       cfg.threads, cfg.n_ctx, wf_chat_name(cfg.chat_fmt), cfg.model_id);
+		if (cfg.dlm_ok)
+			logmsg("block diffusion: block %d, sub-block %d, threshold %g, %s, %s attention, mask %d",
+			       cfg.dlm.block_size, cfg.dlm.sub_block, (double)cfg.dlm.threshold,
+			       wf_dlm_mode_name(cfg.dlm.mode), wf_dlm_attn_name(cfg.dlm.attn), (int)cfg.dlm.mask_id);
+		else
+			logmsg("block diffusion is not available: %s", cfg.dlm_err);
+	}
 	parent_loop();
 	free(conns);
 	free(workers);
