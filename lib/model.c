@@ -666,7 +666,7 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 	if (!hp->n_rot)
 		hp->n_rot = hp->head_dim;
 	if (hp->n_rot % 2 || hp->n_rot > hp->head_dim) {
-		seterr(err, errlen, "key '%s.rope.dimension_count': %d is not even and <= head dimension %d",
+		seterr(err, errlen, "key '%s.rope.dimension_count': %d must be even and at most the head dimension %d",
 		       a, hp->n_rot, hp->head_dim);
 		return -1;
 	}
