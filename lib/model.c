@@ -1420,7 +1420,9 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 				x[i + nr] = a * sn[i] + b * cs[i];
 			}
 		}
-		/* The cache holds F16 values (as the peers' F16 cache does), widened to F32. */
+		/* F16 mode: the cache holds F16 values widened to F32, and q is
+		 * rounded to F16 too, as ggml's K·Q product with an F16 cache
+		 * converts it (vec_dot_type F16). */
 		size_t off = ((size_t)c->layer * c->n_ctx + (size_t)pos) * kvd;
 		const float *k = c->k + (size_t)j * kvd, *v = c->v + (size_t)j * kvd;
 		if (c->kv_f16) {
@@ -1428,6 +1430,9 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 				c->kc[off + i] = wf_f16_to_f32(wf_f32_to_f16(k[i]));
 				c->vc[off + i] = wf_f16_to_f32(wf_f32_to_f16(v[i]));
 			}
+			float *q = c->q + (size_t)j * H;
+			for (int i = 0; i < H; i++)
+				q[i] = wf_f16_to_f32(wf_f32_to_f16(q[i]));
 		} else {
 			memcpy(c->kc + off, k, (size_t)kvd * sizeof *k);
 			memcpy(c->vc + off, v, (size_t)kvd * sizeof *v);

@@ -44,13 +44,14 @@
  * model the final logits are 0.0010-0.0017 rel L2 from the float64
  * reference (bitnet.cpp with its F16 cache: 0.0021-0.0045).  Optionally
  * (wf_ctx_set_kv_f16) keys and values are rounded to F16 as in the peers'
- * default F16 cache; that brings wf closer to bitnet.cpp on the random peer
- * fixtures (0.010-0.019 rel L2 instead of 0.027; a single token agrees to
- * 1e-7).  Either way the cache is held as F32, so attention runs as plain
- * float SIMD without conversions, at twice the memory of an F16 cache (2B-4T:
- * 153.6 KB per position); pages are touched only as positions are used.
- * An F16 output matrix multiplies the hidden state rounded to F16, as
- * ggml's F16 matmul does.
+ * default F16 cache, and queries too, as ggml's K·Q product converts them;
+ * that brings wf within 1e-7 (one token), 2e-4, 8e-4 and 0.0075 (7, 64 and
+ * 200 tokens) rel L2 of bitnet.cpp's I2_S logits on the peer fixtures,
+ * against 0.027 with F32.  Either way the cache is held as F32, so attention
+ * runs as plain float SIMD without conversions, at twice the memory of an
+ * F16 cache (2B-4T: 153.6 KB per position); pages are touched only as
+ * positions are used.  An F16 output matrix multiplies the hidden state
+ * rounded to F16, as ggml's F16 matmul does.
  *
  * Threads: a context owns a wf_pool; matrix products are split by rows,
  * attention by heads, per-token work by tokens.  A context allocates all
@@ -169,8 +170,8 @@ int wf_ctx_n_ctx(const struct wf_ctx *c);
 int wf_ctx_n_batch(const struct wf_ctx *c);
 int wf_ctx_n_threads(const struct wf_ctx *c);
 
-/* 1: round cached keys and values to F16 like the peers; 0 (the default):
- * keep them F32 (exact).  Call before the first evaluation. */
+/* 1: round cached keys and values, and queries, to F16 like the peers;
+ * 0 (the default): keep them F32 (exact).  Call before the first evaluation. */
 void wf_ctx_set_kv_f16(struct wf_ctx *c, int on);
 
 /* Positions held in the cache (the next token goes at this position). */
