@@ -1647,6 +1647,19 @@ static void eval_piece(struct wf_ctx *c, const int32_t *tok, int n, int p0, int 
 		run(c, ST_ATTN_IN);
 		run(c, ST_QKV);
 		run(c, ST_ROPE);
+		if (l == hp->n_layer - 1 && (!logits || lo_from > 0)) {
+			/* The last layer's keys and values are cached; beyond that only
+			 * the rows whose logits are wanted matter: keep rows
+			 * [lo_from, n), moved to the front, as later positions. */
+			int keep = logits ? n - lo_from : 0;
+			if (keep <= 0)
+				return;
+			memmove(c->q, c->q + (size_t)lo_from * H, (size_t)keep * H * sizeof *c->q);
+			memmove(c->x, c->x + (size_t)lo_from * H, (size_t)keep * H * sizeof *c->x);
+			c->p0 += lo_from;
+			c->n = n = keep;
+			lo_from = 0;
+		}
 		run(c, ST_ATTN);
 		run(c, ST_SUB);
 		run(c, ST_WO);

@@ -260,6 +260,7 @@ make_moe() { # ROUTER USED OUT
 	[ "${lines[0]}" = "ok 1 non-committing evaluation leaves the cache alone" ]
 	[ "${lines[4]}" = "ok 5 bad requests fail: token 1: id 1024 out of range [0, 1024)" ]
 	[ "${lines[5]}" = "ok 6 pre-packed matrices (28) give the same logits" ]
+	[ "${lines[6]}" = "ok 7 logits of the last rows only equal those rows of the full answer" ]
 }
 
 @test "generation stops at the model's end-of-generation token unless --ignore-eos" {

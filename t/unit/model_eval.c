@@ -8,7 +8,9 @@
  *   4. committing a block in pieces equals committing it at once;
  *   5. bad requests fail with a message, without touching the cache;
  *   6. a model bound to pre-packed matrices (wf_model_opts.packed, fed
- *      from another load's wf_model_tmat) computes the same logits.
+ *      from another load's wf_model_tmat) computes the same logits;
+ *   7. asking for the logits of the last rows only (the last layer then
+ *      skips the other rows) gives those rows of the full answer.
  * Prints "ok N" per check, exits 1 at the first failure.
  */
 #include <fcntl.h>
@@ -93,7 +95,7 @@ int main(int argc, char **argv)
 	}
 	int32_t p[6] = {11, 22, 33, 44, 55, 66}, blk[4] = {7, 8, 9, 10}, blk2[4] = {7, 8, 9, 500};
 	size_t row = (size_t)V * sizeof(float);
-	float *a = malloc(8 * row), *b = malloc(8 * row), *x = malloc(row), *y = malloc(row);
+	float *a = malloc(8 * row), *b = malloc(8 * row), *x = malloc(8 * row), *y = malloc(row);
 
 	/* 1 */
 	CHECK(1, eval(c, p, 5, WF_ATTN_CAUSAL, 1, 4, x) == 0);
@@ -152,6 +154,19 @@ int main(int argc, char **argv)
 	printf("ok 6 pre-packed matrices (%d) give the same logits\n", n_packed);
 	wf_ctx_free(c2);
 	wf_model_free(m2);
+
+	/* 7 */
+	for (int from = 0; from <= 4; from++) {
+		wf_ctx_truncate(c, 0);
+		CHECK(7, eval(c, p, 4, WF_ATTN_CAUSAL, 1, from, from < 4 ? x : NULL) == 0);
+		CHECK(7, eval(c, p + 4, 2, WF_ATTN_CAUSAL, 1, 0, a) == 0);
+		CHECK(7, memcmp(a, b + 4 * V, 2 * row) == 0);
+		wf_ctx_truncate(c, 2);
+		CHECK(7, eval(c, blk, 4, WF_ATTN_BLOCK, 0, 0, a) == 0);
+		CHECK(7, eval(c, blk, 4, WF_ATTN_BLOCK, 0, from, x) == 0);
+		CHECK(7, from == 4 || memcmp(x, a + (size_t)from * V, (size_t)(4 - from) * row) == 0);
+	}
+	printf("ok 7 logits of the last rows only equal those rows of the full answer\n");
 
 	free(a), free(b), free(x), free(y);
 	wf_ctx_free(c);
