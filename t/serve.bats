@@ -284,16 +284,14 @@ until_health() {
 	[[ "$(body | jget error.message)" == "prompt of "*" tokens does not fit in the context of 256" ]]
 }
 
-@test "wf_decode: ar is the default; dlm answers 400 until block diffusion exists" {
+@test "wf_decode: ar is the default; other values than ar and dlm answer 400 (dlm: t/dlm_serve.bats)" {
 	start
 	run -0 status /v1/completions '{"prompt":"ROMEO:","max_tokens":3,"wf_decode":"ar"}'
 	[ "$output" = 200 ]
-	run -0 status /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"wf_decode":"dlm"}'
-	[ "$output" = 400 ]
-	[ "$(body | jget error.message)" = "block diffusion is not available in this build of wf-serve" ]
-	[ "$(body | jget error.param)" = wf_decode ]
 	run -0 status /v1/completions '{"prompt":"x","wf_decode":"nar"}'
 	[ "$output" = 400 ]
+	[ "$(body | jget error.message)" = "'wf_decode' must be \"ar\" or \"dlm\"" ]
+	[ "$(body | jget error.param)" = wf_decode ]
 }
 
 @test "oversized bodies get 413; over-long heads 431; bad HTTP 400" {
