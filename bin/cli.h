@@ -6,6 +6,7 @@
  *   die()     "prog: message\n" on stderr, exit 1 (runtime/data error)
  *   usage_die() "prog: message\n" + usage line, exit 2 (usage error)
  *   error()   "prog: message\n" on stderr, returns -1, continues
+ *   parse_long(), parse_float() read option values or usage_die()
  *   cli_exit() flushes and checks stdout so a full disk is an error at exit;
  *             EPIPE on stdout ends the program quietly, as head(1) expects.
  */
@@ -87,6 +88,28 @@ CLI_UNUSED static int error(const char *fmt, ...)
 	cli_vmsg(fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/* The integer option value s of option opt, in [lo, hi], or usage_die. */
+CLI_UNUSED static long parse_long(const char *opt, const char *s, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		usage_die("%s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
+	return v;
+}
+
+/* The finite number s of option opt, or usage_die. */
+CLI_UNUSED static float parse_float(const char *opt, const char *s)
+{
+	char *end;
+	errno = 0;
+	float v = strtof(s, &end);
+	if (errno || end == s || *end || !(v - v == 0))
+		usage_die("%s: '%s' is not a number", opt, s);
+	return v;
 }
 
 /* Call after a failed write to stdout: EPIPE ends quietly, else die. */

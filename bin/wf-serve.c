@@ -1510,26 +1510,6 @@ static int open_listener(char *err, size_t errlen)
 	return fd;
 }
 
-static long parse_long(const char *opt, const char *s, long lo, long hi)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi)
-		usage_die("%s: '%s' is not an integer in [%ld, %ld]", opt, s, lo, hi);
-	return v;
-}
-
-static float parse_float(const char *opt, const char *s)
-{
-	char *end;
-	errno = 0;
-	float v = strtof(s, &end);
-	if (errno || end == s || *end || !isfinite(v))
-		usage_die("%s: '%s' is not a number", opt, s);
-	return v;
-}
-
 static void read_key_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
