@@ -1,0 +1,115 @@
+#!/bin/sh
+# bench/bandwidth.sh — the machine's memory read bandwidth at 1 and 2
+# threads (plain sequential AVX2 loads, each thread streaming its own
+# contiguous half of a buffer far larger than the caches, best of REPS
+# passes), and the decoding roofline it implies for the 2B-4T shape:
+#
+#   roofline t/s = bandwidth / bytes read per generated token
+#
+#   bench/bandwidth.sh [MIB [REPS [THREADS]]]   default 1024 MiB, 5 passes, "1 2"
+#
+# Bytes per token of the 2B-4T shape (30 layers, H 2560, F 6912, KV 640):
+# the ternary projections, packed at 2 bits a weight (wf's WF_TMAT layout,
+# bitnet.cpp's I2_S, TQ2_0), plus the output matrix (the tied embedding,
+# 128256 x 2560) at F16, int8 with a float per row, or 4 bits; the KV cache
+# read by attention is small at short contexts and left out.
+# The helper is compiled from this script with the system cc into
+# $WF_BENCH_DIR (default /tmp/wf-bench).
+set -eu
+mib=${1:-1024}
+reps=${2:-5}
+threads=${3:-1 2}
+dir=${WF_BENCH_DIR:-/tmp/wf-bench}
+mkdir -p "$dir"
+src=$dir/membw.c
+exe=$dir/membw
+cat > "$src" <<'EOF'
+#include <immintrin.h>
+#include <sys/mman.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static unsigned char *buf;
+static size_t per;
+static pthread_barrier_t bar;
+static volatile long long sink;
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Sum a thread's part with 4 independent 32-byte load chains. */
+static void *reader(void *arg)
+{
+	const unsigned char *p = buf + (size_t)arg * per;
+	pthread_barrier_wait(&bar);
+	__m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+	for (size_t i = 0; i < per; i += 128) {
+		a = _mm256_add_epi64(a, _mm256_load_si256((const __m256i *)(p + i)));
+		b = _mm256_add_epi64(b, _mm256_load_si256((const __m256i *)(p + i + 32)));
+		c = _mm256_add_epi64(c, _mm256_load_si256((const __m256i *)(p + i + 64)));
+		d = _mm256_add_epi64(d, _mm256_load_si256((const __m256i *)(p + i + 96)));
+	}
+	a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+	long long v[4];
+	_mm256_storeu_si256((__m256i *)v, a);
+	sink += v[0] + v[1] + v[2] + v[3];
+	pthread_barrier_wait(&bar);
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	size_t mib = strtoul(argv[1], NULL, 10), n = mib << 20;
+	int reps = atoi(argv[2]), nt = atoi(argv[3]);
+	if (posix_memalign((void **)&buf, 4096, n))
+		return 1;
+	madvise(buf, n, MADV_HUGEPAGE); /* where the system allows */
+	memset(buf, 1, n);
+	per = n / nt / 128 * 128;
+	double best = 0;
+	for (int r = 0; r < reps; r++) {
+		pthread_t th[64];
+		pthread_barrier_init(&bar, NULL, nt + 1);
+		for (int t = 0; t < nt; t++)
+			pthread_create(&th[t], NULL, reader, (void *)(size_t)t);
+		pthread_barrier_wait(&bar);
+		double t0 = now();
+		pthread_barrier_wait(&bar);
+		double gbs = (double)per * nt / (now() - t0) / 1e9;
+		for (int t = 0; t < nt; t++)
+			pthread_join(th[t], NULL);
+		pthread_barrier_destroy(&bar);
+		if (gbs > best)
+			best = gbs;
+	}
+	printf("%.1f\n", best);
+	return 0;
+}
+EOF
+${CC:-cc} -O2 -mavx2 -pthread -o "$exe" "$src"
+
+# bytes per token of the 2B-4T shape
+H=2560 F=6912 L=30 KV=640 V=128256
+tern=$(( L * (H * H * 2 + H * KV * 2 + H * F * 3) / 4 ))
+f16=$(( V * H * 2 ))
+i8=$(( V * H + V * 4 ))
+q4=$(( V * H / 2 + V * H / 32 * 2 ))
+
+echo "# $(date -u +%Y-%m-%d) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# bench/bandwidth.sh $mib $reps \"$threads\""
+echo "# bytes per token: ternary $tern; output F16 $f16, int8 $i8, 4-bit $q4"
+printf '| threads | read GB/s | roofline F16 out t/s | int8 out t/s | 4-bit out t/s |\n'
+printf '| ---: | ---: | ---: | ---: | ---: |\n'
+for t in $threads; do
+	bw=$("$exe" "$mib" "$reps" "$t")
+	awk -v t="$t" -v bw="$bw" -v a="$tern" -v f="$f16" -v i="$i8" -v q="$q4" 'BEGIN {
+		printf "| %d | %.1f | %.1f | %.1f | %.1f |\n", t, bw, bw * 1e9 / (a + f), bw * 1e9 / (a + i), bw * 1e9 / (a + q)
+	}'
+done
