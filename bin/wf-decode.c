@@ -77,6 +77,21 @@ static int emit_ids(void *ud, int pos, const int32_t *ids, int n)
 	return 0;
 }
 
+/* --logits files are little-endian float32 on every host. */
+static void to_le32(float *x, size_t n)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u;
+		memcpy(&u, &x[i], 4);
+		u = __builtin_bswap32(u);
+		memcpy(&x[i], &u, 4);
+	}
+#else
+	(void)x, (void)n;
+#endif
+}
+
 /* An end-of-generation id from tokenizer.ggml.KEY, if present and in range. */
 static void add_eog(const struct wf_gguf *g, const char *key, int n_vocab, int32_t *eog, int *n_eog)
 {
@@ -414,12 +429,15 @@ int main(int argc, char **argv)
 				int k = n - done < lrows ? n - done : lrows;
 				struct wf_eval e = {hist + done, k, WF_ATTN_CAUSAL, 1, 0, lbuf};
 				ok = wf_ctx_eval(ctx, &e, err, sizeof err);
-				if (ok == 0 && fwrite(lbuf, sizeof(float), (size_t)k * V, lf) != (size_t)k * V)
+				if (ok < 0)
+					break;
+				if (done + k == n) /* the last row, for generation */
+					memcpy(logits, lbuf + (size_t)(k - 1) * V, (size_t)V * sizeof *logits);
+				to_le32(lbuf, (size_t)k * V);
+				if (fwrite(lbuf, sizeof(float), (size_t)k * V, lf) != (size_t)k * V)
 					die("%s: %s", logits_path, strerror(errno));
 				done += k;
 			}
-			if (ok == 0)
-				memcpy(logits, lbuf + (size_t)((n - 1) % lrows) * V, (size_t)V * sizeof *logits);
 			if (fflush(lf) == EOF)
 				die("%s: %s", logits_path, strerror(errno));
 		} else if (want_gen) {
