@@ -278,3 +278,10 @@ make_moe() { # ROUTER USED OUT
 	run -0 model_sampler
 	[ "$(grep -c '^ok' <<<"$output")" -eq 10 ]
 }
+
+@test "--logits does not change what is generated" {
+	a=$(printf '1 2 3\n4 5 6 7\n' | wf-decode -m "$M" -n 6)
+	b=$(printf '1 2 3\n4 5 6 7\n' | wf-decode -m "$M" -n 6 -b 2 --logits "$BATS_TEST_TMPDIR/l.f32")
+	[ "$a" = "$b" ]
+	[ "$(stat -c %s "$BATS_TEST_TMPDIR/l.f32")" -eq $((7 * 1024 * 4)) ]
+}
