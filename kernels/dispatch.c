@@ -118,3 +118,8 @@ void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int 
 {
 	ops->f16_matvec(w, cols, x, out, r0, r1);
 }
+
+void wf_q8_0_matvec(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1)
+{
+	ops->q8_0_matvec(w, cols, xq, out, r0, r1);
+}

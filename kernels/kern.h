@@ -16,7 +16,13 @@ struct wf_kern_ops {
 	void (*f16_matvec)(const uint16_t *w, int cols, const float *x, float *out,
 	                   int r0, int r1);
 	float (*quantize)(const float *x, int n, int8_t *q, int32_t *sum);
+	void (*q8_0_matvec)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+	                    int r0, int r1);
 };
+
+/* The scalar Q8_0 product, also used by variants without their own. */
+void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+                           int r0, int r1);
 
 /* The scalar quantiser, also used by variants without their own. */
 float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
@@ -52,6 +58,8 @@ extern const struct wf_kern_ops wf_kern_scalar;
 #if defined(__x86_64__)
 extern const struct wf_kern_ops wf_kern_avx2, wf_kern_avx512;
 float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum);
+void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+                         int r0, int r1);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;

@@ -108,6 +108,41 @@ void wf_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n
  * halves: p[l] += p[l + h] for l < h, h = 16, 8, 4, 2, 1; out = p[0]. */
 void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1);
 
+/*
+ * Q8_0, ggml's block type 8: blocks of 32 values, each an F16 scale d then
+ * 32 int8 q (34 bytes), value_i = d·q_i.  Used for an 8-bit copy of the
+ * output matrix (half the bytes of F16 per generated token) and for the
+ * activations multiplied by it.  n (or cols) must be a multiple of 32.
+ */
+#define WF_Q8_0_BLOCK 32
+#define WF_Q8_0_BYTES 34
+
+/* Bytes of n values in Q8_0. */
+size_t wf_q8_0_size(int n);
+
+/* Quantise x[n] to Q8_0 blocks at dst (any alignment), per block:
+ *   m = max |x_i| (NaN ignored), d = m / 127, id = m > 0 ? 127 / m : 0,
+ *   q_i = wf_q8(x_i · id) (round half to even, NaN -> 0; |q_i| <= 127),
+ *   stored scale = f16(d).
+ * One implementation (the scalar one) for every variant. */
+void wf_q8_0_quantize(const float *x, int n, uint8_t *dst);
+
+/* Rows [r0, r1) of an F16 matrix [rows][cols] to Q8_0 rows of
+ * wf_q8_0_size(cols) bytes at dst (row r at dst + (r - r0)·size). */
+void wf_q8_0_from_f16(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+
+/*
+ * Q8_0 matrix W (row r at w + r·wf_q8_0_size(cols)) times Q8_0 activations
+ * xq[cols] (from wf_q8_0_quantize: |q| <= 127 is required; weights may use
+ * -128): out[r - r0] for rows [r0, r1).  Fixed order (all variants agree
+ * bit for bit): for block b, d_b = f16(dW_b) · f16(dx_b) in float and the
+ * int32 sums s_{b,l} = Σ_{k<4} qW[b][4l+k]·qx[b][4l+k], l = 0..7; 32 float
+ * partials p[8c + l], c = b mod 4, p[8c + l] = fmaf(d_b, s_{b,l}, p[8c + l])
+ * for b ascending; then p[l] = (p[l] + p[8+l]) + (p[16+l] + p[24+l]), and
+ * fold halves p[l] += p[l + h] for h = 4, 2, 1; out = p[0].
+ */
+void wf_q8_0_matvec(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1);
+
 /* Conversions. */
 float wf_f16_to_f32(uint16_t h);
 uint16_t wf_f32_to_f16(float f);       /* round to nearest even; NaN stays a

@@ -113,6 +113,74 @@ static void scalar_f16_matvec(const uint16_t *w, int cols, const float *x, float
 	}
 }
 
+size_t wf_q8_0_size(int n)
+{
+	return (size_t)(n / WF_Q8_0_BLOCK) * WF_Q8_0_BYTES;
+}
+
+void wf_q8_0_quantize(const float *x, int n, uint8_t *dst)
+{
+	for (int b = 0; b < n / WF_Q8_0_BLOCK; b++, x += WF_Q8_0_BLOCK, dst += WF_Q8_0_BYTES) {
+		float m = 0;
+		for (int i = 0; i < WF_Q8_0_BLOCK; i++) {
+			float a = fabsf(x[i]);
+			if (a > m)   /* NaN never compares greater: ignored */
+				m = a;
+		}
+		float id = m > 0 ? 127.0f / m : 0.0f;
+		uint16_t d = wf_f32_to_f16(m / 127.0f);
+		memcpy(dst, &d, 2);
+		for (int i = 0; i < WF_Q8_0_BLOCK; i++)
+			dst[2 + i] = (uint8_t)wf_q8(x[i] * id);
+	}
+}
+
+void wf_q8_0_from_f16(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+{
+	float x[WF_Q8_0_BLOCK];
+	size_t rb = wf_q8_0_size(cols);
+	for (int r = r0; r < r1; r++) {
+		const uint16_t *row = w + (size_t)r * cols;
+		uint8_t *d = dst + (size_t)(r - r0) * rb;
+		for (int b = 0; b < cols / WF_Q8_0_BLOCK; b++) {
+			for (int i = 0; i < WF_Q8_0_BLOCK; i++)
+				x[i] = wf_f16_to_f32(row[WF_Q8_0_BLOCK * b + i]);
+			wf_q8_0_quantize(x, WF_Q8_0_BLOCK, d + (size_t)b * WF_Q8_0_BYTES);
+		}
+	}
+}
+
+/* The order kernels.h fixes: 4 chains of 8 lanes, then fold. */
+void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+                           int r0, int r1)
+{
+	int nb = cols / WF_Q8_0_BLOCK;
+	for (int r = r0; r < r1; r++) {
+		const uint8_t *row = w + (size_t)r * nb * WF_Q8_0_BYTES;
+		float p[32] = {0};
+		for (int b = 0; b < nb; b++) {
+			const uint8_t *wb = row + (size_t)b * WF_Q8_0_BYTES, *xb = xq + (size_t)b * WF_Q8_0_BYTES;
+			uint16_t dw, dx;
+			memcpy(&dw, wb, 2);
+			memcpy(&dx, xb, 2);
+			float d = wf_f16_to_f32(dw) * wf_f16_to_f32(dx);
+			for (int l = 0; l < 8; l++) {
+				int32_t s = 0;
+				for (int k = 0; k < 4; k++)
+					s += (int8_t)wb[2 + 4 * l + k] * (int8_t)xb[2 + 4 * l + k];
+				p[8 * (b % 4) + l] = fmaf(d, (float)s, p[8 * (b % 4) + l]);
+			}
+		}
+		for (int l = 0; l < 8; l++)
+			p[l] = (p[l] + p[8 + l]) + (p[16 + l] + p[24 + l]);
+		for (int h = 4; h >= 1; h /= 2)
+			for (int l = 0; l < h; l++)
+				p[l] += p[l + h];
+		out[r - r0] = p[0];
+	}
+}
+
 const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
+	wf_q8_0_matvec_scalar,
 };

@@ -300,7 +300,51 @@ float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum)
 	return s;
 }
 
+/*
+ * Q8_0 x Q8_0, one row at a time (one sequential stream), 4 blocks a step
+ * into 4 float chains.  Signed x signed via maddubs(|w|, sign(x, w)):
+ * |w| <= 128 as unsigned, |x| <= 127 (so negating x cannot wrap), a pair
+ * sum <= 32512 (no saturation); madd by ones gives lane l = Σ of elements
+ * 4l..4l+3, as kernels.h orders them.
+ */
+static inline __m256 q8_block(const uint8_t *wb, const uint8_t *xb, __m256 acc)
+{
+	const __m256i ones16 = _mm256_set1_epi16(1);
+	__m256i w = _mm256_loadu_si256((const __m256i *)(wb + 2));
+	__m256i x = _mm256_loadu_si256((const __m256i *)(xb + 2));
+	__m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(x, w)), ones16);
+	uint16_t dw, dx;
+	__builtin_memcpy(&dw, wb, 2);
+	__builtin_memcpy(&dx, xb, 2);
+	float d = _cvtsh_ss(dw) * _cvtsh_ss(dx);
+	return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(s), acc);
+}
+
+void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1)
+{
+	const int nb = cols / WF_Q8_0_BLOCK, B = WF_Q8_0_BYTES;
+	for (int r = r0; r < r1; r++) {
+		const uint8_t *row = w + (size_t)r * nb * B;
+		__m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+		int b = 0;
+		for (; b + 4 <= nb; b += 4) {
+			a[0] = q8_block(row + (size_t)b * B, xq + (size_t)b * B, a[0]);
+			a[1] = q8_block(row + (size_t)(b + 1) * B, xq + (size_t)(b + 1) * B, a[1]);
+			a[2] = q8_block(row + (size_t)(b + 2) * B, xq + (size_t)(b + 2) * B, a[2]);
+			a[3] = q8_block(row + (size_t)(b + 3) * B, xq + (size_t)(b + 3) * B, a[3]);
+		}
+		for (; b < nb; b++)
+			a[b % 4] = q8_block(row + (size_t)b * B, xq + (size_t)b * B, a[b % 4]);
+		__m256 t = _mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3]));
+		__m128 c = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+		c = _mm_add_ps(c, _mm_movehl_ps(c, c));
+		c = _mm_add_ss(c, _mm_movehdup_ps(c));
+		out[r - r0] = _mm_cvtss_f32(c);
+	}
+}
+
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
+	wf_q8_0_matvec_avx2,
 };
 #endif

@@ -68,6 +68,18 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 	variant f16mv neon
 }
 
+@test "Q8_0 output product: scalar quantiser bytes, oracle accuracy" {
+	variant q8mv scalar
+}
+
+@test "Q8_0 output product: avx2 bit-identical to scalar" {
+	variant q8mv avx2
+}
+
+@test "Q8_0 output product: avx512 table bit-identical to scalar" {
+	variant q8mv avx512
+}
+
 @test "WF_KERNELS forces an implementation; the name argument wins" {
 	WF_KERNELS=scalar run -0 kernels_check name
 	[ "$output" = "scalar" ]

@@ -481,10 +481,84 @@ static void test_f16mv(const char *v)
 		}
 }
 
+/* ---- Q8_0 x Q8_0 (8-bit output matrix) ---- */
+
+static void test_q8(const char *v)
+{
+	use(v);
+	/* the quantiser: documented bytes on a hand-made block */
+	float x[64];
+	uint8_t blk[2 * WF_Q8_0_BYTES];
+	for (int i = 0; i < 64; i++)
+		x[i] = i < 32 ? (float)(i - 16) * 127.0f / 16.0f : 0.0f;   /* max 127: id = 1 */
+	x[40] = NAN;
+	wf_q8_0_quantize(x, 64, blk);
+	uint16_t d;
+	memcpy(&d, blk, 2);
+	CHECK(d == 0x3c00, "q8_0 scale %04x", d);
+	CHECK((int8_t)blk[2] == -127 && (int8_t)blk[2 + 8] == -64 && (int8_t)blk[2 + 16] == 0 &&
+	      (int8_t)blk[2 + 31] == 119, "q8_0 values %d %d %d %d", (int8_t)blk[2], (int8_t)blk[10],
+	      (int8_t)blk[18], (int8_t)blk[33]);
+	memcpy(&d, blk + WF_Q8_0_BYTES, 2);
+	CHECK(d == 0 && blk[WF_Q8_0_BYTES + 2 + 8] == 0, "q8_0 zero block with NaN");
+	CHECK(wf_q8_0_size(2560) == 80 * 34, "q8_0 size");
+	int cols[] = { 32, 64, 96, 160, 2560 };
+	for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+		for (int it = 0; it < 4; it++) {
+			int C = cols[k], R = 1 + rndn(40);
+			size_t rb = wf_q8_0_size(C);
+			uint16_t *f = xalloc((size_t)R * C * 2);
+			uint8_t *w = xalloc((size_t)R * rb + 1), *xq = xalloc(rb + 1);
+			float *xf = xalloc((size_t)C * 4), *a = xalloc((size_t)R * 4), *b = xalloc((size_t)R * 4);
+			for (size_t i = 0; i < (size_t)R * C; i++)
+				f[i] = wf_f32_to_f16(((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(8) - 4));
+			wf_q8_0_from_f16(f, C, w, 0, R);
+			for (int r = 0; r < R; r++)   /* weights may hold -128 */
+				if (rndn(4) == 0)
+					w[(size_t)r * rb + 2 + rndn(32)] = 0x80;
+			for (int i = 0; i < C; i++)
+				xf[i] = ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(20) - 10);
+			wf_q8_0_quantize(xf, C, xq);
+			for (size_t i = 0; i < rb; i++)
+				CHECK(i % WF_Q8_0_BYTES < 2 || (int8_t)xq[i] != -128, "activation -128");
+			int r0 = rndn(R), r1 = r0 + rndn(R - r0 + 1);
+			use("scalar");
+			wf_q8_0_matvec(w, C, xq, a, r0, r1);
+			use(v);
+			wf_q8_0_matvec(w, C, xq, b, r0, r1);
+			for (int r = 0; r < r1 - r0; r++)
+				CHECK(f2u(a[r]) == f2u(b[r]), "q8mv %dx%d row %d: %a vs %a", R, C, r0 + r, a[r], b[r]);
+			/* the oracle is close to the exact sum of the quantised values */
+			for (int r = r0; r < r1; r++) {
+				double dd = 0, mag = 0;
+				for (int bk = 0; bk < C / 32; bk++) {
+					const uint8_t *wb = w + (size_t)r * rb + (size_t)bk * WF_Q8_0_BYTES;
+					const uint8_t *xb = xq + (size_t)bk * WF_Q8_0_BYTES;
+					uint16_t hw, hx;
+					memcpy(&hw, wb, 2);
+					memcpy(&hx, xb, 2);
+					for (int i = 0; i < 32; i++) {
+						double p = (double)wf_f16_to_f32(hw) * (int8_t)wb[2 + i] *
+						           wf_f16_to_f32(hx) * (int8_t)xb[2 + i];
+						dd += p;
+						mag += fabs(p);
+					}
+				}
+				CHECK(fabs(a[r - r0] - dd) <= 1e-5 * mag + 1e-30, "q8mv accuracy row %d", r);
+			}
+			free(f);
+			free(w);
+			free(xq);
+			free(xf);
+			free(a);
+			free(b);
+		}
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: kernels_check convert|quant|layout|tmat V|f16mv V\n");
+		fprintf(stderr, "usage: kernels_check convert|quant|layout|tmat V|f16mv V|q8mv V\n");
 		return 2;
 	}
 	const char *t = argv[1], *v = argc > 2 ? argv[2] : "scalar";
@@ -509,6 +583,8 @@ int main(int argc, char **argv)
 		test_tmat(v);
 	else if (!strcmp(t, "f16mv"))
 		test_f16mv(v);
+	else if (!strcmp(t, "q8mv"))
+		test_q8(v);
 	else {
 		fprintf(stderr, "kernels_check: unknown test '%s'\n", t);
 		return 2;
