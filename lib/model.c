@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kernels.h"
@@ -28,6 +29,7 @@ struct fmat {
 	int rows, cols;
 	const float *f32;
 	const uint16_t *f16;
+	const uint8_t *q8;   /* output matrix only: Q8_0 rows (kernels.h), used when set */
 };
 
 /* Low-rank correction of one linear: out += U (V x), x the float input. */
@@ -100,8 +102,16 @@ static void *model_alloc(struct wf_model *m, size_t n, char *err, size_t errlen)
 		m->allocs = a;
 		m->cap_allocs = cap;
 	}
-	if (posix_memalign(&p, 64, n ? n : 1) != 0)
+	/* Large blocks (packed weights) on 2 MiB boundaries with transparent huge
+	 * pages where the system allows: streaming them is TLB-bound otherwise
+	 * (bench/bandwidth.sh: about 24 against 31 GB/s from one thread). */
+	size_t al = n >= (4u << 20) ? (2u << 20) : 64;
+	if (posix_memalign(&p, al, n ? n : 1) != 0)
 		goto oom;
+#ifdef MADV_HUGEPAGE
+	if (al > 64)
+		madvise(p, n, MADV_HUGEPAGE);
+#endif
 	m->allocs[m->n_allocs++] = p;
 	return p;
 oom:
@@ -745,6 +755,40 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 	return 0;
 }
 
+/*
+ * The output matrix in Q8_0 (kernels.h; half the bytes of F16 per token):
+ * output.weight stored as Q8_0, else the copy `wf.output_q8_0` a model
+ * image carries (lib/repack), else with $WF_OUTPUT=q8_0 one made here from
+ * the F16 matrix.  $WF_OUTPUT=f16 keeps the F16 product.  The activations
+ * are quantised to Q8_0 too, as ggml does for a Q8_0 matrix.
+ */
+static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
+{
+	const char *env = getenv("WF_OUTPUT");
+	int want = env && !strcmp(env, "q8_0") ? 1 : env && !strcmp(env, "f16") ? -1 : 0;
+	int H = m->hp.n_embd, V = m->hp.n_vocab, fail = 0;
+	const struct wf_gguf_tensor *t = wf_gguf_tensor(m->g, "output.weight");
+	if (t && t->type == WF_TYPE_Q8_0)
+		return 0;   /* bound by load_fmat */
+	if (want < 0 || H % WF_Q8_0_BLOCK)
+		return 0;
+	t = tensor(m->g, "wf.output_q8_0", H, V, 0, &fail, err, errlen);
+	if (fail)
+		return -1;
+	if (t && t->type == WF_TYPE_Q8_0) {
+		m->out.q8 = t->data;
+		return 0;
+	}
+	if (want > 0 && m->out.f16) {
+		uint8_t *q = model_alloc(m, wf_q8_0_size(H) * (size_t)V, err, errlen);
+		if (!q)
+			return -1;
+		wf_q8_0_from_f16(m->out.f16, H, q, 0, V);
+		m->out.q8 = q;
+	}
+	return 0;
+}
+
 struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_opts *opts, char *err,
                                size_t errlen)
 {
@@ -793,7 +837,12 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 	const struct wf_gguf_tensor *to = tensor(g, "output.weight", H, hp->n_vocab, 0, &fail, err, errlen);
 	if (fail)
 		goto fail;
-	if (to) {
+	if (to && to->type == WF_TYPE_Q8_0 && H % WF_Q8_0_BLOCK == 0) {
+		m->out.rows = hp->n_vocab;
+		m->out.cols = H;
+		m->out.q8 = to->data;
+		hp->n_bytes += to->nbytes;
+	} else if (to) {
 		if (load_fmat(m, to, &m->out, err, errlen) < 0)
 			goto fail;
 		hp->n_bytes += to->nbytes;
@@ -801,6 +850,8 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		m->out = m->embd;
 		hp->tied = 1;
 	}
+	if (load_out_q8(m, err, errlen) < 0)
+		goto fail;
 	if (!(m->output_norm = load_vec(m, "output_norm.weight", H, err, errlen)))
 		goto fail;
 
@@ -1389,9 +1440,13 @@ static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 			for (int i = 0; i < H; i++)
 				x[i] += c->ao[(size_t)j * H + i];
 			rmsnorm(xn, x, m->output_norm, H, hp->rms_eps);
+			/* A Q8_0 output matrix multiplies Q8_0 activations, put in
+			 * the spent query rows (1.0625 H bytes fit in H floats). */
+			if (m->out.q8)
+				wf_q8_0_quantize(xn, H, (uint8_t *)(c->q + (size_t)j * H));
 			/* An F16 output matrix multiplies an F16 copy of the hidden
 			 * state, as ggml's F16 matmul does (vec_dot_type F16). */
-			if (m->out.f16)
+			else if (m->out.f16)
 				for (int i = 0; i < H; i++)
 					xn[i] = wf_f16_to_f32(wf_f32_to_f16(xn[i]));
 			break;
@@ -1538,7 +1593,9 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		for (int j = c->lo_from; j < c->n; j++) {
 			const float *xn = c->xn + (size_t)j * HF;
 			float *out = c->logits + (size_t)(j - c->lo_from) * hp->n_vocab;
-			if (m->out.f16) {
+			if (m->out.q8) {
+				wf_q8_0_matvec(m->out.q8, H, (const uint8_t *)(c->q + (size_t)j * H), out + r0, r0, r1);
+			} else if (m->out.f16) {
 				wf_f16_matvec(m->out.f16, H, xn, out + r0, r0, r1);
 			} else {
 				for (int r = r0; r < r1; r++)
