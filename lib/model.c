@@ -779,11 +779,16 @@ static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 		m->out.q8 = t->data;
 		return 0;
 	}
-	if (want > 0 && m->out.f16) {
-		uint8_t *q = model_alloc(m, wf_q8_0_size(H) * (size_t)V, err, errlen);
+	if (want > 0) {
+		size_t rb = wf_q8_0_size(H);
+		uint8_t *q = model_alloc(m, rb * (size_t)V, err, errlen);
 		if (!q)
 			return -1;
-		wf_q8_0_from_f16(m->out.f16, H, q, 0, V);
+		if (m->out.f16)
+			wf_q8_0_from_f16(m->out.f16, H, q, 0, V);
+		else
+			for (int r = 0; r < V; r++)
+				wf_q8_0_quantize(m->out.f32 + (size_t)r * H, H, q + (size_t)r * rb);
 		m->out.q8 = q;
 	}
 	return 0;
