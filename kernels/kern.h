@@ -18,11 +18,13 @@ struct wf_kern_ops {
 	float (*quantize)(const float *x, int n, int8_t *q, int32_t *sum);
 	void (*q8_0_matvec)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
 	                    int r0, int r1);
+	void (*q8_0_from_f16)(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
 };
 
 /* The scalar Q8_0 product, also used by variants without their own. */
 void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                            int r0, int r1);
+void wf_q8_0_from_f16_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
 
 /* The scalar quantiser, also used by variants without their own. */
 float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
@@ -60,6 +62,7 @@ extern const struct wf_kern_ops wf_kern_avx2, wf_kern_avx512;
 float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum);
 void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                          int r0, int r1);
+void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;

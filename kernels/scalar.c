@@ -135,7 +135,7 @@ void wf_q8_0_quantize(const float *x, int n, uint8_t *dst)
 	}
 }
 
-void wf_q8_0_from_f16(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+void wf_q8_0_from_f16_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
 {
 	float x[WF_Q8_0_BLOCK];
 	size_t rb = wf_q8_0_size(cols);
@@ -182,5 +182,5 @@ void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float 
 
 const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
-	wf_q8_0_matvec_scalar,
+	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar,
 };

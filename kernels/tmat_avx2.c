@@ -343,8 +343,43 @@ void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *o
 	}
 }
 
+/* F16 rows to Q8_0 with the scalar code's float ops (kernels.h): the
+ * block max in float (NaN ignored by max_ps's operand order), then
+ * q8x8 = wf_q8(x · id) lane by lane. */
+void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+{
+	const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	const size_t rb = wf_q8_0_size(cols);
+	for (int r = r0; r < r1; r++) {
+		const uint16_t *row = w + (size_t)r * cols;
+		uint8_t *d = dst + (size_t)(r - r0) * rb;
+		for (int b = 0; b < cols / WF_Q8_0_BLOCK; b++, row += 32, d += WF_Q8_0_BYTES) {
+			float x[32];
+			_mm256_storeu_ps(x, LDH(row));
+			_mm256_storeu_ps(x + 8, LDH(row + 8));
+			_mm256_storeu_ps(x + 16, LDH(row + 16));
+			_mm256_storeu_ps(x + 24, LDH(row + 24));
+			__m256 m = _mm256_setzero_ps();
+			for (int i = 0; i < 32; i += 8)
+				m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absm), m);
+			__m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+			h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+			h = _mm_max_ss(h, _mm_movehdup_ps(h));
+			float mx = _mm_cvtss_f32(h);
+			float id = mx > 0 ? 127.0f / mx : 0.0f;
+			uint16_t sc = wf_f32_to_f16(mx / 127.0f);
+			__builtin_memcpy(d, &sc, 2);
+			__m256 vs = _mm256_set1_ps(id);
+			__m256i a = q8x8(x, vs), bq = q8x8(x + 8, vs), c = q8x8(x + 16, vs), e = q8x8(x + 24, vs);
+			__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, bq), _mm256_packs_epi32(c, e));
+			_mm256_storeu_si256((__m256i *)(d + 2), _mm256_permutevar8x32_epi32(p, perm));
+		}
+	}
+}
+
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
-	wf_q8_0_matvec_avx2,
+	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2,
 };
 #endif

@@ -126,5 +126,7 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 		[ "$output" = "ok" ]
 		run -0 qemu-aarch64 "$bin" f16mv neon
 		[ "$output" = "ok" ]
+		run -0 qemu-aarch64 "$bin" q8mv neon
+		[ "$output" = "ok" ]
 	done
 }

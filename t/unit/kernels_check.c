@@ -502,6 +502,19 @@ static void test_q8(const char *v)
 	memcpy(&d, blk + WF_Q8_0_BYTES, 2);
 	CHECK(d == 0 && blk[WF_Q8_0_BYTES + 2 + 8] == 0, "q8_0 zero block with NaN");
 	CHECK(wf_q8_0_size(2560) == 80 * 34, "q8_0 size");
+	{   /* infinities and NaNs convert alike in every variant */
+		uint16_t sp[64];
+		uint8_t s1[2 * WF_Q8_0_BYTES], s2[2 * WF_Q8_0_BYTES];
+		for (int i = 0; i < 64; i++)
+			sp[i] = (uint16_t)rnd();
+		sp[3] = 0x7c00;
+		sp[40] = 0x7e01;
+		use("scalar");
+		wf_q8_0_from_f16(sp, 64, s1, 0, 1);
+		use(v);
+		wf_q8_0_from_f16(sp, 64, s2, 0, 1);
+		CHECK(!memcmp(s1, s2, sizeof s1), "q8_0 from f16 with inf/NaN differs");
+	}
 	int cols[] = { 32, 64, 96, 160, 2560 };
 	for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
 		for (int it = 0; it < 4; it++) {
@@ -511,8 +524,15 @@ static void test_q8(const char *v)
 			uint8_t *w = xalloc((size_t)R * rb + 1), *xq = xalloc(rb + 1);
 			float *xf = xalloc((size_t)C * 4), *a = xalloc((size_t)R * 4), *b = xalloc((size_t)R * 4);
 			for (size_t i = 0; i < (size_t)R * C; i++)
-				f[i] = wf_f32_to_f16(((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(8) - 4));
+				f[i] = rndn(64) ? wf_f32_to_f16(((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(8) - 4))
+				                : (uint16_t)(rnd() & 0xfbff);   /* any finite half, subnormals too */
+			use("scalar");
 			wf_q8_0_from_f16(f, C, w, 0, R);
+			use(v);   /* the variant's conversion gives the same bytes */
+			uint8_t *w2 = xalloc((size_t)R * rb + 1);
+			wf_q8_0_from_f16(f, C, w2, 0, R);
+			CHECK(!memcmp(w, w2, (size_t)R * rb), "q8_0 from f16 %dx%d differs", R, C);
+			free(w2);
 			for (int r = 0; r < R; r++)   /* weights may hold -128 */
 				if (rndn(4) == 0)
 					w[(size_t)r * rb + 2 + rndn(32)] = 0x80;
