@@ -117,6 +117,13 @@ void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int 
 #define WF_Q8_0_BLOCK 32
 #define WF_Q8_0_BYTES 34
 
+/* The default for the output matrix (lib/model, lib/repack): one stored in
+ * F16/F32 of at least this many bytes is multiplied as a Q8_0 copy (there
+ * it is the largest read per generated token: 2B-4T's is 656 MB); smaller
+ * ones stay in cache and keep the exact product.  $WF_OUTPUT=q8_0 or f16
+ * overrides either way. */
+#define WF_Q8_0_OUTPUT_MIN ((size_t)64 << 20)
+
 /* Bytes of n values in Q8_0. */
 size_t wf_q8_0_size(int n);
 

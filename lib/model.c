@@ -759,7 +759,8 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
  * The output matrix in Q8_0 (kernels.h; half the bytes of F16 per token):
  * output.weight stored as Q8_0, else the copy `wf.output_q8_0` a model
  * image carries (lib/repack), else with $WF_OUTPUT=q8_0 one made here from
- * the F16 matrix.  $WF_OUTPUT=f16 keeps the F16 product.  The activations
+ * the F16/F32 matrix when it is large (WF_Q8_0_OUTPUT_MIN, kernels.h) or
+ * $WF_OUTPUT=q8_0.  $WF_OUTPUT=f16 keeps the float product.  The activations
  * are quantised to Q8_0 too, as ggml does for a Q8_0 matrix.
  */
 static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
@@ -779,6 +780,8 @@ static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 		m->out.q8 = t->data;
 		return 0;
 	}
+	if (want == 0 && (size_t)H * (size_t)V * (m->out.f16 ? 2 : 4) >= WF_Q8_0_OUTPUT_MIN)
+		want = 1;
 	if (want > 0) {
 		size_t rb = wf_q8_0_size(H);
 		uint8_t *q = model_alloc(m, rb * (size_t)V, err, errlen);
