@@ -28,6 +28,7 @@ struct wf_repack {
 	const struct wf_gguf *g;
 	struct item *it;
 	int n_rewrite;
+	const struct wf_gguf_tensor *q8src; /* the output matrix copied as wf.output_q8_0, or NULL */
 	uint64_t data_total;
 	struct wf_gguf_writer *w;
 };
@@ -58,6 +59,66 @@ static int is_projection(const char *name)
 			return 1;
 	}
 	return 0;
+}
+
+/*
+ * The float output matrix to add as a Q8_0 copy: output.weight, else the
+ * tied token_embd.weight, when it is F16/F32/BF16 [cols % 32 == 0, rows]
+ * and WF_OUTPUT says q8_0, or it is unset and the matrix holds at least
+ * WF_Q8_0_OUTPUT_MIN bytes (lib/model uses the copy on the same terms).
+ */
+static const struct wf_gguf_tensor *output_q8_source(const struct wf_gguf *g)
+{
+	const char *env = getenv("WF_OUTPUT");
+	const struct wf_gguf_tensor *t = wf_gguf_tensor(g, "output.weight");
+	if (!t)
+		t = wf_gguf_tensor(g, "token_embd.weight");
+	if (!t || (env && !strcmp(env, "f16")) || t->n_dims != 2 || t->ne[0] % WF_Q8_0_BLOCK ||
+	    t->ne[0] > INT32_MAX || t->ne[1] > INT32_MAX ||
+	    (t->type != WF_TYPE_F16 && t->type != WF_TYPE_F32 && t->type != WF_TYPE_BF16))
+		return NULL;
+	if (env && !strcmp(env, "q8_0"))
+		return t;
+	return t->nbytes >= WF_Q8_0_OUTPUT_MIN ? t : NULL;
+}
+
+/* Append the Q8_0 copy of t, one row at a time through a float row. */
+static int write_q8(struct wf_repack *r, const struct wf_gguf_tensor *t, char *err, size_t errlen)
+{
+	int cols = (int)t->ne[0], rows = (int)t->ne[1], es = t->type == WF_TYPE_F32 ? 4 : 2;
+	size_t rb = wf_q8_0_size(cols), step = 1024;
+	float *x = malloc((size_t)cols * sizeof *x);
+	uint8_t *q = malloc(step * rb);
+	int rc = -1;
+	if (!x || !q) {
+		fail(err, errlen, "out of memory");
+		goto out;
+	}
+	for (int r0 = 0; r0 < rows; r0 += (int)step) {
+		int r1 = rows - r0 < (int)step ? rows : r0 + (int)step;
+		for (int i = r0; i < r1; i++) {
+			const uint8_t *src = t->data + (size_t)i * cols * es;
+			for (int k = 0; k < cols; k++) {
+				if (es == 4) {
+					memcpy(&x[k], src + 4 * (size_t)k, 4);
+				} else {
+					uint16_t h;
+					memcpy(&h, src + 2 * (size_t)k, 2);
+					x[k] = t->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
+				}
+			}
+			wf_q8_0_quantize(x, cols, q + (size_t)(i - r0) * rb);
+		}
+		if (wf_gguf_writer_data(r->w, q, (size_t)(r1 - r0) * rb) < 0) {
+			fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(x);
+	free(q);
+	return rc;
 }
 
 struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *err, size_t errlen)
@@ -105,6 +166,8 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 		}
 		wf_gguf_writer_tensor(r->w, t->name, type, t->ne, t->n_dims);
 	}
+	if ((r->q8src = output_q8_source(g)))
+		wf_gguf_writer_tensor(r->w, "wf.output_q8_0", WF_TYPE_Q8_0, r->q8src->ne, 2);
 	if (wf_gguf_writer_error(r->w)[0]) {
 		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
 		wf_repack_free(r);
@@ -179,6 +242,8 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 		if (progress)
 			progress(pctx, done, total);
 	}
+	if (r->q8src && write_q8(r, r->q8src, err, errlen) < 0)
+		goto out;
 	if (wf_gguf_writer_finish(r->w) < 0) {
 		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
 		goto out;

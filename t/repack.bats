@@ -91,3 +91,29 @@ teardown() {
 	run -1 wf-info bad.gguf
 	[ "$output" = "wf-info: bad.gguf: tensor 'w': WF_TMAT needs 2 dimensions and rows of a multiple of 128 weights" ]
 }
+
+@test "image: Q8_0 output copy (WF_OUTPUT=q8_0) gives the file's Q8_0 logits; WF_OUTPUT=f16 the F16 ones" {
+	wf-gen -o m.gguf --type tq2_0 --seed 9 --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 --vocab 512
+	echo '1 2 3 4 5 6 7 8 9 10' > p.txt
+	# from the file (before any image of it exists: wf-decode would use that)
+	wf-decode -m m.gguf -n 0 --logits file.f16.f32 < p.txt > /dev/null
+	WF_OUTPUT=q8_0 wf-decode -m m.gguf -n 0 --logits file.q8.f32 < p.txt > /dev/null
+	WF_OUTPUT=q8_0 wf-decode -m m.gguf -n 8 --ignore-eos < p.txt > file.gen
+	run -1 cmp -s file.f16.f32 file.q8.f32
+	# close: the 8-bit product moves the logits by well under the peers' distance
+	run -0 model_cmp -V 512 -l 0.02 file.q8.f32 file.f16.f32
+	# small output matrices get no copy by default
+	wf-shm load --name $IMG-plain m.gguf
+	run -0 wf-info shm:$IMG-plain
+	[[ "$output" != *"wf.output_q8_0"* ]]
+	wf-shm rm $IMG-plain
+	WF_OUTPUT=q8_0 wf-shm load --name $IMG m.gguf
+	run -0 wf-info shm:$IMG
+	[[ "$output" == *"  wf.output_q8_0                   Q8_0   [256, 512] "* ]]
+	wf-decode -m shm:$IMG -n 0 --logits image.q8.f32 < p.txt > /dev/null
+	cmp file.q8.f32 image.q8.f32
+	WF_OUTPUT=f16 wf-decode -m shm:$IMG -n 0 --logits image.f16.f32 < p.txt > /dev/null
+	cmp file.f16.f32 image.f16.f32
+	run -0 wf-decode -m shm:$IMG -n 8 --ignore-eos < p.txt
+	[ "$output" = "$(cat file.gen)" ]
+}
