@@ -21,7 +21,10 @@
  *                   (q·k) * 1/sqrtf(head_dim), softmax with the sum in double
  *   FFN:            relu(g)² * u  (or silu(g) * u), SubLN before Wo and Wdown
  *   logits:         rmsnorm(x, output_norm) times the output matrix (tied
- *                   embedding or output.weight) in float.
+ *                   embedding or output.weight): an F16 matrix with the
+ *                   state rounded to F16 (as ggml), F32 exactly; a large one
+ *                   (>= 64 MiB) or with $WF_OUTPUT=q8_0 as a Q8_0 copy with
+ *                   Q8_0 activations ($WF_OUTPUT=f16: never).
  *
  * Optional per model:
  *   `.scale` tensors [1] per weight (blk.N.attn_q.scale ...): multiply the
