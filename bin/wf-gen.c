@@ -30,7 +30,8 @@ static const char usage_text[] =
 	"wf-gen -o OUT.gguf [--arch bitnet|bitnet-b1.58] [--type i2_s|tq2_0|tq1_0|f32|f16|bf16]\n"
 	"       [--seed N] [--shape tiny|2b4t] [--hidden H] [--layers L] [--heads N] [--kv-heads N]\n"
 	"       [--ffn F] [--vocab V] [--ctx C] [--rope-theta T] [--eps E] [--act relu2|silu|none]\n"
-	"       [--name NAME]";
+	"       [--name NAME] [--lrc-rank R [--lrc-type f32|f16] [--lrc-scale S]]\n"
+	"       [--experts N --experts-used K [--expert-ffn F] [--experts-from-dense]]";
 
 /* ---- random numbers: splitmix64 ---------------------------------------- */
 
@@ -106,6 +107,12 @@ struct opts {
 	uint64_t seed;
 	uint32_t hidden, layers, heads, kv_heads, ffn, vocab, ctx;
 	float rope_theta, eps;
+	/* variants: 0 when absent */
+	uint32_t lrc_rank, experts, experts_used, expert_ffn;
+	const char *lrc_type_name;
+	uint32_t lrc_type;
+	float lrc_scale;
+	int lrc_scale_set, from_dense;
 };
 
 static const struct { const char *name; uint32_t type, file_type; } types[] = {
@@ -159,6 +166,18 @@ static uint64_t parse_u64(const char *opt, const char *v)
 	return (uint64_t)x;
 }
 
+static float parse_nonneg_float(const char *opt, const char *v)
+{
+	char *end;
+	float x;
+
+	errno = 0;
+	x = strtof(v, &end);
+	if (!*v || *end || errno || !(x >= 0) || !isfinite(x))
+		usage_die("%s: '%s' is not a non-negative number", opt, v);
+	return x;
+}
+
 static float parse_pos_float(const char *opt, const char *v)
 {
 	char *end;
@@ -210,8 +229,16 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		if (!(IS("-o") || IS("--arch") || IS("--type") || IS("--seed") || IS("--shape") ||
 		      IS("--hidden") || IS("--layers") || IS("--heads") || IS("--kv-heads") || IS("--ffn") ||
 		      IS("--vocab") || IS("--ctx") || IS("--rope-theta") || IS("--eps") || IS("--act") ||
-		      IS("--name")))
+		      IS("--name") || IS("--lrc-rank") || IS("--lrc-type") || IS("--lrc-scale") ||
+		      IS("--experts") || IS("--experts-used") || IS("--expert-ffn") ||
+		      IS("--experts-from-dense")))
 			usage_die("unknown option '%s'", opt);
+		if (IS("--experts-from-dense")) {
+			if (v)
+				usage_die("option '%s' takes no value", opt);
+			o->from_dense = 1;
+			continue;
+		}
 		if (!v) {
 			if (i + 1 >= argc)
 				usage_die("option '%s' needs a value", opt);
@@ -233,6 +260,12 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		else if (IS("--eps")) o->eps = parse_pos_float(opt, v);
 		else if (IS("--act")) o->act = v;
 		else if (IS("--name")) o->name = v;
+		else if (IS("--lrc-rank")) o->lrc_rank = parse_u32(opt, v);
+		else if (IS("--lrc-type")) o->lrc_type_name = v;
+		else if (IS("--lrc-scale")) o->lrc_scale = parse_nonneg_float(opt, v), o->lrc_scale_set = 1;
+		else if (IS("--experts")) o->experts = parse_u32(opt, v);
+		else if (IS("--experts-used")) o->experts_used = parse_u32(opt, v);
+		else if (IS("--expert-ffn")) o->expert_ffn = parse_u32(opt, v);
 #undef IS
 	}
 	if (!o->out)
@@ -262,6 +295,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		if (o->ffn % blk)
 			usage_die("--ffn %u is not a multiple of %u%s%s%s", o->ffn, blk,
 			          blk == 256 ? " (" : "", blk == 256 ? o->type_name : "", blk == 256 ? ")" : "");
+		if (o->expert_ffn % blk)
+			usage_die("--expert-ffn %u is not a multiple of %u%s%s%s", o->expert_ffn, blk,
+			          blk == 256 ? " (" : "", blk == 256 ? o->type_name : "", blk == 256 ? ")" : "");
 	}
 	if (o->hidden % o->heads)
 		usage_die("--heads %u does not divide --hidden %u", o->heads, o->hidden);
@@ -271,6 +307,38 @@ static void parse_args(int argc, char **argv, struct opts *o)
 		usage_die("head dimension %u is odd (RoPE rotates pairs)", o->hidden / o->heads);
 	if (o->vocab < 272)
 		usage_die("--vocab %u is below 272 (256 byte tokens and 16 control tokens)", o->vocab);
+	/* MoE */
+	if (!o->experts && (o->experts_used || o->expert_ffn || o->from_dense))
+		usage_die("%s needs --experts", o->experts_used ? "--experts-used" :
+		          o->expert_ffn ? "--expert-ffn" : "--experts-from-dense");
+	if (o->experts) {
+		if (o->experts > 4096)
+			usage_die("--experts %u is above 4096", o->experts);
+		if (!o->experts_used)
+			usage_die("--experts needs --experts-used");
+		if (o->experts_used > o->experts)
+			usage_die("--experts-used %u is above --experts %u", o->experts_used, o->experts);
+		if (o->from_dense && o->expert_ffn && o->expert_ffn != o->ffn)
+			usage_die("--experts-from-dense copies the dense FFN: --expert-ffn %u must equal --ffn %u",
+			          o->expert_ffn, o->ffn);
+		if (!o->expert_ffn)
+			o->expert_ffn = o->ffn;
+	}
+	/* LRC */
+	if (!o->lrc_rank && (o->lrc_type_name || o->lrc_scale_set))
+		usage_die("%s needs --lrc-rank", o->lrc_type_name ? "--lrc-type" : "--lrc-scale");
+	if (!o->lrc_type_name || !strcmp(o->lrc_type_name, "f32"))
+		o->lrc_type = WF_TYPE_F32;
+	else if (!strcmp(o->lrc_type_name, "f16"))
+		o->lrc_type = WF_TYPE_F16;
+	else
+		usage_die("--lrc-type: unknown type '%s' (f32, f16)", o->lrc_type_name);
+	if (!o->lrc_scale_set)
+		o->lrc_scale = 0.01f;
+	if (o->lrc_rank > o->hidden)
+		usage_die("--lrc-rank %u is above --hidden %u", o->lrc_rank, o->hidden);
+	if (o->lrc_rank > o->ffn && !o->experts)
+		usage_die("--lrc-rank %u is above --ffn %u", o->lrc_rank, o->ffn);
 }
 
 /* ---- vocabulary -------------------------------------------------------- */
@@ -401,12 +469,19 @@ static void free_vocab(struct vocab *v)
 
 /* ---- tensors ----------------------------------------------------------- */
 
-enum kind { EMBED, NORM, TERNARY };
+enum kind { EMBED, NORM, TERNARY, EXPERTS, ROUTER, LRC_V, LRC_U };
 
+/*
+ * A tensor [cols, rows] or, for experts, [cols, rows, n_exp].  EXPERTS draw
+ * from the stream of src, reps times over (1: the stack is one stream;
+ * n_exp: copies of the dense tensor src).  LRC tensors' rows are `in` long
+ * for V and `rank` long for U.
+ */
 struct tdesc {
-	char name[64];
+	char name[64], src[64];
 	enum kind kind;
-	int64_t cols, rows;
+	int64_t cols, rows, n_exp;
+	int reps;
 };
 
 static int n_tensors;
@@ -416,7 +491,35 @@ static void add(const char *name, enum kind kind, int64_t cols, int64_t rows)
 {
 	struct tdesc *t = &tens[n_tensors++];
 	snprintf(t->name, sizeof t->name, "%s", name);
-	t->kind = kind, t->cols = cols, t->rows = rows;
+	t->kind = kind, t->cols = cols, t->rows = rows, t->n_exp = 0, t->reps = 1;
+	snprintf(t->src, sizeof t->src, "%s", name);
+}
+
+/* The LRC pair of linear blk.l.lin [in -> out]: V [in, rank], U [rank, out]. */
+static void add_lrc(const struct opts *o, uint32_t l, const char *lin, int64_t in, int64_t out)
+{
+	char n[64];
+	if (!o->lrc_rank)
+		return;
+	snprintf(n, sizeof n, "blk.%u.%s.lrc_v", l, lin);
+	add(n, LRC_V, in, o->lrc_rank);
+	snprintf(n, sizeof n, "blk.%u.%s.lrc_u", l, lin);
+	add(n, LRC_U, o->lrc_rank, out);
+}
+
+/* An expert stack blk.l.<s>_exps.weight [cols, rows, experts]. */
+static void add_exps(const struct opts *o, uint32_t l, const char *s, int64_t cols, int64_t rows)
+{
+	char n[64];
+	struct tdesc *t;
+	snprintf(n, sizeof n, "blk.%u.%s_exps.weight", l, s);
+	add(n, EXPERTS, cols, rows);
+	t = &tens[n_tensors - 1];
+	t->n_exp = o->experts;
+	if (o->from_dense) {
+		snprintf(t->src, sizeof t->src, "blk.%u.%s.weight", l, s);
+		t->reps = (int)o->experts;
+	}
 }
 
 /* The notes' tensor list, in the peers' order. */
@@ -426,7 +529,9 @@ static void plan(const struct opts *o)
 	uint32_t l;
 	char n[64];
 
-	tens = calloc((size_t)o->layers * 11 + 2, sizeof *tens);
+	int64_t fe = o->expert_ffn;
+
+	tens = calloc((size_t)o->layers * 25 + 2, sizeof *tens);
 	if (!tens)
 		die("out of memory");
 	add("token_embd.weight", EMBED, h, o->vocab);
@@ -434,15 +539,31 @@ static void plan(const struct opts *o)
 #define T(s, k, c, r) snprintf(n, sizeof n, "blk.%u." s ".weight", l), add(n, k, c, r)
 		T("attn_norm", NORM, h, 1);
 		T("attn_q", TERNARY, h, h);
+		add_lrc(o, l, "attn_q", h, h);
 		T("attn_k", TERNARY, h, kv);
+		add_lrc(o, l, "attn_k", h, kv);
 		T("attn_v", TERNARY, h, kv);
+		add_lrc(o, l, "attn_v", h, kv);
 		T("attn_output", TERNARY, h, h);
+		add_lrc(o, l, "attn_output", h, h);
 		T("attn_sub_norm", NORM, h, 1);
 		T("ffn_norm", NORM, h, 1);
-		T("ffn_gate", TERNARY, h, f);
-		T("ffn_up", TERNARY, h, f);
-		T("ffn_down", TERNARY, f, h);
-		T("ffn_sub_norm", NORM, f, 1);
+		if (o->experts) {
+			/* LRC is not applied to experts */
+			T("ffn_gate_inp", ROUTER, h, o->experts);
+			add_exps(o, l, "ffn_gate", h, fe);
+			add_exps(o, l, "ffn_up", h, fe);
+			add_exps(o, l, "ffn_down", fe, h);
+			T("ffn_sub_norm", NORM, fe, 1);
+		} else {
+			T("ffn_gate", TERNARY, h, f);
+			add_lrc(o, l, "ffn_gate", h, f);
+			T("ffn_up", TERNARY, h, f);
+			add_lrc(o, l, "ffn_up", h, f);
+			T("ffn_down", TERNARY, f, h);
+			add_lrc(o, l, "ffn_down", f, h);
+			T("ffn_sub_norm", NORM, f, 1);
+		}
 #undef T
 	}
 	add("output_norm.weight", NORM, h, 1);
@@ -497,6 +618,27 @@ static void write_tensor(struct wf_gguf_writer *gw, const struct opts *o, const 
 		}
 		return;
 	}
+	if (t->kind == ROUTER || t->kind == LRC_V || t->kind == LRC_U) {
+		/* router g/sqrt(H) (unit-variance logits for a unit-rms input),
+		 * V g/sqrt(in) (so V x is about unit size too), U S g/sqrt(rank);
+		 * the router F32, LRC F32 or F16 */
+		float m = t->kind == LRC_U ? o->lrc_scale / sqrtf((float)t->cols) : 1.0f / sqrtf((float)t->cols);
+		uint32_t type = t->kind == ROUTER ? WF_TYPE_F32 : o->lrc_type;
+		for (done = 0; done < n; done += k) {
+			uint64_t c = n - done < CHUNK ? n - done : CHUNK;
+			for (k = 0; k < c; k++) {
+				float x = m * gauss(&r);
+				if (type == WF_TYPE_F32) {
+					memcpy(out + 4 * k, &x, 4);
+				} else {
+					uint16_t hv = wf_f32_to_f16(x);
+					out[2 * k] = (uint8_t)hv, out[2 * k + 1] = (uint8_t)(hv >> 8);
+				}
+			}
+			put(gw, out, (type == WF_TYPE_F32 ? 4 : 2) * c);
+		}
+		return;
+	}
 	if (t->kind == EMBED) {
 		/* small: 0.02 * gauss, f16 */
 		for (done = 0; done < n; done += k) {
@@ -511,13 +653,22 @@ static void write_tensor(struct wf_gguf_writer *gw, const struct opts *o, const 
 	}
 	{
 		/* scale first, then the trits: uniform in [0.02, 0.05], an f16
-		 * value so every type stores it exactly */
-		float s = wf_f16_to_f32(wf_f32_to_f16(0.02f + 0.03f * unif(&r)));
-		for (done = 0; done < n; done += k) {
-			k = n - done < CHUNK ? n - done : CHUNK;
-			gen_trits(&r, tr, k);
-			wf_ternary_pack(o->type, tr, k, s, out);
-			put(gw, out, wf_ternary_body_bytes(o->type, k));
+		 * value so every type stores it exactly.  An expert stack is one
+		 * stream over all its experts (one scale: I2_S holds one), or the
+		 * dense tensor's stream replayed once per expert. */
+		float s = 0;
+		int rep;
+		if (t->kind == EXPERTS && t->reps == 1)
+			n *= (uint64_t)t->n_exp;
+		for (rep = 0; rep < t->reps; rep++) {
+			r = stream(o->seed, t->src);
+			s = wf_f16_to_f32(wf_f32_to_f16(0.02f + 0.03f * unif(&r)));
+			for (done = 0; done < n; done += k) {
+				k = n - done < CHUNK ? n - done : CHUNK;
+				gen_trits(&r, tr, k);
+				wf_ternary_pack(o->type, tr, k, s, out);
+				put(gw, out, wf_ternary_body_bytes(o->type, k));
+			}
 		}
 		if (o->type == WF_TYPE_I2_S) {
 			uint8_t tail[32];
@@ -575,6 +726,13 @@ int main(int argc, char **argv)
 	KU("embedding_length", o.hidden);
 	KU("block_count", o.layers);
 	KU("feed_forward_length", o.ffn);
+	if (o.experts) {
+		KU("expert_count", o.experts);
+		KU("expert_used_count", o.experts_used);
+		KU("expert_feed_forward_length", o.expert_ffn);
+	}
+	if (o.lrc_rank)
+		KU("lrc_rank", o.lrc_rank);
 	KU("attention.head_count", o.heads);
 	KU("attention.head_count_kv", o.kv_heads);
 	KU("rope.dimension_count", o.hidden / o.heads);
@@ -599,9 +757,11 @@ int main(int argc, char **argv)
 	wf_gguf_writer_bool(w, "tokenizer.ggml.add_bos_token", 1);
 	wf_gguf_writer_bool(w, "tokenizer.ggml.add_eos_token", 0);
 	for (i = 0; i < n_tensors; i++) {
-		int64_t ne[2] = {tens[i].cols, tens[i].rows};
-		uint32_t type = tens[i].kind == EMBED ? WF_TYPE_F16 : tens[i].kind == NORM ? WF_TYPE_F32 : o.type;
-		wf_gguf_writer_tensor(w, tens[i].name, type, ne, tens[i].kind == NORM ? 1 : 2);
+		const struct tdesc *t = &tens[i];
+		int64_t ne[3] = {t->cols, t->rows, t->n_exp};
+		uint32_t type = t->kind == EMBED ? WF_TYPE_F16 : t->kind == NORM || t->kind == ROUTER ? WF_TYPE_F32 :
+		                t->kind == LRC_V || t->kind == LRC_U ? o.lrc_type : o.type;
+		wf_gguf_writer_tensor(w, t->name, type, ne, t->kind == NORM ? 1 : t->kind == EXPERTS ? 3 : 2);
 	}
 	if (*wf_gguf_writer_error(w))
 		die("%s", wf_gguf_writer_error(w));
