@@ -4,7 +4,8 @@
 # /proc/PID/smaps_rollup) after it has decoded one record and while it
 # waits for the next, against the bound "KV cache + 32 MiB" per worker.
 #
-#   bench/workers.sh [MODEL [N [CTX]]]    default the 2B-4T I2_S model, 4 workers, 512
+#   bench/workers.sh [MODEL [N [CTX [BATCH]]]]
+#   default: the 2B-4T I2_S model, 4 workers, 512 positions, wf-decode's batch
 #
 # The image is placed with `wf-shm load --name wfbench-workers MODEL` (and
 # removed at the end); every worker runs `wf-decode -m shm:wfbench-workers
@@ -15,6 +16,7 @@ set -eu
 model=${1:-${WF_BENCH_DIR:-/tmp/wf-bench}/2b4t-i2_s.gguf}
 n=${2:-4}
 ctx=${3:-512}
+batch=${4:+-b $4}
 bin=${WF_BUILD:-build}/bin
 name=wfbench-workers
 tmp=$(mktemp -d)
@@ -35,11 +37,12 @@ info=$("$bin/wf-info" "$model" 2>/dev/null || true)
 key() { printf '%s\n' "$info" | awk -v k="$1" '$1 ~ "\\." k "$" { print $3; exit }'; }
 layers=$(key block_count) embd=$(key embedding_length) heads=$(key attention.head_count)
 kvh=$(key attention.head_count_kv)
-kv=$(( ${layers:-30} * ctx * 2 * (${embd:-2560} / ${heads:-20} * ${kvh:-5}) * 4 ))
+kvd=$(( ${embd:-2560} / ${heads:-20} * ${kvh:-5} ))
+kv=$(( ${layers:-30} * ctx * 2 * kvd * 4 ))
 prompt=$(seq 100 131 | tr '\n' ' ')
 for i in $(seq "$n"); do
 	mkfifo "$tmp/in.$i"
-	"$bin/wf-decode" -m "shm:$name" -t 1 -c "$ctx" -n 16 < "$tmp/in.$i" > "$tmp/out.$i" 2> "$tmp/err.$i" &
+	"$bin/wf-decode" -m "shm:$name" -t 1 -c "$ctx" $batch -n 16 < "$tmp/in.$i" > "$tmp/out.$i" 2> "$tmp/err.$i" &
 	pids+=("$!")
 	exec {fd}>"$tmp/in.$i"
 	fds+=("$fd")
@@ -54,7 +57,7 @@ for i in $(seq "$n"); do
 done
 kib() { awk -v k="$1" '$1 == k":" { print $2 }' "/proc/$2/smaps_rollup"; }
 echo "# $(date -u +%Y-%m-%d) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# bench/workers.sh $model $n $ctx: image $((img >> 20)) MiB, KV cache $((kv >> 20)) MiB per worker, bound $(((kv >> 20) + 32)) MiB"
+echo "# bench/workers.sh $model $n $ctx ${4:-}: image $((img >> 20)) MiB, KV cache $((kv >> 20)) MiB per worker, bound $(((kv >> 20) + 32)) MiB"
 echo "| worker | RSS MiB | PSS MiB | private MiB | shared MiB | private <= KV + 32 MiB |"
 echo "| ---: | ---: | ---: | ---: | ---: | --- |"
 tp=0
@@ -67,4 +70,5 @@ for i in $(seq "$n"); do
 	tp=$((tp + pss))
 	echo "| $i | $((rss >> 10)) | $((pss >> 10)) | $((priv >> 10)) | $((sh >> 10)) | $ok |"
 done
-echo "# PSS of all $n workers: $((tp >> 10)) MiB (image $((img >> 20)) MiB + $(((tp >> 10) - (img >> 20))) MiB)"
+echo "# PSS of all $n workers: $((tp >> 10)) MiB (the image pages they touched, shared, plus their private memory)"
+echo "# KV cache written by each worker: 48 positions, $(( (${layers:-30} * 48 * 2 * kvd * 4) >> 10 )) KiB (the rest of its $((kv >> 20)) MiB is untouched)"
