@@ -340,7 +340,7 @@ static void progress(const char *name)
 
 /* ------------------------------------------------------ tensors to write */
 
-enum role { R_EMBD, R_NORM, R_TERNARY, R_COPY };
+enum role { R_EMBD, R_NORM, R_TERNARY, R_COPY, R_EXPERTS };
 enum srckind { S_ST, S_ST_PACKED, S_GGUF };
 
 struct otensor {
@@ -353,6 +353,7 @@ struct otensor {
 	const struct wf_st_tensor *st;    /* S_ST, S_ST_PACKED */
 	const struct wf_st_tensor *scale; /* S_ST_PACKED: weight_scale */
 	const struct wf_gguf_tensor *gt;  /* S_GGUF */
+	const struct wf_st_tensor **exps; /* R_EXPERTS: ne[2] latent float experts */
 };
 
 static struct otensor *outs;
@@ -709,6 +710,18 @@ static void write_all(const char *in)
 				write_float(o);
 			break;
 		case R_TERNARY: write_ternary(o); break;
+		case R_EXPERTS:
+			/* each expert ternarised and encoded on its own, one after the
+			 * other: a scale per expert (TQ d in its blocks, float absmean) */
+			for (int64_t e = 0; e < o->ne[2]; e++) {
+				struct otensor x = *o;
+				snprintf(x.name, sizeof x.name, "%.*s#%lld", WF_GGUF_MAX_NAME - 24, o->name, (long long)e);
+				x.role = R_TERNARY;
+				x.st = o->exps[e];
+				x.ne[2] = 1;
+				write_ternary(&x);
+			}
+			break;
 		case R_COPY: write_copy(o); break;
 		}
 	}
@@ -901,6 +914,111 @@ static void plan_proj(const char *gname, const char *hfbase, int64_t out, int64_
 }
 
 static const struct wf_st_tensor *lm_head_tied; /* a saved copy of the tied embedding */
+static int64_t n_expert_cfg;                    /* config.json's expert count (0: dense) */
+static int64_t lrc_rank_cfg;                    /* config.json's lrc_rank (0: absent) */
+
+/* hf(NAME) or hf(NAME.weight): the checkpoint tensor, or NULL. */
+static const struct wf_st_tensor *st_get2(const char *base, char *used, size_t ulen)
+{
+	const struct wf_st_tensor *t;
+	snprintf(used, ulen, "%s", base);
+	if ((t = st_get(used, NULL)))
+		return t;
+	snprintf(used, ulen, "%s.weight", base);
+	return st_get(used, NULL);
+}
+
+/*
+ * LRC of projection hfbase (out x in): hfbase.lrc_U [out, rank] and
+ * hfbase.lrc_V [rank, in] (each optionally with a .weight suffix), both or
+ * neither, as F32 blk.N.<proj>.lrc_u [rank, out] and .lrc_v [in, rank]
+ * (GGUF order: the same row-major bytes).
+ */
+static void plan_lrc(const char *gname, const char *hfbase, int64_t out, int64_t in)
+{
+	char bu[256], bv[256], nu[300], nv[300], g[160];
+	snprintf(bu, sizeof bu, "%s.lrc_U", hfbase);
+	snprintf(bv, sizeof bv, "%s.lrc_V", hfbase);
+	const struct wf_st_tensor *tu = st_get2(bu, nu, sizeof nu), *tv = st_get2(bv, nv, sizeof nv);
+	if (!tu && !tv)
+		return;
+	if (!tu || !tv)
+		die("tensor '%s' is missing (LRC needs both %s and %s)", tu ? bv : bu, bu, bv);
+	int64_t rank = tv->n_dims == 2 ? tv->shape[0] : 0;
+	if (rank < 1 || rank > in)
+		die("tensor '%s': expected [rank, %lld] with rank in 1..%lld", nv, (long long)in, (long long)in);
+	if (lrc_rank_cfg && rank != lrc_rank_cfg)
+		die("tensor '%s': rank %lld differs from config.json's lrc_rank %lld", nv, (long long)rank,
+		    (long long)lrc_rank_cfg);
+	snprintf(g, sizeof g, "%.*s.lrc_v", (int)(strlen(gname) - 7), gname);
+	plan_float(g, nv, R_NORM, WF_TYPE_F32, rank, in);
+	snprintf(g, sizeof g, "%.*s.lrc_u", (int)(strlen(gname) - 7), gname);
+	plan_float(g, nu, R_NORM, WF_TYPE_F32, out, rank);
+}
+
+/*
+ * MoE FFN of layer l, when its router exists: Mixtral's
+ * block_sparse_moe.gate.weight [E, H] with experts.K.{w1,w3,w2} (gate, up,
+ * down), or Qwen-MoE's mlp.gate.weight with experts.K.{gate_proj,up_proj,
+ * down_proj}; latent float experts.  Returns 0 for a dense layer.
+ */
+static int plan_moe(int64_t l, int64_t H, int64_t Fe)
+{
+	static const struct { const char *pre, *g, *u, *d; } styles[] = {
+		{"block_sparse_moe", "w1", "w3", "w2"},
+		{"mlp", "gate_proj", "up_proj", "down_proj"},
+	};
+	char h[256], g[96];
+	const char *path;
+	int k;
+	for (k = 0; k < 2; k++) {
+		snprintf(h, sizeof h, "model.layers.%lld.%s.gate.weight", (long long)l, styles[k].pre);
+		if (st_get(h, &path))
+			break;
+	}
+	if (k == 2)
+		return 0;
+	if (!n_expert_cfg)
+		die("%s: tensor '%s': MoE tensor but config.json has no num_local_experts or num_experts", path, h);
+	snprintf(g, sizeof g, "blk.%lld.ffn_gate_inp.weight", (long long)l);
+	plan_float(g, h, R_NORM, WF_TYPE_F32, n_expert_cfg, H);
+	/* I2_S holds one scale per tensor: experts, a scale each, go as TQ2_0 */
+	uint32_t type = opt.type == WF_TYPE_I2_S ? WF_TYPE_TQ2_0 : opt.type;
+	const char *const gn[3] = {"ffn_gate", "ffn_up", "ffn_down"};
+	const char *const hn[3] = {styles[k].g, styles[k].u, styles[k].d};
+	for (int p = 0; p < 3; p++) {
+		int64_t rows = p == 2 ? H : Fe, cols = p == 2 ? Fe : H;
+		snprintf(g, sizeof g, "blk.%lld.%s_exps.weight", (long long)l, gn[p]);
+		struct otensor *o = add_out(g, R_EXPERTS, type);
+		o->kind = S_ST;
+		o->n_dims = 3;
+		o->ne[0] = cols;
+		o->ne[1] = rows;
+		o->ne[2] = n_expert_cfg;
+		o->ne[3] = 1;
+		o->exps = calloc((size_t)n_expert_cfg, sizeof *o->exps);
+		if (!o->exps)
+			die("out of memory");
+		for (int64_t e = 0; e < n_expert_cfg; e++) {
+			snprintf(h, sizeof h, "model.layers.%lld.%s.experts.%lld.%s.weight", (long long)l, styles[k].pre,
+			         (long long)e, hn[p]);
+			o->exps[e] = need(h, rows, cols);
+		}
+		o->st = o->exps[0];
+		if (type != opt.type && cols % 256)
+			die("tensor '%s': experts need rows of a multiple of 256 weights for I2_S output "
+			    "(I2_S holds one scale per tensor, so experts are written as TQ2_0), found %lld",
+			    g, (long long)cols);
+		check_packable(g, type, rows, cols);
+	}
+	/* the sub-norm over the expert output: under the MoE block, or the dense name */
+	snprintf(h, sizeof h, "model.layers.%lld.%s.ffn_sub_norm.weight", (long long)l, styles[k].pre);
+	if (!st_get(h, NULL))
+		snprintf(h, sizeof h, "model.layers.%lld.mlp.ffn_sub_norm.weight", (long long)l);
+	snprintf(g, sizeof g, "blk.%lld.ffn_sub_norm.weight", (long long)l);
+	plan_float(g, h, R_NORM, WF_TYPE_F32, Fe, 0);
+	return 1;
+}
 
 /* Every tensor of the checkpoint must be used: name one that is not. */
 static void check_all_used(void)
@@ -909,8 +1027,11 @@ static void check_all_used(void)
 		for (size_t k = 0; k < shards[i].st.n; k++) {
 			const struct wf_st_tensor *t = &shards[i].st.t[k];
 			int used = t == lm_head_tied;
-			for (size_t j = 0; j < n_outs && !used; j++)
+			for (size_t j = 0; j < n_outs && !used; j++) {
 				used = outs[j].st == t || outs[j].scale == t;
+				for (int64_t e = 0; outs[j].role == R_EXPERTS && e < outs[j].ne[2] && !used; e++)
+					used = outs[j].exps[e] == t;
+			}
 			if (used)
 				continue;
 			const char *n = t->name;
@@ -918,9 +1039,12 @@ static void check_all_used(void)
 			if (strstr(n, "rotary_emb.inv_freq"))
 				continue;
 			if (strstr(n, "lrc_") || strstr(n, "lrc.") || strstr(n, ".lrc"))
-				die("%s: tensor '%s': LRC tensors are not supported yet", shards[i].path, n);
+				die("%s: tensor '%s': not an LRC tensor of a projection (<proj>.lrc_U and "
+				    "<proj>.lrc_V of attention and dense FFN projections)", shards[i].path, n);
 			if (strstr(n, "experts") || strstr(n, "block_sparse_moe") || strstr(n, ".gate.weight"))
-				die("%s: tensor '%s': MoE experts are not supported yet", shards[i].path, n);
+				die("%s: tensor '%s': MoE tensor %s", shards[i].path, n, n_expert_cfg ?
+				    "beyond the configured experts or not a router or expert projection" :
+				    "but config.json has no num_local_experts or num_experts");
 			die("%s: tensor '%s': not a tensor of a BitNet checkpoint (unrecognised name)", shards[i].path, n);
 		}
 	}
@@ -1023,6 +1147,15 @@ static int convert_dir(const char *dir)
 	if (H % NH || NH % NKV)
 		die("%s: num_attention_heads %lld and num_key_value_heads %lld do not divide hidden_size %lld", p,
 		    (long long)NH, (long long)NKV, (long long)H);
+	n_expert_cfg = cfg_int(cfg, "num_local_experts", 0, 0, 4096);
+	if (!n_expert_cfg)
+		n_expert_cfg = cfg_int(cfg, "num_experts", 0, 0, 4096);
+	int64_t KE = 0, FE = F;
+	if (n_expert_cfg) {
+		KE = cfg_int(cfg, "num_experts_per_tok", -1, 1, n_expert_cfg);
+		FE = cfg_int(cfg, "moe_intermediate_size", F, 1, 1 << 22);
+	}
+	lrc_rank_cfg = cfg_int(cfg, "lrc_rank", 0, 0, H);
 	const struct wf_json *tie = wf_json_get(cfg, "tie_word_embeddings");
 	int tied = !tie || tie->type != WF_JSON_FALSE;
 
@@ -1054,6 +1187,13 @@ static int convert_dir(const char *dir)
 	key_u32("embedding_length", (uint32_t)H);
 	key_u32("block_count", (uint32_t)L);
 	key_u32("feed_forward_length", (uint32_t)F);
+	if (n_expert_cfg) {
+		key_u32("expert_count", (uint32_t)n_expert_cfg);
+		key_u32("expert_used_count", (uint32_t)KE);
+		key_u32("expert_feed_forward_length", (uint32_t)FE);
+	}
+	if (lrc_rank_cfg)
+		key_u32("lrc_rank", (uint32_t)lrc_rank_cfg);
 	key_u32("attention.head_count", (uint32_t)NH);
 	key_u32("attention.head_count_kv", (uint32_t)NKV);
 	key_u32("rope.dimension_count", (uint32_t)HD);
@@ -1079,7 +1219,8 @@ static int convert_dir(const char *dir)
 #define PROJ(k, o_, i_) \
 	snprintf(g, sizeof g, "blk.%lld.%s.weight", (long long)l, proj_names[k].gguf); \
 	snprintf(h, sizeof h, "model.layers.%lld.%s", (long long)l, proj_names[k].hf); \
-	plan_proj(g, h, o_, i_)
+	plan_proj(g, h, o_, i_); \
+	plan_lrc(g, h, o_, i_)
 		NORM("attn_norm", "input_layernorm", H);
 		PROJ(0, NH * HD, H);
 		PROJ(1, NKV * HD, H);
@@ -1087,10 +1228,12 @@ static int convert_dir(const char *dir)
 		PROJ(3, H, NH * HD);
 		NORM("attn_sub_norm", "self_attn.attn_sub_norm", NH * HD);
 		NORM("ffn_norm", "post_attention_layernorm", H);
-		PROJ(4, F, H);
-		PROJ(5, F, H);
-		PROJ(6, H, F);
-		NORM("ffn_sub_norm", "mlp.ffn_sub_norm", F);
+		if (!plan_moe(l, H, FE)) {
+			PROJ(4, F, H);
+			PROJ(5, F, H);
+			PROJ(6, H, F);
+			NORM("ffn_sub_norm", "mlp.ffn_sub_norm", F);
+		}
 #undef NORM
 #undef PROJ
 	}
@@ -1125,6 +1268,8 @@ static int convert_dir(const char *dir)
 			munmap(shards[i].map, shards[i].len);
 	}
 	free(shards);
+	for (size_t i = 0; i < n_outs; i++)
+		free(outs[i].exps);
 	free(outs);
 	return 0;
 }
