@@ -435,7 +435,9 @@ static void test_tmat(const char *v)
 			tmat_case(v, 5, 2048, 3, wm, qm);
 			tmat_case(v, 6, 4224, 2, wm, qm);
 			tmat_case(v, 3, 128 * 64, 1, wm, qm);
+			tmat_case(v, 6, 4224, 12, wm, qm);   /* 6-token tiles */
 		}
+	tmat_case(v, 11, 6912, 14, 0, 0);
 	tmat_case(v, 7, 2176, 4, 0, 3);
 }
 
