@@ -681,6 +681,31 @@ static uint32_t file_type_of(uint32_t t)
 	}
 }
 
+/* Drop the pages of data[0..n) from this process once written: the
+ * input is a read-only file mapping, so this only frees memory (a later
+ * read faults them in again), and a 2B checkpoint converts in bounded RSS. */
+static void release(const void *data, uint64_t n)
+{
+	if (!data || !n)
+		return;
+	uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)data / pg * pg, b = ((uintptr_t)data + n + pg - 1) / pg * pg;
+	madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+static void release_src(const struct otensor *o)
+{
+	if (o->st)
+		release(o->st->data, o->st->nbytes);
+	if (o->scale)
+		release(o->scale->data, o->scale->nbytes);
+	if (o->gt)
+		release(o->gt->data, o->gt->nbytes);
+	if (o->exps)
+		for (int64_t e = 0; e < o->ne[2]; e++)
+			release(o->exps[e]->data, o->exps[e]->nbytes);
+}
+
 /* Write every planned tensor to OUT through a temporary file. */
 static void write_all(const char *in)
 {
@@ -724,6 +749,7 @@ static void write_all(const char *in)
 			break;
 		case R_COPY: write_copy(o); break;
 		}
+		release_src(o);
 	}
 	n_done = n_total;
 	progress("done");
