@@ -128,3 +128,13 @@ void wf_q8_0_from_f16(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
 {
 	ops->q8_0_from_f16(w, cols, dst, r0, r1);
 }
+
+void wf_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1)
+{
+	ops->q8_0_matvec_row(w, cols, xq, out, r0, r1);
+}
+
+void wf_q8_0_from_f16_row(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+{
+	ops->q8_0_from_f16_row(w, cols, dst, r0, r1);
+}

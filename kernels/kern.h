@@ -19,12 +19,18 @@ struct wf_kern_ops {
 	void (*q8_0_matvec)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
 	                    int r0, int r1);
 	void (*q8_0_from_f16)(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+	void (*q8_0_matvec_row)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+	                        int r0, int r1);
+	void (*q8_0_from_f16_row)(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
 };
 
 /* The scalar Q8_0 product, also used by variants without their own. */
 void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                            int r0, int r1);
 void wf_q8_0_from_f16_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+void wf_q8_0_matvec_row_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+                               int r0, int r1);
+void wf_q8_0_from_f16_row_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
 
 /* The scalar quantiser, also used by variants without their own. */
 float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
@@ -63,6 +69,9 @@ float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum);
 void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                          int r0, int r1);
 void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+void wf_q8_0_matvec_row_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+                             int r0, int r1);
+void wf_q8_0_from_f16_row_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;

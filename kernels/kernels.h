@@ -150,6 +150,28 @@ void wf_q8_0_from_f16(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
  */
 void wf_q8_0_matvec(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1);
 
+/*
+ * Row-scaled Q8_0: valid Q8_0 whose blocks all carry one scale per row (or
+ * per token for activations), so a product is one integer dot and one
+ * float multiply: about half the instructions of wf_q8_0_matvec, enough to
+ * run at memory speed.  What wf's own output copies use (lib/model,
+ * lib/repack mark them `wf.output_q8_0.row_scaled`).
+ *
+ * wf_q8_0_quantize_row: as wf_q8_0_quantize with m = max |x_i| over all n
+ * (NaN ignored) for every block.  wf_q8_0_from_f16_row: rows [r0, r1) of an
+ * F16 matrix so, each row with its own m.
+ */
+void wf_q8_0_quantize_row(const float *x, int n, uint8_t *dst);
+void wf_q8_0_from_f16_row(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+
+/*
+ * Rows [r0, r1) of a row-scaled Q8_0 matrix times row-scaled activations
+ * (|q| <= 127 on both sides):  out = (float)dot · (f16(dW) · f16(dx)), dot
+ * the exact int32 Σ qW·qx over the row (|dot| < 2^31 for cols < 133,000),
+ * dW and dx the first block's scales (the others are ignored).
+ */
+void wf_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1);
+
 /* Conversions. */
 float wf_f16_to_f32(uint16_t h);
 uint16_t wf_f32_to_f16(float f);       /* round to nearest even; NaN stays a

@@ -118,20 +118,76 @@ size_t wf_q8_0_size(int n)
 	return (size_t)(n / WF_Q8_0_BLOCK) * WF_Q8_0_BYTES;
 }
 
-void wf_q8_0_quantize(const float *x, int n, uint8_t *dst)
+/* n values (a multiple of 32) as Q8_0 blocks, all with the absmax m. */
+static void q8_0_blocks(const float *x, int n, float m, uint8_t *dst)
 {
+	float id = m > 0 ? 127.0f / m : 0.0f;
+	uint16_t d = wf_f32_to_f16(m / 127.0f);
 	for (int b = 0; b < n / WF_Q8_0_BLOCK; b++, x += WF_Q8_0_BLOCK, dst += WF_Q8_0_BYTES) {
-		float m = 0;
-		for (int i = 0; i < WF_Q8_0_BLOCK; i++) {
-			float a = fabsf(x[i]);
-			if (a > m)   /* NaN never compares greater: ignored */
-				m = a;
-		}
-		float id = m > 0 ? 127.0f / m : 0.0f;
-		uint16_t d = wf_f32_to_f16(m / 127.0f);
 		memcpy(dst, &d, 2);
 		for (int i = 0; i < WF_Q8_0_BLOCK; i++)
 			dst[2 + i] = (uint8_t)wf_q8(x[i] * id);
+	}
+}
+
+static float absmax(const float *x, int n)
+{
+	float m = 0;
+	for (int i = 0; i < n; i++) {
+		float a = fabsf(x[i]);
+		if (a > m)   /* NaN never compares greater: ignored */
+			m = a;
+	}
+	return m;
+}
+
+void wf_q8_0_quantize(const float *x, int n, uint8_t *dst)
+{
+	for (int b = 0; b < n / WF_Q8_0_BLOCK; b++, x += WF_Q8_0_BLOCK, dst += WF_Q8_0_BYTES)
+		q8_0_blocks(x, WF_Q8_0_BLOCK, absmax(x, WF_Q8_0_BLOCK), dst);
+}
+
+void wf_q8_0_quantize_row(const float *x, int n, uint8_t *dst)
+{
+	q8_0_blocks(x, n, absmax(x, n), dst);
+}
+
+void wf_q8_0_from_f16_row_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+{
+	size_t rb = wf_q8_0_size(cols);
+	float x[WF_Q8_0_BLOCK];
+	for (int r = r0; r < r1; r++) {
+		const uint16_t *row = w + (size_t)r * cols;
+		float m = 0;
+		for (int i = 0; i < cols; i++) {
+			float a = fabsf(wf_f16_to_f32(row[i]));
+			if (a > m)
+				m = a;
+		}
+		for (int b = 0; b < cols / WF_Q8_0_BLOCK; b++) {
+			for (int i = 0; i < WF_Q8_0_BLOCK; i++)
+				x[i] = wf_f16_to_f32(row[WF_Q8_0_BLOCK * b + i]);
+			q8_0_blocks(x, WF_Q8_0_BLOCK, m, dst + (size_t)(r - r0) * rb + (size_t)b * WF_Q8_0_BYTES);
+		}
+	}
+}
+
+void wf_q8_0_matvec_row_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
+                               int r0, int r1)
+{
+	int nb = cols / WF_Q8_0_BLOCK;
+	uint16_t dx;
+	memcpy(&dx, xq, 2);
+	for (int r = r0; r < r1; r++) {
+		const uint8_t *row = w + (size_t)r * nb * WF_Q8_0_BYTES;
+		int32_t dot = 0;
+		for (int b = 0; b < nb; b++)
+			for (int i = 0; i < WF_Q8_0_BLOCK; i++)
+				dot += (int8_t)row[(size_t)b * WF_Q8_0_BYTES + 2 + i] *
+				       (int8_t)xq[(size_t)b * WF_Q8_0_BYTES + 2 + i];
+		uint16_t dw;
+		memcpy(&dw, row, 2);
+		out[r - r0] = (float)dot * (wf_f16_to_f32(dw) * wf_f16_to_f32(dx));
 	}
 }
 
@@ -182,5 +238,6 @@ void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float 
 
 const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
-	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar,
+	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
+	wf_q8_0_from_f16_row_scalar,
 };

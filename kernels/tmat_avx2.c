@@ -343,6 +343,85 @@ void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *o
 	}
 }
 
+/* Integer-only row product: 2 blocks a step, |w|, sign(x, w), maddubs,
+ * madd into int32 (exact; no scale until the row's end). */
+void wf_q8_0_matvec_row_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1)
+{
+	const __m256i ones16 = _mm256_set1_epi16(1);
+	const int nb = cols / WF_Q8_0_BLOCK, B = WF_Q8_0_BYTES;
+	uint16_t dx;
+	__builtin_memcpy(&dx, xq, 2);
+	const float fdx = _cvtsh_ss(dx);
+	for (int r = r0; r < r1; r++) {
+		const uint8_t *row = w + (size_t)r * nb * B;
+		__m256i a0 = _mm256_setzero_si256(), a1 = a0;
+		int b = 0;
+#define BLK(acc, k) do { \
+	__m256i wv = _mm256_loadu_si256((const __m256i *)(row + (size_t)(k) * B + 2)); \
+	__m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)(k) * B + 2)); \
+	acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), \
+	                                                                   _mm256_sign_epi8(xv, wv)), ones16)); \
+} while (0)
+		for (; b + 2 <= nb; b += 2) {
+			BLK(a0, b);
+			BLK(a1, b + 1);
+		}
+		if (b < nb)
+			BLK(a0, b);
+#undef BLK
+		__m256i t = _mm256_add_epi32(a0, a1);
+		__m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+		uint16_t dw;
+		__builtin_memcpy(&dw, row, 2);
+		out[r - r0] = (float)_mm_cvtsi128_si32(h) * (_cvtsh_ss(dw) * fdx);
+	}
+}
+
+/* Blocks of 32 F16 values to Q8_0 with absmax m (the scalar code's ops). */
+static void q8_0_blocks_f16(const uint16_t *row, int cols, float m, uint8_t *d)
+{
+	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	float id = m > 0 ? 127.0f / m : 0.0f;
+	uint16_t sc = wf_f32_to_f16(m / 127.0f);
+	__m256 vs = _mm256_set1_ps(id);
+	for (int b = 0; b < cols / WF_Q8_0_BLOCK; b++, row += 32, d += WF_Q8_0_BYTES) {
+		float x[32];
+		_mm256_storeu_ps(x, LDH(row));
+		_mm256_storeu_ps(x + 8, LDH(row + 8));
+		_mm256_storeu_ps(x + 16, LDH(row + 16));
+		_mm256_storeu_ps(x + 24, LDH(row + 24));
+		__builtin_memcpy(d, &sc, 2);
+		__m256i a = q8x8(x, vs), bq = q8x8(x + 8, vs), c = q8x8(x + 16, vs), e = q8x8(x + 24, vs);
+		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, bq), _mm256_packs_epi32(c, e));
+		_mm256_storeu_si256((__m256i *)(d + 2), _mm256_permutevar8x32_epi32(p, perm));
+	}
+}
+
+void wf_q8_0_from_f16_row_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+{
+	const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+	const size_t rb = wf_q8_0_size(cols);
+	for (int r = r0; r < r1; r++) {
+		const uint16_t *row = w + (size_t)r * cols;
+		__m256 m8 = _mm256_setzero_ps();
+		int i = 0;
+		for (; i + 8 <= cols; i += 8)
+			m8 = _mm256_max_ps(_mm256_and_ps(LDH(row + i), absm), m8);
+		float mv[8], m = 0;
+		_mm256_storeu_ps(mv, m8);
+		for (int l = 0; l < 8; l++)
+			m = mv[l] > m ? mv[l] : m;
+		for (; i < cols; i++) {
+			float a = __builtin_fabsf(wf_f16_to_f32(row[i]));
+			if (a > m)
+				m = a;
+		}
+		q8_0_blocks_f16(row, cols, m, dst + (size_t)(r - r0) * rb);
+	}
+}
+
 /* F16 rows to Q8_0 with the scalar code's float ops (kernels.h): the
  * block max in float (NaN ignored by max_ps's operand order), then
  * q8x8 = wf_q8(x · id) lane by lane. */
@@ -380,6 +459,7 @@ void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, in
 
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
-	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2,
+	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
+	wf_q8_0_from_f16_row_avx2,
 };
 #endif

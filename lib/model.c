@@ -30,6 +30,7 @@ struct fmat {
 	const float *f32;
 	const uint16_t *f16;
 	const uint8_t *q8;   /* output matrix only: Q8_0 rows (kernels.h), used when set */
+	int q8row;           /* ... row-scaled (wf_q8_0_matvec_row): wf's own copies */
 };
 
 /* Low-rank correction of one linear: out += U (V x), x the float input. */
@@ -761,7 +762,9 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
  * image carries (lib/repack), else with $WF_OUTPUT=q8_0 one made here from
  * the F16/F32 matrix when it is large (WF_Q8_0_OUTPUT_MIN, kernels.h) or
  * $WF_OUTPUT=q8_0.  $WF_OUTPUT=f16 keeps the float product.  The activations
- * are quantised to Q8_0 too, as ggml does for a Q8_0 matrix.
+ * are quantised to Q8_0 too, as ggml does for a Q8_0 matrix.  wf's own
+ * copies are row-scaled (one scale per row, and per token for the
+ * activations; kernels.h), which halves the product's instructions.
  */
 static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 {
@@ -777,7 +780,10 @@ static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 	if (fail)
 		return -1;
 	if (t && t->type == WF_TYPE_Q8_0) {
+		uint32_t rs = 0;
+		char sub[64];
 		m->out.q8 = t->data;
+		m->out.q8row = wf_gguf_get_u32(m->g, "wf.output_q8_0.row_scaled", &rs, sub, sizeof sub) == 0 && rs == 1;
 		return 0;
 	}
 	if (want == 0 && (size_t)H * (size_t)V * (m->out.f16 ? 2 : 4) >= WF_Q8_0_OUTPUT_MIN)
@@ -788,11 +794,12 @@ static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 		if (!q)
 			return -1;
 		if (m->out.f16)
-			wf_q8_0_from_f16(m->out.f16, H, q, 0, V);
+			wf_q8_0_from_f16_row(m->out.f16, H, q, 0, V);
 		else
 			for (int r = 0; r < V; r++)
-				wf_q8_0_quantize(m->out.f32 + (size_t)r * H, H, q + (size_t)r * rb);
+				wf_q8_0_quantize_row(m->out.f32 + (size_t)r * H, H, q + (size_t)r * rb);
 		m->out.q8 = q;
+		m->out.q8row = 1;
 	}
 	return 0;
 }
@@ -1450,7 +1457,9 @@ static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 			rmsnorm(xn, x, m->output_norm, H, hp->rms_eps);
 			/* A Q8_0 output matrix multiplies Q8_0 activations, put in
 			 * the spent query rows (1.0625 H bytes fit in H floats). */
-			if (m->out.q8)
+			if (m->out.q8 && m->out.q8row)
+				wf_q8_0_quantize_row(xn, H, (uint8_t *)(c->q + (size_t)j * H));
+			else if (m->out.q8)
 				wf_q8_0_quantize(xn, H, (uint8_t *)(c->q + (size_t)j * H));
 			/* An F16 output matrix multiplies an F16 copy of the hidden
 			 * state, as ggml's F16 matmul does (vec_dot_type F16). */
@@ -1601,7 +1610,9 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		for (int j = c->lo_from; j < c->n; j++) {
 			const float *xn = c->xn + (size_t)j * HF;
 			float *out = c->logits + (size_t)(j - c->lo_from) * hp->n_vocab;
-			if (m->out.q8) {
+			if (m->out.q8 && m->out.q8row) {
+				wf_q8_0_matvec_row(m->out.q8, H, (const uint8_t *)(c->q + (size_t)j * H), out + r0, r0, r1);
+			} else if (m->out.q8) {
 				wf_q8_0_matvec(m->out.q8, H, (const uint8_t *)(c->q + (size_t)j * H), out + r0, r0, r1);
 			} else if (m->out.f16) {
 				wf_f16_matvec(m->out.f16, H, xn, out + r0, r0, r1);

@@ -82,7 +82,8 @@ static const struct wf_gguf_tensor *output_q8_source(const struct wf_gguf *g)
 	return t->nbytes >= WF_Q8_0_OUTPUT_MIN ? t : NULL;
 }
 
-/* Append the Q8_0 copy of t, one row at a time through a float row. */
+/* Append the row-scaled Q8_0 copy of t (kernels.h), one row at a time
+ * through a float row: the bytes lib/model makes at load. */
 static int write_q8(struct wf_repack *r, const struct wf_gguf_tensor *t, char *err, size_t errlen)
 {
 	int cols = (int)t->ne[0], rows = (int)t->ne[1], es = t->type == WF_TYPE_F32 ? 4 : 2;
@@ -107,7 +108,7 @@ static int write_q8(struct wf_repack *r, const struct wf_gguf_tensor *t, char *e
 					x[k] = t->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
 				}
 			}
-			wf_q8_0_quantize(x, cols, q + (size_t)(i - r0) * rb);
+			wf_q8_0_quantize_row(x, cols, q + (size_t)(i - r0) * rb);
 		}
 		if (wf_gguf_writer_data(r->w, q, (size_t)(r1 - r0) * rb) < 0) {
 			fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
@@ -139,11 +140,14 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 	for (uint64_t i = 0; i < g->n_kv; i++) {
 		const struct wf_gguf_kv *kv = &g->kv[i];
 		if ((kv->key.len == 17 && !memcmp(kv->key.ptr, "general.alignment", 17)) ||
-		    (kv->key.len == 11 && !memcmp(kv->key.ptr, "wf.repacked", 11)))
+		    (kv->key.len == 11 && !memcmp(kv->key.ptr, "wf.repacked", 11)) ||
+		    (kv->key.len == 25 && !memcmp(kv->key.ptr, "wf.output_q8_0.row_scaled", 25)))
 			continue;
 		wf_gguf_writer_copy_kv(r->w, kv);
 	}
 	wf_gguf_writer_u32(r->w, "wf.repacked", 1);
+	if (!wf_gguf_tensor(g, "wf.output_q8_0") && (r->q8src = output_q8_source(g)))
+		wf_gguf_writer_u32(r->w, "wf.output_q8_0.row_scaled", 1);
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct item *it = &r->it[i];
 		const struct wf_gguf_tensor *t = &g->tensors[i];
@@ -166,7 +170,7 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 		}
 		wf_gguf_writer_tensor(r->w, t->name, type, t->ne, t->n_dims);
 	}
-	if ((r->q8src = output_q8_source(g)))
+	if (r->q8src)
 		wf_gguf_writer_tensor(r->w, "wf.output_q8_0", WF_TYPE_Q8_0, r->q8src->ne, 2);
 	if (wf_gguf_writer_error(r->w)[0]) {
 		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));

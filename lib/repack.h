@@ -13,7 +13,8 @@
  * kept as it is and still applied by the model.  Everything else (metadata,
  * embedding, norms, MoE expert stacks, LRC factors) is copied unchanged.
  *
- * Added: `wf.output_q8_0`, a Q8_0 copy (kernels.h) of the float output
+ * Added: `wf.output_q8_0`, a row-scaled Q8_0 copy (kernels.h; key
+ * `wf.output_q8_0.row_scaled` = 1) of the float output
  * matrix (output.weight, else the tied token_embd.weight; F16/F32/BF16,
  * rows a multiple of 32 long) when it holds WF_Q8_0_OUTPUT_MIN bytes or
  * more, or always with $WF_OUTPUT=q8_0 (never with $WF_OUTPUT=f16).  lib/model

@@ -568,6 +568,35 @@ static void test_q8(const char *v)
 				}
 				CHECK(fabs(a[r - r0] - dd) <= 1e-5 * mag + 1e-30, "q8mv accuracy row %d", r);
 			}
+			/* row-scaled: one scale per row and per token */
+			use("scalar");
+			wf_q8_0_from_f16_row(f, C, w, 0, R);
+			use(v);
+			uint8_t *w3 = xalloc((size_t)R * rb + 1);
+			wf_q8_0_from_f16_row(f, C, w3, 0, R);
+			CHECK(!memcmp(w, w3, (size_t)R * rb), "q8_0 row-scaled from f16 %dx%d differs", R, C);
+			free(w3);
+			wf_q8_0_quantize_row(xf, C, xq);
+			for (int bk = 1; bk < C / 32; bk++)
+				CHECK(!memcmp(xq, xq + (size_t)bk * WF_Q8_0_BYTES, 2), "row scale differs in block %d", bk);
+			use("scalar");
+			wf_q8_0_matvec_row(w, C, xq, a, r0, r1);
+			use(v);
+			wf_q8_0_matvec_row(w, C, xq, b, r0, r1);
+			for (int r = 0; r < r1 - r0; r++)
+				CHECK(f2u(a[r]) == f2u(b[r]), "q8rowmv %dx%d row %d: %a vs %a", R, C, r0 + r, a[r], b[r]);
+			for (int r = r0; r < r1; r++) {
+				const uint8_t *wr = w + (size_t)r * rb;
+				uint16_t hw, hx;
+				memcpy(&hw, wr, 2);
+				memcpy(&hx, xq, 2);
+				int64_t dot = 0;
+				for (int i = 0; i < C; i++)
+					dot += (int8_t)wr[(size_t)(i / 32) * WF_Q8_0_BYTES + 2 + i % 32] *
+					       (int8_t)xq[(size_t)(i / 32) * WF_Q8_0_BYTES + 2 + i % 32];
+				float want = (float)dot * (wf_f16_to_f32(hw) * wf_f16_to_f32(hx));
+				CHECK(f2u(a[r - r0]) == f2u(want), "q8rowmv oracle row %d: %a vs %a", r, a[r - r0], want);
+			}
 			free(f);
 			free(w);
 			free(xq);
