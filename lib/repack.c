@@ -13,6 +13,7 @@
 
 #include "kernels.h"
 #include "ternary.h"
+#include "tokenizer.h"
 
 #define ALIGN 64
 #define CHUNK_WEIGHTS (1 << 22) /* trits decoded at a time */
@@ -28,6 +29,8 @@ struct wf_repack {
 	const struct wf_gguf *g;
 	struct item *it;
 	int n_rewrite;
+	void *tok_index;    /* the tokenizer's precomputed index, or NULL */
+	size_t tok_index_len;
 	const struct wf_gguf_tensor *q8src; /* the output matrix copied as wf.output_q8_0, or NULL */
 	uint64_t data_total;
 	struct wf_gguf_writer *w;
@@ -122,6 +125,31 @@ out:
 	return rc;
 }
 
+/* The tokenizer's merge index, when g has a vocabulary that encodes: a
+ * tensor of raw 32-bit words at the end (tokenizer.h). */
+static int add_tok_index(struct wf_repack *r, char *err, size_t errlen)
+{
+	if (!wf_gguf_find(r->g, "tokenizer.ggml.tokens"))
+		return 0;
+	char sub[256];
+	struct wf_tok_opts o = {0};
+	o.index = NULL;
+	struct wf_tokenizer *t = wf_tokenizer_load(r->g, &o, sub, sizeof sub);
+	if (!t)
+		return fail(err, errlen, "tokenizer: %s", sub);
+	size_t len = 0;
+	const void *ix = wf_tok_index(t, &len);
+	if (ix && len % 4 == 0 && (r->tok_index = malloc(len))) {
+		memcpy(r->tok_index, ix, len);
+		r->tok_index_len = len;
+	}
+	wf_tokenizer_free(t);
+	if (!r->tok_index)
+		return 0;
+	int64_t ne[1] = {(int64_t)(len / 4)};
+	return wf_gguf_writer_tensor(r->w, WF_TOK_INDEX_TENSOR, WF_TYPE_F32, ne, 1);
+}
+
 struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *err, size_t errlen)
 {
 	struct wf_repack *r = calloc(1, sizeof *r);
@@ -152,6 +180,10 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 		struct item *it = &r->it[i];
 		const struct wf_gguf_tensor *t = &g->tensors[i];
 		it->t = t;
+		if (!strcmp(t->name, WF_TOK_INDEX_TENSOR)) {
+			it->t = NULL; /* replaced by the index built below */
+			continue;
+		}
 		it->rewrite = t->n_dims == 2 && is_projection(t->name) && wf_ternary_type_ok(t->type) &&
 		              t->ne[0] % WF_TMAT_COL_ALIGN == 0 && t->ne[1] <= INT32_MAX;
 		uint32_t type = t->type;
@@ -172,6 +204,10 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 	}
 	if (r->q8src)
 		wf_gguf_writer_tensor(r->w, "wf.output_q8_0", WF_TYPE_Q8_0, r->q8src->ne, 2);
+	if (add_tok_index(r, err, errlen) < 0) {
+		wf_repack_free(r);
+		return NULL;
+	}
 	if (wf_gguf_writer_error(r->w)[0]) {
 		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
 		wf_repack_free(r);
@@ -183,7 +219,7 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 
 int wf_repack_count(const struct wf_repack *r)
 {
-	return r->n_rewrite;
+	return r->n_rewrite + (r->tok_index != NULL);
 }
 
 /* Decode and pack one tensor, CHUNK_WEIGHTS at a time in whole row groups. */
@@ -215,7 +251,8 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 {
 	uint64_t total = 0, done = 0;
 	for (uint64_t i = 0; i < r->g->n_tensors; i++)
-		total += r->it[i].t->nbytes;
+		if (r->it[i].t)
+			total += r->it[i].t->nbytes;
 	if (wf_gguf_writer_begin(r->w, sink, ctx) < 0)
 		return fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
 	/* a chunk holds CHUNK_WEIGHTS trits, or one row group of the widest matrix */
@@ -232,6 +269,8 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 	}
 	for (uint64_t i = 0; i < r->g->n_tensors; i++) {
 		const struct item *it = &r->it[i];
+		if (!it->t)
+			continue;
 		if (it->rewrite) {
 			char sub[256];
 			if (write_packed(r, it, trits, packed, sub, sizeof sub) < 0) {
@@ -248,6 +287,10 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 	}
 	if (r->q8src && write_q8(r, r->q8src, err, errlen) < 0)
 		goto out;
+	if (r->tok_index && wf_gguf_writer_data(r->w, r->tok_index, r->tok_index_len) < 0) {
+		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		goto out;
+	}
 	if (wf_gguf_writer_finish(r->w) < 0) {
 		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
 		goto out;
@@ -264,6 +307,7 @@ void wf_repack_free(struct wf_repack *r)
 	if (!r)
 		return;
 	wf_gguf_writer_free(r->w);
+	free(r->tok_index);
 	free(r->it);
 	free(r);
 }

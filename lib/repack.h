@@ -40,7 +40,7 @@ struct wf_repack;
  */
 struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *err, size_t errlen);
 
-/* Tensors the plan rewrites. */
+/* Tensors the plan rewrites or adds (0: nothing to gain from a repack). */
 int wf_repack_count(const struct wf_repack *r);
 
 /*

@@ -837,8 +837,13 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 	if (build_pieces(t, err, errlen))
 		goto bad;
 	if (!opts->decode_only) {
+		const struct wf_gguf_tensor *it = wf_gguf_tensor(g, WF_TOK_INDEX_TENSOR);
 		if (opts->index) {
 			if (adopt_index(t, tok, merges, opts->index, opts->index_len, err, errlen))
+				goto bad;
+		} else if (it && it->type == WF_TYPE_F32 && it->n_dims == 1) {
+			/* a model image's precomputed index, used in place */
+			if (adopt_index(t, tok, merges, it->data, (size_t)it->nbytes, err, errlen))
 				goto bad;
 		} else if (build_index(t, tok, merges, err, errlen))
 			goto bad;

@@ -49,7 +49,9 @@
  *
  * The merge index is one flat block of integers without pointers
  * (wf_tok_index()), so a model image can carry a precomputed copy and
- * wf_tokenizer_load() can adopt it instead of building it.
+ * wf_tokenizer_load() can adopt it instead of building it: `wf-shm load`
+ * stores it as the tensor WF_TOK_INDEX_TENSOR (type F32 used as raw 32-bit
+ * words, [index bytes / 4]), and the loader adopts such a tensor in place.
  */
 #ifndef WF_TOKENIZER_H
 #define WF_TOKENIZER_H
@@ -72,6 +74,9 @@ enum wf_toktype {
 
 enum wf_tok_model { WF_TOK_BPE = 1, WF_TOK_SPM = 2 };
 
+/* The tensor a model image holds the precomputed index in. */
+#define WF_TOK_INDEX_TENSOR "wf.tokenizer.index"
+
 enum wf_tok_pre {
 	WF_PRE_AUTO = 0,     /* from tokenizer.ggml.pre (see above) */
 	WF_PRE_LLAMA3,
@@ -85,7 +90,9 @@ struct wf_tok_opts {
 	                          * load); wf_tok_encode() and wf_tok_find()
 	                          * then fail */
 	const void *index;       /* a precomputed index (from wf_tok_index() on
-	                          * the same GGUF), or NULL to build one */
+	                          * the same GGUF), or NULL: then the GGUF's
+	                          * WF_TOK_INDEX_TENSOR if it has one (checked
+	                          * like this), else one is built */
 	size_t index_len;
 };
 

@@ -79,11 +79,28 @@ teardown() {
 	cmp file.f32 image.f32
 }
 
-@test "a file with nothing to repack is copied as it is" {
+@test "a vocabulary's merge index goes into the image and is used in place, with the same tokens" {
 	need_shared fixtures/tokenizers
-	run -0 wf-shm load --name $IMG "$SHARED/fixtures/tokenizers/ggml-vocab-gpt-2.gguf"
+	T=$SHARED/fixtures/tokenizers
+	run -0 wf-shm load --name $IMG "$T/ggml-vocab-gpt-2.gguf"
 	run -0 wf-shm info $IMG
-	[[ "$output" == *"payload:        gguf, offset 4096, "* ]]
+	[[ "$output" == *"payload:        repacked gguf, offset 4096, "* ]]
+	run -0 wf-info shm:$IMG
+	[[ "$output" == *"  wf.tokenizer.index               F32    ["* ]]
+	# every test string of the llama.cpp vectors, one record each (-w per string)
+	awk 'BEGIN { RS = "\n__ggml_vocab_test__\n" } { printf "%s%c", $0, 0 }' "$T/ggml-vocab-gpt-2.gguf.inp" > inp.z
+	wf-tok -z -m "$T/ggml-vocab-gpt-2.gguf" < inp.z > file.ids
+	wf-tok -z -m shm:$IMG < inp.z > image.ids
+	[ "$(wc -l < file.ids)" = 46 ]
+	cmp file.ids image.ids
+	[ "$(sed -n 3p file.ids)" = "$(sed -n 3p "$T/ggml-vocab-gpt-2.gguf.out" | sed 's/^ //')" ]
+}
+
+@test "a file with nothing to repack and no vocabulary is copied as it is" {
+	gguf_mkbad ok_v3 plain.gguf
+	run -0 wf-shm load --name $IMG plain.gguf
+	run -0 wf-shm info $IMG
+	[[ "$output" == *"payload:        gguf, offset 4096, 320 bytes"* ]]
 }
 
 @test "a malformed WF_TMAT tensor is refused by the reader" {
