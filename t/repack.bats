@@ -127,6 +127,7 @@ teardown() {
 	WF_OUTPUT=q8_0 wf-shm load --name $IMG m.gguf
 	run -0 wf-info shm:$IMG
 	[[ "$output" == *"  wf.output_q8_0                   Q8_0   [256, 512] "* ]]
+	[[ "$output" == *"  wf.output_q8_0.row_scaled "*"UINT32           1"* ]]
 	wf-decode -m shm:$IMG -n 0 --logits image.q8.f32 < p.txt > /dev/null
 	cmp file.q8.f32 image.q8.f32
 	WF_OUTPUT=f16 wf-decode -m shm:$IMG -n 0 --logits image.f16.f32 < p.txt > /dev/null
