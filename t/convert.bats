@@ -262,3 +262,15 @@ general.architecture = bitnet-b1.58" ]
 bitnet.block_count = 4
 general.file_type = 36" ]
 }
+
+@test "progress: [i/n] per tensor on a terminal, nothing when stderr is not one" {
+	need_shared models/tiny-shakespeare-bitnet
+	command -v script > /dev/null || skip "no script(1) to give wf-convert a terminal"
+	cd "$BATS_TEST_TMPDIR"
+	run -0 script -qec "wf-convert '$SHARED/models/tiny-shakespeare-bitnet' -o p.gguf" /dev/null
+	[[ "$output" == *"wf-convert: [0/46] token_embd.weight"* ]]
+	[[ "$output" == *$'\r'"wf-convert: [46/46] done"* ]]
+	rm -f p.gguf
+	run -0 --separate-stderr wf-convert "$SHARED/models/tiny-shakespeare-bitnet" -o p.gguf
+	[ "$stderr" = "wf-convert: p.gguf: 46 tensors, I2_S, 1.8 MiB (from $SHARED/models/tiny-shakespeare-bitnet)" ]
+}
