@@ -1,4 +1,5 @@
 #include "dlm.h"
+#include "errf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -18,16 +19,6 @@ struct wf_dlm {
 	wf_dlm_trace_fn trace;
 	void *tud;
 };
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 int wf_dlm_mode_parse(const char *s)
 {
@@ -80,12 +71,12 @@ static int key_size(const struct wf_gguf *g, const char *k, int *out, char *err,
 		return 0;
 	int rc = wf_gguf_get_u32(g, k, &u, e, sizeof e);
 	if (rc < 0) {
-		seterr(err, errlen, "%s", e);
+		wf_errf(err, errlen, "%s", e);
 		return -1;
 	}
 	if (rc == 0) {
 		if (u < 1 || u > MAX_BLOCK) {
-			seterr(err, errlen, "key '%s': %u is not in [1, %d]", k, u, MAX_BLOCK);
+			wf_errf(err, errlen, "key '%s': %u is not in [1, %d]", k, u, MAX_BLOCK);
 			return -1;
 		}
 		*out = (int)u;
@@ -102,12 +93,12 @@ static int key_mask(const struct wf_gguf *g, const char *k, int n_vocab, int32_t
 		return 0;
 	int rc = wf_gguf_get_u32(g, k, &u, e, sizeof e);
 	if (rc < 0) {
-		seterr(err, errlen, "%s", e);
+		wf_errf(err, errlen, "%s", e);
 		return -1;
 	}
 	if (rc == 0) {
 		if (u >= (uint32_t)n_vocab) {
-			seterr(err, errlen, "key '%s': %u is out of range [0, %d)", k, u, n_vocab);
+			wf_errf(err, errlen, "key '%s': %u is out of range [0, %d)", k, u, n_vocab);
 			return -1;
 		}
 		*out = (int32_t)u;
@@ -128,12 +119,12 @@ int wf_dlm_resolve(struct wf_dlm_params *p, const struct wf_gguf *g, int n_vocab
 			float f;
 			int rc = wf_gguf_get_f32(g, "wf.dlm.threshold", &f, e, sizeof e);
 			if (rc < 0) {
-				seterr(err, errlen, "%s", e);
+				wf_errf(err, errlen, "%s", e);
 				return -1;
 			}
 			if (rc == 0) {
 				if (!(f >= 0 && f <= 1)) {
-					seterr(err, errlen, "key 'wf.dlm.threshold': %g is not in [0, 1]", (double)f);
+					wf_errf(err, errlen, "key 'wf.dlm.threshold': %g is not in [0, 1]", (double)f);
 					return -1;
 				}
 				p->threshold = f;
@@ -143,13 +134,13 @@ int wf_dlm_resolve(struct wf_dlm_params *p, const struct wf_gguf *g, int n_vocab
 			struct wf_gguf_str s;
 			int rc = wf_gguf_get_str(g, "wf.dlm.attention", &s, e, sizeof e);
 			if (rc < 0) {
-				seterr(err, errlen, "%s", e);
+				wf_errf(err, errlen, "%s", e);
 				return -1;
 			}
 			if (rc == 0) {
 				p->attn = wf_dlm_attn_parse(s.ptr, (size_t)s.len);
 				if (p->attn < 0) {
-					seterr(err, errlen, "key 'wf.dlm.attention': '%.*s' is not block-causal or causal",
+					wf_errf(err, errlen, "key 'wf.dlm.attention': '%.*s' is not block-causal or causal",
 					       (int)(s.len > 64 ? 64 : s.len), s.ptr);
 					return -1;
 				}
@@ -182,33 +173,33 @@ int wf_dlm_resolve(struct wf_dlm_params *p, const struct wf_gguf *g, int n_vocab
 	if (p->attn < 0)
 		p->attn = WF_ATTN_BLOCK;
 	if (p->block_size < 1 || p->block_size > MAX_BLOCK) {
-		seterr(err, errlen, "block size %d is not in [1, %d]", p->block_size, MAX_BLOCK);
+		wf_errf(err, errlen, "block size %d is not in [1, %d]", p->block_size, MAX_BLOCK);
 		return -1;
 	}
 	if (p->sub_block < 1 || p->sub_block > MAX_BLOCK) {
-		seterr(err, errlen, "sub-block size %d is not in [1, %d]", p->sub_block, MAX_BLOCK);
+		wf_errf(err, errlen, "sub-block size %d is not in [1, %d]", p->sub_block, MAX_BLOCK);
 		return -1;
 	}
 	if (!(p->threshold >= 0 && p->threshold <= 1)) {
-		seterr(err, errlen, "threshold %g is not in [0, 1]", (double)p->threshold);
+		wf_errf(err, errlen, "threshold %g is not in [0, 1]", (double)p->threshold);
 		return -1;
 	}
 	if (p->mode != WF_DLM_GREEDY && p->mode != WF_DLM_ITERATIVE && p->mode != WF_DLM_ADAPTIVE) {
-		seterr(err, errlen, "unknown mode %d", p->mode);
+		wf_errf(err, errlen, "unknown mode %d", p->mode);
 		return -1;
 	}
 	if (p->attn != WF_ATTN_BLOCK && p->attn != WF_ATTN_CAUSAL) {
-		seterr(err, errlen, "unknown attention %d", p->attn);
+		wf_errf(err, errlen, "unknown attention %d", p->attn);
 		return -1;
 	}
 	if (p->mask_id < 0) {
-		seterr(err, errlen,
+		wf_errf(err, errlen,
 		       "no mask token: the model has no key wf.dlm.mask_token_id or tokenizer.ggml.mask_token_id "
 		       "and no token spelled <|mask|>, |<MASK>|, <mask> or [MASK] (give its id with --mask-id)");
 		return -1;
 	}
 	if (p->mask_id >= n_vocab) {
-		seterr(err, errlen, "mask id %d is out of range [0, %d)", (int)p->mask_id, n_vocab);
+		wf_errf(err, errlen, "mask id %d is out of range [0, %d)", (int)p->mask_id, n_vocab);
 		return -1;
 	}
 	return 0;
@@ -232,16 +223,16 @@ struct wf_dlm *wf_dlm_new(const struct wf_model *m, struct wf_ctx *c, const stru
 {
 	int V = wf_model_hparams(m)->n_vocab;
 	if (p->block_size < 1 || p->sub_block < 1 || p->mask_id < 0 || p->mask_id >= V) {
-		seterr(err, errlen, "block diffusion settings not resolved");
+		wf_errf(err, errlen, "block diffusion settings not resolved");
 		return NULL;
 	}
 	if (p->attn == WF_ATTN_BLOCK && p->block_size > wf_ctx_n_batch(c)) {
-		seterr(err, errlen, "block size %d exceeds the batch of %d", p->block_size, wf_ctx_n_batch(c));
+		wf_errf(err, errlen, "block size %d exceeds the batch of %d", p->block_size, wf_ctx_n_batch(c));
 		return NULL;
 	}
 	struct wf_dlm *d = calloc(1, sizeof *d);
 	if (!d) {
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	d->c = c;
@@ -259,7 +250,7 @@ struct wf_dlm *wf_dlm_new(const struct wf_model *m, struct wf_ctx *c, const stru
 	d->fid = malloc((size_t)d->B * sizeof *d->fid);
 	if (!d->x || !d->known || !d->blk || !d->logits || !d->fpos || !d->fid) {
 		wf_dlm_free(d);
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	return d;
@@ -422,16 +413,16 @@ int wf_dlm_run(struct wf_dlm *d, const int32_t *prompt, int n_prompt, long max_t
 	st->finish = WF_DLM_LENGTH;
 	const int L = n_prompt, B = d->B, S = d->S, NC = d->n_ctx;
 	if (L < 1) {
-		seterr(err, errlen, "the prompt is empty");
+		wf_errf(err, errlen, "the prompt is empty");
 		return -1;
 	}
 	if (L > NC) {
-		seterr(err, errlen, "prompt of %d tokens does not fit in the context of %d", L, NC);
+		wf_errf(err, errlen, "prompt of %d tokens does not fit in the context of %d", L, NC);
 		return -1;
 	}
 	for (int i = 0; i < L; i++)
 		if (prompt[i] < 0 || prompt[i] >= d->V) {
-			seterr(err, errlen, "token %d: id %d out of range [0, %d)", i + 1, (int)prompt[i], d->V);
+			wf_errf(err, errlen, "token %d: id %d out of range [0, %d)", i + 1, (int)prompt[i], d->V);
 			return -1;
 		}
 	if (max_tokens == 0)

@@ -6,6 +6,7 @@
  * it is used (../shared/notes/gguf-malformed.md lists the classes).
  */
 #include "gguf.h"
+#include "errf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -79,35 +80,24 @@ const char *wf_gguf_vtype_name(uint32_t t)
 	return buf;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 int wf_ggml_nbytes(uint32_t t, const int64_t *ne, uint32_t n_dims, uint64_t *out, char *err, size_t errlen)
 {
 	if (!wf_ggml_type_known(t))
-		return fail(err, errlen, "tensor type %s is not supported", wf_ggml_type_name(t));
+		return wf_errf(err, errlen, "tensor type %s is not supported", wf_ggml_type_name(t));
 	uint64_t n = 1;
 	for (uint32_t i = 0; i < n_dims; i++) {
 		if (ne[i] <= 0)
-			return fail(err, errlen, "dimension %u is %lld", i, (long long)ne[i]);
+			return wf_errf(err, errlen, "dimension %u is %lld", i, (long long)ne[i]);
 		if (n > (uint64_t)INT64_MAX / (uint64_t)ne[i])
-			return fail(err, errlen, "element count overflows");
+			return wf_errf(err, errlen, "element count overflows");
 		n *= (uint64_t)ne[i];
 	}
 	if (t == WF_TYPE_WF_TMAT) {
 		/* rows padded to 4, 2 bits a weight, then the 32-byte scale trailer */
 		if (n_dims != 2 || ne[0] % 128)
-			return fail(err, errlen, "WF_TMAT needs 2 dimensions and rows of a multiple of 128 weights");
+			return wf_errf(err, errlen, "WF_TMAT needs 2 dimensions and rows of a multiple of 128 weights");
 		if ((uint64_t)ne[1] > (uint64_t)INT32_MAX || (uint64_t)ne[0] > (uint64_t)INT32_MAX)
-			return fail(err, errlen, "WF_TMAT matrix too large");
+			return wf_errf(err, errlen, "WF_TMAT matrix too large");
 		*out = ((uint64_t)ne[1] + 3) / 4 * 4 * ((uint64_t)ne[0] / 4) + 32;
 		return 0;
 	}
@@ -116,17 +106,17 @@ int wf_ggml_nbytes(uint32_t t, const int64_t *ne, uint32_t n_dims, uint64_t *out
 		/* bitnet.cpp: 128-weight blocks of 32 bytes, then an f32 scale and
 		 * 28 bytes of padding (ggml_nbytes = n/4 + 32). */
 		if (n % 128)
-			return fail(err, errlen, "I2_S needs a multiple of 128 weights, found %llu",
+			return wf_errf(err, errlen, "I2_S needs a multiple of 128 weights, found %llu",
 			            (unsigned long long)n);
 		*out = n / 4 + 32;
 		return 0;
 	}
 	if ((uint64_t)ne[0] % ti->blck)
-		return fail(err, errlen, "row length %lld is not a multiple of the %s block size %u",
+		return wf_errf(err, errlen, "row length %lld is not a multiple of the %s block size %u",
 		            (long long)ne[0], ti->name, ti->blck);
 	uint64_t blocks = n / ti->blck;
 	if (blocks > UINT64_MAX / ti->size || blocks * ti->size > (uint64_t)SIZE_MAX)
-		return fail(err, errlen, "byte size overflows");
+		return wf_errf(err, errlen, "byte size overflows");
 	*out = blocks * ti->size;
 	return 0;
 }
@@ -288,18 +278,18 @@ static int read_value(struct cur *c, struct wf_gguf_kv *kv, char *err, size_t er
 		kv->data = c->base + c->pos;
 		int r = read_str(c, &s, WF_GGUF_MAX_STRING);
 		if (r == -1)
-			return fail(err, errlen, "key " KEYF ": value past end of file", KEYA(kv));
+			return wf_errf(err, errlen, "key " KEYF ": value past end of file", KEYA(kv));
 		if (r == -2 && le64(kv->data) > WF_GGUF_MAX_STRING)
-			return fail(err, errlen, "key " KEYF ": string length %llu exceeds the limit of %u bytes",
+			return wf_errf(err, errlen, "key " KEYF ": string length %llu exceeds the limit of %u bytes",
 			            KEYA(kv), (unsigned long long)le64(kv->data), WF_GGUF_MAX_STRING);
 		if (r == -2)
-			return fail(err, errlen, "key " KEYF ": string length %llu exceeds the remaining %llu bytes",
+			return wf_errf(err, errlen, "key " KEYF ": string length %llu exceeds the remaining %llu bytes",
 			            KEYA(kv), (unsigned long long)le64(kv->data), (unsigned long long)left(c));
 		if (!utf8_valid((const uint8_t *)s.ptr, s.len))
-			return fail(err, errlen, "key " KEYF ": string is not valid UTF-8", KEYA(kv));
+			return wf_errf(err, errlen, "key " KEYF ": string is not valid UTF-8", KEYA(kv));
 		kv->strs = malloc(sizeof *kv->strs);
 		if (!kv->strs)
-			return fail(err, errlen, "out of memory");
+			return wf_errf(err, errlen, "out of memory");
 		kv->strs[0] = s;
 		return 0;
 	}
@@ -307,13 +297,13 @@ static int read_value(struct cur *c, struct wf_gguf_kv *kv, char *err, size_t er
 		uint32_t at;
 		uint64_t n;
 		if (rd32(c, &at) || rd64(c, &n))
-			return fail(err, errlen, "key " KEYF ": array header past end of file", KEYA(kv));
+			return wf_errf(err, errlen, "key " KEYF ": array header past end of file", KEYA(kv));
 		if (at == WF_GGUF_ARRAY)
-			return fail(err, errlen, "key " KEYF ": arrays of arrays are not supported", KEYA(kv));
+			return wf_errf(err, errlen, "key " KEYF ": arrays of arrays are not supported", KEYA(kv));
 		if (at > WF_GGUF_FLOAT64)
-			return fail(err, errlen, "key " KEYF ": array element type %u is not a GGUF type", KEYA(kv), at);
+			return wf_errf(err, errlen, "key " KEYF ": array element type %u is not a GGUF type", KEYA(kv), at);
 		if (n > WF_GGUF_MAX_ARRAY)
-			return fail(err, errlen, "key " KEYF ": array of %llu elements exceeds the limit of %u",
+			return wf_errf(err, errlen, "key " KEYF ": array of %llu elements exceeds the limit of %u",
 			            KEYA(kv), (unsigned long long)n, WF_GGUF_MAX_ARRAY);
 		kv->atype = at;
 		kv->n = n;
@@ -321,15 +311,15 @@ static int read_value(struct cur *c, struct wf_gguf_kv *kv, char *err, size_t er
 		if (at == WF_GGUF_STRING) {
 			/* each string is at least its 8-byte length */
 			if (n > left(c) / 8)
-				return fail(err, errlen, "key " KEYF ": array of %llu strings exceeds the remaining %llu bytes",
+				return wf_errf(err, errlen, "key " KEYF ": array of %llu strings exceeds the remaining %llu bytes",
 				            KEYA(kv), (unsigned long long)n, (unsigned long long)left(c));
 			kv->strs = malloc((n ? n : 1) * sizeof *kv->strs);
 			if (!kv->strs)
-				return fail(err, errlen, "out of memory");
+				return wf_errf(err, errlen, "out of memory");
 			for (uint64_t i = 0; i < n; i++) {
 				int r = read_str(c, &kv->strs[i], WF_GGUF_MAX_STRING);
 				if (r)
-					return fail(err, errlen, "key " KEYF ": string %llu of the array %s",
+					return wf_errf(err, errlen, "key " KEYF ": string %llu of the array %s",
 					            KEYA(kv), (unsigned long long)i,
 					            r == -1 ? "is past end of file" : "is longer than the remaining bytes or the limit");
 			}
@@ -338,25 +328,25 @@ static int read_value(struct cur *c, struct wf_gguf_kv *kv, char *err, size_t er
 		uint64_t bytes = n * VSIZE[at]; /* n ≤ 2^24, size ≤ 8: no overflow */
 		const uint8_t *p;
 		if (take(c, bytes, &p))
-			return fail(err, errlen, "key " KEYF ": array of %llu %s needs %llu bytes, %llu remain",
+			return wf_errf(err, errlen, "key " KEYF ": array of %llu %s needs %llu bytes, %llu remain",
 			            KEYA(kv), (unsigned long long)n, wf_gguf_vtype_name(at),
 			            (unsigned long long)bytes, (unsigned long long)left(c));
 		if (at == WF_GGUF_BOOL)
 			for (uint64_t i = 0; i < n; i++)
 				if (p[i] > 1)
-					return fail(err, errlen, "key " KEYF ": element %llu is a BOOL with value %u (must be 0 or 1)",
+					return wf_errf(err, errlen, "key " KEYF ": element %llu is a BOOL with value %u (must be 0 or 1)",
 					            KEYA(kv), (unsigned long long)i, p[i]);
 		return 0;
 	}
 	if (kv->type > WF_GGUF_FLOAT64)
-		return fail(err, errlen, "key " KEYF ": value type %u is not a GGUF type", KEYA(kv), kv->type);
+		return wf_errf(err, errlen, "key " KEYF ": value type %u is not a GGUF type", KEYA(kv), kv->type);
 	const uint8_t *p;
 	kv->n = 1;
 	if (take(c, VSIZE[kv->type], &p))
-		return fail(err, errlen, "key " KEYF ": value past end of file", KEYA(kv));
+		return wf_errf(err, errlen, "key " KEYF ": value past end of file", KEYA(kv));
 	kv->data = p;
 	if (kv->type == WF_GGUF_BOOL && p[0] > 1)
-		return fail(err, errlen, "key " KEYF ": BOOL value %u (must be 0 or 1)", KEYA(kv), p[0]);
+		return wf_errf(err, errlen, "key " KEYF ": BOOL value %u (must be 0 or 1)", KEYA(kv), p[0]);
 	return 0;
 }
 
@@ -365,39 +355,39 @@ static int read_kvs(struct wf_gguf *g, struct cur *c, char *err, size_t errlen)
 	struct nameset seen;
 	int rc = -1;
 	if (nameset_init(&seen, g->n_kv))
-		return fail(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 	for (uint64_t i = 0; i < g->n_kv; i++) {
 		struct wf_gguf_kv *kv = &g->kv[i];
 		uint64_t n;
 		const uint8_t *p;
 		if (rd64(c, &n)) {
-			fail(err, errlen, "key #%llu: past end of file", (unsigned long long)i);
+			wf_errf(err, errlen, "key #%llu: past end of file", (unsigned long long)i);
 			goto out;
 		}
 		if (n == 0) {
-			fail(err, errlen, "key #%llu: empty key", (unsigned long long)i);
+			wf_errf(err, errlen, "key #%llu: empty key", (unsigned long long)i);
 			goto out;
 		}
 		if (n > 65535 || n > left(c)) {
-			fail(err, errlen, "key #%llu: key length %llu exceeds %s", (unsigned long long)i,
+			wf_errf(err, errlen, "key #%llu: key length %llu exceeds %s", (unsigned long long)i,
 			     (unsigned long long)n, n > 65535 ? "the limit of 65535" : "the remaining bytes");
 			goto out;
 		}
 		take(c, n, &p);
 		for (uint64_t j = 0; j < n; j++)
 			if (p[j] < 0x21 || p[j] > 0x7e) {
-				fail(err, errlen, "key #%llu: byte 0x%02x at position %llu is not printable ASCII",
+				wf_errf(err, errlen, "key #%llu: byte 0x%02x at position %llu is not printable ASCII",
 				     (unsigned long long)i, p[j], (unsigned long long)j);
 				goto out;
 			}
 		kv->key.ptr = (const char *)p;
 		kv->key.len = n;
 		if (nameset_add(&seen, kv->key.ptr, n)) {
-			fail(err, errlen, "key " KEYF ": duplicate key", KEYA(kv));
+			wf_errf(err, errlen, "key " KEYF ": duplicate key", KEYA(kv));
 			goto out;
 		}
 		if (rd32(c, &kv->type)) {
-			fail(err, errlen, "key " KEYF ": type past end of file", KEYA(kv));
+			wf_errf(err, errlen, "key " KEYF ": type past end of file", KEYA(kv));
 			goto out;
 		}
 		if (read_value(c, kv, err, errlen))
@@ -416,13 +406,13 @@ static int check_alignment(struct wf_gguf *g, char *err, size_t errlen)
 	if (!kv)
 		return 0;
 	if (kv->type != WF_GGUF_UINT32)
-		return fail(err, errlen, "key 'general.alignment': expected UINT32, found %s",
+		return wf_errf(err, errlen, "key 'general.alignment': expected UINT32, found %s",
 		            wf_gguf_vtype_name(kv->type));
 	uint32_t a = le32(kv->data);
 	/* Any power of two up to 64 KiB, as ggml accepts (its own tests write 1);
 	 * the spec's "multiple of 8" is not enforced. */
 	if (a == 0 || (a & (a - 1)) || a > WF_GGUF_MAX_ALIGNMENT)
-		return fail(err, errlen, "key 'general.alignment': %u is not a power of two in [1, %u]",
+		return wf_errf(err, errlen, "key 'general.alignment': %u is not a power of two in [1, %u]",
 		            a, WF_GGUF_MAX_ALIGNMENT);
 	g->alignment = a;
 	return 0;
@@ -435,41 +425,41 @@ static int read_tensors(struct wf_gguf *g, struct cur *c, char *err, size_t errl
 	struct nameset seen;
 	int rc = -1;
 	if (nameset_init(&seen, g->n_tensors))
-		return fail(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct wf_gguf_tensor *t = &g->tensors[i];
 		uint64_t n;
 		const uint8_t *p;
 		if (rd64(c, &n)) {
-			fail(err, errlen, "tensor #%llu: past end of file", (unsigned long long)i);
+			wf_errf(err, errlen, "tensor #%llu: past end of file", (unsigned long long)i);
 			goto out;
 		}
 		if (n == 0) {
-			fail(err, errlen, "tensor #%llu: empty name", (unsigned long long)i);
+			wf_errf(err, errlen, "tensor #%llu: empty name", (unsigned long long)i);
 			goto out;
 		}
 		if (n > WF_GGUF_MAX_NAME || n > left(c)) {
-			fail(err, errlen, "tensor #%llu: name length %llu exceeds %s", (unsigned long long)i,
+			wf_errf(err, errlen, "tensor #%llu: name length %llu exceeds %s", (unsigned long long)i,
 			     (unsigned long long)n, n > WF_GGUF_MAX_NAME ? "the limit of 63 bytes" : "the remaining bytes");
 			goto out;
 		}
 		take(c, n, &p);
 		if (!utf8_valid(p, n) || memchr(p, 0, n)) {
-			fail(err, errlen, "tensor #%llu: name is not valid UTF-8 text", (unsigned long long)i);
+			wf_errf(err, errlen, "tensor #%llu: name is not valid UTF-8 text", (unsigned long long)i);
 			goto out;
 		}
 		memcpy(t->name, p, n);
 		t->name[n] = '\0';
 		if (nameset_add(&seen, (const char *)p, n)) {
-			fail(err, errlen, TNF ": duplicate tensor name", t->name);
+			wf_errf(err, errlen, TNF ": duplicate tensor name", t->name);
 			goto out;
 		}
 		if (rd32(c, &t->n_dims)) {
-			fail(err, errlen, TNF ": past end of file", t->name);
+			wf_errf(err, errlen, TNF ": past end of file", t->name);
 			goto out;
 		}
 		if (t->n_dims == 0 || t->n_dims > WF_GGUF_MAX_DIMS) {
-			fail(err, errlen, TNF ": %u dimensions (must be 1 to 4)", t->name, t->n_dims);
+			wf_errf(err, errlen, TNF ": %u dimensions (must be 1 to 4)", t->name, t->n_dims);
 			goto out;
 		}
 		for (uint32_t d = 0; d < WF_GGUF_MAX_DIMS; d++)
@@ -477,30 +467,30 @@ static int read_tensors(struct wf_gguf *g, struct cur *c, char *err, size_t errl
 		for (uint32_t d = 0; d < t->n_dims; d++) {
 			uint64_t v;
 			if (rd64(c, &v)) {
-				fail(err, errlen, TNF ": past end of file", t->name);
+				wf_errf(err, errlen, TNF ": past end of file", t->name);
 				goto out;
 			}
 			if (v == 0 || v > (uint64_t)INT64_MAX) {
-				fail(err, errlen, TNF ": dimension %u is %lld (must be positive)", t->name, d, (long long)v);
+				wf_errf(err, errlen, TNF ": dimension %u is %lld (must be positive)", t->name, d, (long long)v);
 				goto out;
 			}
 			t->ne[d] = (int64_t)v;
 		}
 		if (rd32(c, &t->type) || rd64(c, &t->offset)) {
-			fail(err, errlen, TNF ": past end of file", t->name);
+			wf_errf(err, errlen, TNF ": past end of file", t->name);
 			goto out;
 		}
 		if (!wf_ggml_type_known(t->type)) {
 			if (t->type < N_TYPES && TYPES[t->type].name)
-				fail(err, errlen, TNF ": type %s (%u) is not supported by wf", t->name,
+				wf_errf(err, errlen, TNF ": type %s (%u) is not supported by wf", t->name,
 				     TYPES[t->type].name, t->type);
 			else
-				fail(err, errlen, TNF ": unknown type %u", t->name, t->type);
+				wf_errf(err, errlen, TNF ": unknown type %u", t->name, t->type);
 			goto out;
 		}
 		char sub[160];
 		if (wf_ggml_nbytes(t->type, t->ne, t->n_dims, &t->nbytes, sub, sizeof sub)) {
-			fail(err, errlen, TNF ": %s", t->name, sub);
+			wf_errf(err, errlen, TNF ": %s", t->name, sub);
 			goto out;
 		}
 	}
@@ -518,20 +508,20 @@ static int place_tensors(struct wf_gguf *g, char *err, size_t errlen)
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct wf_gguf_tensor *t = &g->tensors[i];
 		if (t->offset % a)
-			return fail(err, errlen, TNF ": offset %llu is not a multiple of the alignment %llu",
+			return wf_errf(err, errlen, TNF ": offset %llu is not a multiple of the alignment %llu",
 			            t->name, (unsigned long long)t->offset, (unsigned long long)a);
 		if (t->offset != expect)
-			return fail(err, errlen, TNF ": offset %llu is not where the previous tensor ends (%llu)",
+			return wf_errf(err, errlen, TNF ": offset %llu is not where the previous tensor ends (%llu)",
 			            t->name, (unsigned long long)t->offset, (unsigned long long)expect);
 		uint64_t room = g->size - g->data_offset;
 		if (t->offset > room || t->nbytes > room - t->offset)
-			return fail(err, errlen, TNF ": data past end of file (offset %llu + %llu bytes > %llu)",
+			return wf_errf(err, errlen, TNF ": data past end of file (offset %llu + %llu bytes > %llu)",
 			            t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
 			            (unsigned long long)room);
 		t->data = g->base + g->data_offset + t->offset;
 		uint64_t end = t->offset + t->nbytes;
 		if (end > UINT64_MAX - (a - 1))
-			return fail(err, errlen, TNF ": padded size overflows", t->name);
+			return wf_errf(err, errlen, TNF ": padded size overflows", t->name);
 		expect = (end + a - 1) / a * a;
 	}
 	/* The last tensor's padding may or may not be in the file. */
@@ -550,30 +540,30 @@ int wf_gguf_parse(struct wf_gguf *g, const void *buf, size_t len, char *err, siz
 	g->base = buf;
 	g->size = len;
 	if (len < 24)
-		return fail(err, errlen, "file too short for a GGUF header (%zu bytes)", len);
+		return wf_errf(err, errlen, "file too short for a GGUF header (%zu bytes)", len);
 	rd32(&c, &magic);
 	rd32(&c, &version);
 	rd64(&c, &nt);
 	rd64(&c, &nkv);
 	if (magic != WF_GGUF_MAGIC)
-		return fail(err, errlen, "not a GGUF file (bad magic %02x %02x %02x %02x)",
+		return wf_errf(err, errlen, "not a GGUF file (bad magic %02x %02x %02x %02x)",
 		            g->base[0], g->base[1], g->base[2], g->base[3]);
 	if ((version & 0xffff) == 0 && version)
-		return fail(err, errlen, "GGUF version 0x%08x looks byte-swapped (big-endian files are not supported)", version);
+		return wf_errf(err, errlen, "GGUF version 0x%08x looks byte-swapped (big-endian files are not supported)", version);
 	if (version < 2 || version > 3)
-		return fail(err, errlen, "GGUF version %u is not supported (only 2 and 3)", version);
+		return wf_errf(err, errlen, "GGUF version %u is not supported (only 2 and 3)", version);
 	g->version = version;
 	if ((int64_t)nt < 0 || nt > left(&c) / TI_MIN_BYTES)
-		return fail(err, errlen, "tensor count %lld does not fit in the file", (long long)nt);
+		return wf_errf(err, errlen, "tensor count %lld does not fit in the file", (long long)nt);
 	if ((int64_t)nkv < 0 || nkv > left(&c) / KV_MIN_BYTES)
-		return fail(err, errlen, "key count %lld does not fit in the file", (long long)nkv);
+		return wf_errf(err, errlen, "key count %lld does not fit in the file", (long long)nkv);
 	g->n_tensors = nt;
 	g->n_kv = nkv;
 	g->kv = calloc(nkv ? nkv : 1, sizeof *g->kv);
 	g->tensors = calloc(nt ? nt : 1, sizeof *g->tensors);
 	if (!g->kv || !g->tensors) {
 		wf_gguf_free(g);
-		return fail(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 	}
 	if (read_kvs(g, &c, err, errlen) || check_alignment(g, err, errlen) ||
 	    read_tensors(g, &c, err, errlen))
@@ -581,7 +571,7 @@ int wf_gguf_parse(struct wf_gguf *g, const void *buf, size_t len, char *err, siz
 	uint64_t a = g->alignment;
 	g->data_offset = (c.pos + a - 1) / a * a; /* c.pos ≤ len: no overflow */
 	if (g->data_offset > len && g->n_tensors) {
-		fail(err, errlen, "tensor data section starts past end of file (%llu > %zu)",
+		wf_errf(err, errlen, "tensor data section starts past end of file (%llu > %zu)",
 		     (unsigned long long)g->data_offset, len);
 		goto bad;
 	}
@@ -672,9 +662,9 @@ static int scalar(const struct wf_gguf *g, const char *key, const struct wf_gguf
 static int wrong(const struct wf_gguf_kv *kv, const char *want, char *err, size_t errlen)
 {
 	if (kv->type == WF_GGUF_ARRAY)
-		return fail(err, errlen, "key " KEYF ": expected %s, found ARRAY[%s]", KEYA(kv), want,
+		return wf_errf(err, errlen, "key " KEYF ": expected %s, found ARRAY[%s]", KEYA(kv), want,
 		            wf_gguf_vtype_name(kv->atype));
-	return fail(err, errlen, "key " KEYF ": expected %s, found %s", KEYA(kv), want,
+	return wf_errf(err, errlen, "key " KEYF ": expected %s, found %s", KEYA(kv), want,
 	            wf_gguf_vtype_name(kv->type));
 }
 
@@ -698,7 +688,7 @@ int wf_gguf_get_u32(const struct wf_gguf *g, const char *key, uint32_t *out, cha
 	if (r)
 		return r;
 	if (neg || m > UINT32_MAX)
-		return fail(err, errlen, "key " KEYF ": value %s%llu out of range for UINT32", KEYA(kv),
+		return wf_errf(err, errlen, "key " KEYF ": value %s%llu out of range for UINT32", KEYA(kv),
 		            neg ? "-" : "", (unsigned long long)m);
 	*out = (uint32_t)m;
 	return 0;
@@ -713,7 +703,7 @@ int wf_gguf_get_u64(const struct wf_gguf *g, const char *key, uint64_t *out, cha
 	if (r)
 		return r;
 	if (neg)
-		return fail(err, errlen, "key " KEYF ": value -%llu is negative", KEYA(kv), (unsigned long long)m);
+		return wf_errf(err, errlen, "key " KEYF ": value -%llu is negative", KEYA(kv), (unsigned long long)m);
 	*out = m;
 	return 0;
 }
@@ -727,7 +717,7 @@ int wf_gguf_get_i64(const struct wf_gguf *g, const char *key, int64_t *out, char
 	if (r)
 		return r;
 	if (m > (uint64_t)INT64_MAX + neg)
-		return fail(err, errlen, "key " KEYF ": value out of range for INT64", KEYA(kv));
+		return wf_errf(err, errlen, "key " KEYF ": value out of range for INT64", KEYA(kv));
 	*out = neg ? (int64_t)(0 - m) : (int64_t)m;
 	return 0;
 }
@@ -770,7 +760,7 @@ const struct wf_gguf_kv *wf_gguf_get_arr(const struct wf_gguf *g, const char *ke
 {
 	const struct wf_gguf_kv *kv = wf_gguf_find(g, key);
 	if (!kv) {
-		fail(err, errlen, "key '%s' is missing", key);
+		wf_errf(err, errlen, "key '%s' is missing", key);
 		return NULL;
 	}
 	char want[64];
@@ -779,11 +769,11 @@ const struct wf_gguf_kv *wf_gguf_get_arr(const struct wf_gguf *g, const char *ke
 	else
 		snprintf(want, sizeof want, "ARRAY[%s]", wf_gguf_vtype_name(atype));
 	if (kv->type != WF_GGUF_ARRAY) {
-		fail(err, errlen, "key '%s': expected %s, found %s", key, want, wf_gguf_vtype_name(kv->type));
+		wf_errf(err, errlen, "key '%s': expected %s, found %s", key, want, wf_gguf_vtype_name(kv->type));
 		return NULL;
 	}
 	if (kv->atype != atype || (n && kv->n != n)) {
-		fail(err, errlen, "key '%s': expected %s, found ARRAY[%s] of %llu", key, want,
+		wf_errf(err, errlen, "key '%s': expected %s, found ARRAY[%s] of %llu", key, want,
 		     wf_gguf_vtype_name(kv->atype), (unsigned long long)kv->n);
 		return NULL;
 	}
@@ -1223,7 +1213,7 @@ int wf_gguf_sink_fd(void *ctx, const void *buf, size_t n, char *err, size_t errl
 		if (k < 0) {
 			if (errno == EINTR)
 				continue;
-			return fail(err, errlen, "write error: %s", strerror(errno));
+			return wf_errf(err, errlen, "write error: %s", strerror(errno));
 		}
 		p += k;
 		n -= (size_t)k;

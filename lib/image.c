@@ -3,6 +3,7 @@
  * layout and the publication protocol.
  */
 #include "image.h"
+#include "errf.h"
 #include "gguf.h"
 
 #include <dirent.h>
@@ -28,22 +29,6 @@ _Static_assert(sizeof(WF_IMAGE_MAGIC) == 8, "magic is 8 bytes with its NUL");
 /* WF_IMAGE_PREFIX as a file name in WF_IMAGE_DIR. */
 static const char file_prefix[] = "wf.";
 
-static void msg(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-	__attribute__((format(printf, 3, 4)))
-#endif
-	;
-
-static void msg(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* "/wf.NAME" into buf (NAME already validated). */
 static void obj_name(const char *name, char *buf, size_t len)
 {
@@ -66,12 +51,12 @@ int wf_image_name_ok(const char *name, char *err, size_t errlen)
 {
 	size_t n, i;
 	if (!name || !*name) {
-		msg(err, errlen, "invalid image name '': empty");
+		wf_errf(err, errlen, "invalid image name '': empty");
 		return -1;
 	}
 	n = strlen(name);
 	if (n > WF_IMAGE_NAME_MAX) {
-		msg(err, errlen, "invalid image name '%.*s...': longer than %d bytes", 16, name,
+		wf_errf(err, errlen, "invalid image name '%.*s...': longer than %d bytes", 16, name,
 		    WF_IMAGE_NAME_MAX);
 		return -1;
 	}
@@ -79,15 +64,15 @@ int wf_image_name_ok(const char *name, char *err, size_t errlen)
 		unsigned char c = (unsigned char)name[i];
 		if (!name_char(c)) {
 			if (c >= 0x20 && c < 0x7f)
-				msg(err, errlen, "invalid image name '%s': '%c' is not allowed (use A-Z a-z 0-9 . _ -)",
+				wf_errf(err, errlen, "invalid image name '%s': '%c' is not allowed (use A-Z a-z 0-9 . _ -)",
 				    name, c);
 			else
-				msg(err, errlen, "invalid image name: byte 0x%02x is not allowed (use A-Z a-z 0-9 . _ -)", c);
+				wf_errf(err, errlen, "invalid image name: byte 0x%02x is not allowed (use A-Z a-z 0-9 . _ -)", c);
 			return -1;
 		}
 	}
 	if (name[0] == '.' || name[0] == '-') {
-		msg(err, errlen, "invalid image name '%s': must start with a letter, digit or '_'", name);
+		wf_errf(err, errlen, "invalid image name '%s': must start with a letter, digit or '_'", name);
 		return -1;
 	}
 	return 0;
@@ -187,7 +172,7 @@ static void foreign_msg(const char *what, uid_t owner, char *err, size_t errlen)
 	char a[128], b[128];
 	user_desc(owner, a, sizeof a);
 	user_desc(geteuid(), b, sizeof b);
-	msg(err, errlen, "%s belongs to %s, not to %s", what, a, b);
+	wf_errf(err, errlen, "%s belongs to %s, not to %s", what, a, b);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -215,14 +200,14 @@ int wf_image_create(struct wf_image_builder *b, const char *name, mode_t mode, u
 		return -1;
 	snprintf(b->name, sizeof b->name, "%s", name);
 	if (mode & ~(mode_t)0777) {
-		msg(err, errlen, "image '%s': mode %04o is not a permission mode (0000..0777)", name,
+		wf_errf(err, errlen, "image '%s': mode %04o is not a permission mode (0000..0777)", name,
 		    (unsigned)mode);
 		return -1;
 	}
 	off = (sizeof *h + page_size() - 1) / page_size() * page_size();
 	total = off + payload_size;
 	if (total < payload_size || total > (uint64_t)SIZE_MAX || total > (uint64_t)INT64_MAX) {
-		msg(err, errlen, "image '%s': payload of %llu bytes is too large", name,
+		wf_errf(err, errlen, "image '%s': payload of %llu bytes is too large", name,
 		    (unsigned long long)payload_size);
 		return -1;
 	}
@@ -230,29 +215,29 @@ int wf_image_create(struct wf_image_builder *b, const char *name, mode_t mode, u
 	b->fd = shm_open(obj, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (b->fd < 0) {
 		if (errno == EEXIST)
-			msg(err, errlen, "image '%s' already exists", name);
+			wf_errf(err, errlen, "image '%s' already exists", name);
 		else
-			msg(err, errlen, "image '%s': cannot create shared memory object %s: %s", name, obj,
+			wf_errf(err, errlen, "image '%s': cannot create shared memory object %s: %s", name, obj,
 			    strerror(errno));
 		return -1;
 	}
 	b->created = 1;
 	/* shm_open applied the umask; the caller asked for exactly mode. */
 	if (fchmod(b->fd, mode) < 0) {
-		msg(err, errlen, "image '%s': chmod %04o: %s", name, (unsigned)mode, strerror(errno));
+		wf_errf(err, errlen, "image '%s': chmod %04o: %s", name, (unsigned)mode, strerror(errno));
 		goto fail;
 	}
 	/* The header goes in first, on a one-page object, so that from here on
 	 * a reader sees who is building it (state "building", not "damaged")
 	 * even while posix_fallocate() below is still at work. */
 	if (ftruncate(b->fd, (off_t)off) < 0) {
-		msg(err, errlen, "image '%s': cannot reserve %llu bytes in shared memory: %s", name,
+		wf_errf(err, errlen, "image '%s': cannot reserve %llu bytes in shared memory: %s", name,
 		    (unsigned long long)off, strerror(errno));
 		goto fail;
 	}
 	h = mmap(NULL, (size_t)off, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
 	if (h == MAP_FAILED) {
-		msg(err, errlen, "image '%s': mmap of %llu bytes: %s", name, (unsigned long long)off,
+		wf_errf(err, errlen, "image '%s': mmap of %llu bytes: %s", name, (unsigned long long)off,
 		    strerror(errno));
 		goto fail;
 	}
@@ -292,14 +277,14 @@ int wf_image_create(struct wf_image_builder *b, const char *name, mode_t mode, u
 	if (r == EINVAL || r == EOPNOTSUPP) /* no fallocate for shm here: size only */
 		r = ftruncate(b->fd, (off_t)total) < 0 ? errno : 0;
 	if (r) {
-		msg(err, errlen, "image '%s': cannot reserve %llu bytes in shared memory: %s", name,
+		wf_errf(err, errlen, "image '%s': cannot reserve %llu bytes in shared memory: %s", name,
 		    (unsigned long long)total, strerror(r));
 		goto fail;
 	}
 	b->map = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
 	if (b->map == MAP_FAILED) {
 		b->map = NULL;
-		msg(err, errlen, "image '%s': mmap of %llu bytes: %s", name, (unsigned long long)total,
+		wf_errf(err, errlen, "image '%s': mmap of %llu bytes: %s", name, (unsigned long long)total,
 		    strerror(errno));
 		goto fail;
 	}
@@ -316,7 +301,7 @@ int wf_image_sink(void *ctx, const void *buf, size_t n, char *err, size_t errlen
 {
 	struct wf_image_builder *b = ctx;
 	if (n > b->payload_size - b->written) {
-		msg(err, errlen, "image '%s': payload overflow (%llu + %zu bytes > %llu)", b->name,
+		wf_errf(err, errlen, "image '%s': payload overflow (%llu + %zu bytes > %llu)", b->name,
 		    (unsigned long long)b->written, n, (unsigned long long)b->payload_size);
 		return -1;
 	}
@@ -331,16 +316,16 @@ int wf_image_publish(struct wf_image_builder *b, char *err, size_t errlen)
 	struct wf_image_header *h;
 	char e[256];
 	if (!b->map || b->published) {
-		msg(err, errlen, "image '%s': nothing to publish", b->name);
+		wf_errf(err, errlen, "image '%s': nothing to publish", b->name);
 		return -1;
 	}
 	if (b->written && b->written != b->payload_size) {
-		msg(err, errlen, "image '%s': payload incomplete (%llu of %llu bytes written)", b->name,
+		wf_errf(err, errlen, "image '%s': payload incomplete (%llu of %llu bytes written)", b->name,
 		    (unsigned long long)b->written, (unsigned long long)b->payload_size);
 		return -1;
 	}
 	if (wf_gguf_parse(&g, b->payload, (size_t)b->payload_size, e, sizeof e) < 0) {
-		msg(err, errlen, "image '%s': payload is not a valid GGUF: %s", b->name, e);
+		wf_errf(err, errlen, "image '%s': payload is not a valid GGUF: %s", b->name, e);
 		return -1;
 	}
 	wf_gguf_free(&g);
@@ -387,27 +372,27 @@ static int check_header(const struct wf_image_header *h, uint64_t objsize, const
 {
 	*state = WF_IMAGE_STATE_DAMAGED;
 	if (memcmp(h->magic, WF_IMAGE_MAGIC, sizeof h->magic) != 0) {
-		msg(err, errlen, "image '%s': bad magic (not a wf image)", name);
+		wf_errf(err, errlen, "image '%s': bad magic (not a wf image)", name);
 		return -1;
 	}
 	if (h->version != WF_IMAGE_VERSION) {
-		msg(err, errlen, "image '%s': format version %u, expected %u", name, h->version,
+		wf_errf(err, errlen, "image '%s': format version %u, expected %u", name, h->version,
 		    WF_IMAGE_VERSION);
 		return -1;
 	}
 	if (h->header_size != sizeof *h) {
-		msg(err, errlen, "image '%s': header size %u, expected %zu", name, h->header_size, sizeof *h);
+		wf_errf(err, errlen, "image '%s': header size %u, expected %zu", name, h->header_size, sizeof *h);
 		return -1;
 	}
 	/* Not ready first: a builder's object may not have its full size yet. */
 	if (atomic_load_explicit(&h->ready, memory_order_acquire) != WF_IMAGE_READY) {
 		if (loader_alive(h)) {
 			*state = WF_IMAGE_STATE_BUILDING;
-			msg(err, errlen, "image '%s' is not ready: its loader (pid %lld) is still building it", name,
+			wf_errf(err, errlen, "image '%s' is not ready: its loader (pid %lld) is still building it", name,
 			    (long long)h->creator_pid);
 		} else {
 			*state = WF_IMAGE_STATE_STALE;
-			msg(err, errlen,
+			wf_errf(err, errlen,
 			    "image '%s' is not ready: its loader (pid %lld) died before finishing "
 			    "(remove it with 'wf-shm rm --stale')",
 			    name, (long long)h->creator_pid);
@@ -415,13 +400,13 @@ static int check_header(const struct wf_image_header *h, uint64_t objsize, const
 		return -1;
 	}
 	if (h->total_size != objsize) {
-		msg(err, errlen, "image '%s': size %llu bytes disagrees with its header (%llu bytes)", name,
+		wf_errf(err, errlen, "image '%s': size %llu bytes disagrees with its header (%llu bytes)", name,
 		    (unsigned long long)objsize, (unsigned long long)h->total_size);
 		return -1;
 	}
 	if (h->payload_offset < h->header_size || h->payload_offset > h->total_size ||
 	    h->payload_size != h->total_size - h->payload_offset) {
-		msg(err, errlen, "image '%s': payload (offset %llu, %llu bytes) does not fill the image (%llu bytes)",
+		wf_errf(err, errlen, "image '%s': payload (offset %llu, %llu bytes) does not fill the image (%llu bytes)",
 		    name, (unsigned long long)h->payload_offset, (unsigned long long)h->payload_size,
 		    (unsigned long long)h->total_size);
 		return -1;
@@ -453,17 +438,17 @@ static int attach(struct wf_image *im, const char *name, int *missing, char *err
 		int e = errno;
 		if (e == ENOENT) {
 			*missing = 1;
-			msg(err, errlen, "no image '%s'", name);
+			wf_errf(err, errlen, "no image '%s'", name);
 		} else if (e == EACCES && (obj_path(name, path, sizeof path), stat(path, &st) == 0) &&
 		           st.st_uid != geteuid()) {
 			foreign_msg(what, st.st_uid, err, errlen);
 		} else {
-			msg(err, errlen, "image '%s': %s", name, strerror(e));
+			wf_errf(err, errlen, "image '%s': %s", name, strerror(e));
 		}
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		msg(err, errlen, "image '%s': fstat: %s", name, strerror(errno));
+		wf_errf(err, errlen, "image '%s': fstat: %s", name, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -473,7 +458,7 @@ static int attach(struct wf_image *im, const char *name, int *missing, char *err
 		return -1;
 	}
 	if (st.st_size < (off_t)sizeof(struct wf_image_header) || (uint64_t)st.st_size > SIZE_MAX) {
-		msg(err, errlen, "image '%s': size %lld bytes is too small for a header", name,
+		wf_errf(err, errlen, "image '%s': size %lld bytes is too small for a header", name,
 		    (long long)st.st_size);
 		close(fd);
 		return -1;
@@ -481,7 +466,7 @@ static int attach(struct wf_image *im, const char *name, int *missing, char *err
 	map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED) {
-		msg(err, errlen, "image '%s': mmap of %lld bytes: %s", name, (long long)st.st_size,
+		wf_errf(err, errlen, "image '%s': mmap of %lld bytes: %s", name, (long long)st.st_size,
 		    strerror(errno));
 		return -1;
 	}
@@ -603,7 +588,7 @@ int wf_image_inspect(const char *name, struct wf_image_info *info, char *err, si
 			snprintf(info->reason, sizeof info->reason, "%s", strerror(en));
 			return 0;
 		}
-		msg(err, errlen, "no image '%s'", name);
+		wf_errf(err, errlen, "no image '%s'", name);
 		return -1;
 	}
 	if (fstat(fd, &info->st) < 0) {
@@ -668,7 +653,7 @@ int wf_image_list(char ***names, size_t *n, char *err, size_t errlen)
 	if (!dir) {
 		if (errno == ENOENT)
 			return 0;
-		msg(err, errlen, "%s: %s", WF_IMAGE_DIR, strerror(errno));
+		wf_errf(err, errlen, "%s: %s", WF_IMAGE_DIR, strerror(errno));
 		return -1;
 	}
 	while ((d = readdir(dir))) {
@@ -713,7 +698,7 @@ oom:
 	for (i = 0; i < cnt; i++)
 		free(v[i]);
 	free(v);
-	msg(err, errlen, "out of memory listing images");
+	wf_errf(err, errlen, "out of memory listing images");
 	return -1;
 }
 
@@ -725,9 +710,9 @@ int wf_image_remove(const char *name, char *err, size_t errlen)
 	obj_name(name, obj, sizeof obj);
 	if (shm_unlink(obj) < 0) {
 		if (errno == ENOENT)
-			msg(err, errlen, "no image '%s'", name);
+			wf_errf(err, errlen, "no image '%s'", name);
 		else
-			msg(err, errlen, "image '%s': cannot remove: %s", name, strerror(errno));
+			wf_errf(err, errlen, "image '%s': cannot remove: %s", name, strerror(errno));
 		return -1;
 	}
 	if (wf_image_get_default(def, sizeof def, e, sizeof e) == 1 && strcmp(def, name) == 0)
@@ -754,26 +739,26 @@ int wf_image_set_default(const char *name, char *err, size_t errlen)
 	mark_name(obj, sizeof obj);
 	fd = shm_open(obj, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		msg(err, errlen, "default mark %s: %s", obj, strerror(errno));
+		wf_errf(err, errlen, "default mark %s: %s", obj, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0 || st.st_uid != geteuid()) {
 		if (st.st_uid != geteuid())
 			foreign_msg("default mark", st.st_uid, err, errlen);
 		else
-			msg(err, errlen, "default mark %s: fstat: %s", obj, strerror(errno));
+			wf_errf(err, errlen, "default mark %s: fstat: %s", obj, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	if (ftruncate(fd, DEFAULT_MARK_SIZE) < 0) {
-		msg(err, errlen, "default mark %s: %s", obj, strerror(errno));
+		wf_errf(err, errlen, "default mark %s: %s", obj, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	map = mmap(NULL, DEFAULT_MARK_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED) {
-		msg(err, errlen, "default mark %s: mmap: %s", obj, strerror(errno));
+		wf_errf(err, errlen, "default mark %s: mmap: %s", obj, strerror(errno));
 		return -1;
 	}
 	memset(map, 0, DEFAULT_MARK_SIZE);
@@ -795,11 +780,11 @@ int wf_image_get_default(char *out, size_t outlen, char *err, size_t errlen)
 	if (fd < 0) {
 		if (errno == ENOENT)
 			return 0;
-		msg(err, errlen, "default mark %s: %s", obj, strerror(errno));
+		wf_errf(err, errlen, "default mark %s: %s", obj, strerror(errno));
 		return -1;
 	}
 	if (fstat(fd, &st) < 0) {
-		msg(err, errlen, "default mark %s: fstat: %s", obj, strerror(errno));
+		wf_errf(err, errlen, "default mark %s: fstat: %s", obj, strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -809,7 +794,7 @@ int wf_image_get_default(char *out, size_t outlen, char *err, size_t errlen)
 		return -1;
 	}
 	if (st.st_size != DEFAULT_MARK_SIZE) {
-		msg(err, errlen, "default mark %s: size %lld bytes, expected %d", obj, (long long)st.st_size,
+		wf_errf(err, errlen, "default mark %s: size %lld bytes, expected %d", obj, (long long)st.st_size,
 		    DEFAULT_MARK_SIZE);
 		close(fd);
 		return -1;
@@ -817,20 +802,20 @@ int wf_image_get_default(char *out, size_t outlen, char *err, size_t errlen)
 	map = mmap(NULL, DEFAULT_MARK_SIZE, PROT_READ, MAP_SHARED, fd, 0);
 	close(fd);
 	if (map == MAP_FAILED) {
-		msg(err, errlen, "default mark %s: mmap: %s", obj, strerror(errno));
+		wf_errf(err, errlen, "default mark %s: mmap: %s", obj, strerror(errno));
 		return -1;
 	}
 	len = strnlen(map, DEFAULT_MARK_SIZE);
 	if (len >= outlen || len > WF_IMAGE_NAME_MAX) {
 		munmap((void *)map, DEFAULT_MARK_SIZE);
-		msg(err, errlen, "default mark %s: no valid image name in it", obj);
+		wf_errf(err, errlen, "default mark %s: no valid image name in it", obj);
 		return -1;
 	}
 	memcpy(out, map, len);
 	out[len] = '\0';
 	munmap((void *)map, DEFAULT_MARK_SIZE);
 	if (wf_image_name_ok(out, e, sizeof e) < 0) {
-		msg(err, errlen, "default mark %s: %s", obj, e);
+		wf_errf(err, errlen, "default mark %s: %s", obj, e);
 		out[0] = '\0';
 		return -1;
 	}
@@ -842,7 +827,7 @@ int wf_image_clear_default(char *err, size_t errlen)
 	char obj[64];
 	mark_name(obj, sizeof obj);
 	if (shm_unlink(obj) < 0 && errno != ENOENT) {
-		msg(err, errlen, "default mark %s: cannot remove: %s", obj, strerror(errno));
+		wf_errf(err, errlen, "default mark %s: cannot remove: %s", obj, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -875,7 +860,7 @@ static int open_arg(const char *arg, const char *pre, struct wf_model_src *src, 
 
 	if (strncmp(arg, "shm:", 4) == 0) {
 		if (attach(&src->im, arg + 4, &missing, e, sizeof e) < 0) {
-			msg(err, errlen, "%s%s", pre, e);
+			wf_errf(err, errlen, "%s%s", pre, e);
 			return -1;
 		}
 		use_image(src, arg + 4);
@@ -886,29 +871,29 @@ static int open_arg(const char *arg, const char *pre, struct wf_model_src *src, 
 		if ((en == ENOENT || en == ENOTDIR) && wf_image_name_ok(arg, NULL, 0) == 0) {
 			if (attach(&src->im, arg, &missing, e, sizeof e) < 0) {
 				if (missing)
-					msg(err, errlen, "%s%s: no such file or image", pre, arg);
+					wf_errf(err, errlen, "%s%s: no such file or image", pre, arg);
 				else
-					msg(err, errlen, "%s%s", pre, e);
+					wf_errf(err, errlen, "%s%s", pre, e);
 				return -1;
 			}
 			use_image(src, arg);
 			return 0;
 		}
-		msg(err, errlen, "%s%s: %s", pre, arg, strerror(en));
+		wf_errf(err, errlen, "%s%s: %s", pre, arg, strerror(en));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		msg(err, errlen, "%s%s: not a regular file", pre, arg);
+		wf_errf(err, errlen, "%s%s: not a regular file", pre, arg);
 		return -1;
 	}
 	src->fd = open(arg, O_RDONLY | O_CLOEXEC);
 	if (src->fd < 0) {
-		msg(err, errlen, "%s%s: %s", pre, arg, strerror(errno));
+		wf_errf(err, errlen, "%s%s: %s", pre, arg, strerror(errno));
 		return -1;
 	}
 	src->has_fd = 1;
 	if (fstat(src->fd, &st) < 0) {
-		msg(err, errlen, "%s%s: fstat: %s", pre, arg, strerror(errno));
+		wf_errf(err, errlen, "%s%s: fstat: %s", pre, arg, strerror(errno));
 		wf_model_close(src);
 		return -1;
 	}
@@ -922,7 +907,7 @@ static int open_arg(const char *arg, const char *pre, struct wf_model_src *src, 
 	}
 	/* No image (a listing error only means we cannot use one): map the file. */
 	if ((uint64_t)st.st_size > SIZE_MAX) {
-		msg(err, errlen, "%s%s: %lld bytes do not fit in the address space", pre, arg,
+		wf_errf(err, errlen, "%s%s: %lld bytes do not fit in the address space", pre, arg,
 		    (long long)st.st_size);
 		wf_model_close(src);
 		return -1;
@@ -938,7 +923,7 @@ static int open_arg(const char *arg, const char *pre, struct wf_model_src *src, 
 	src->fmap = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, src->fd, 0);
 	if (src->fmap == MAP_FAILED) {
 		src->fmap = NULL;
-		msg(err, errlen, "%s%s: mmap: %s", pre, arg, strerror(errno));
+		wf_errf(err, errlen, "%s%s: mmap: %s", pre, arg, strerror(errno));
 		wf_model_close(src);
 		return -1;
 	}
@@ -962,19 +947,19 @@ int wf_model_open(const char *arg, struct wf_model_src *src, char *err, size_t e
 		return open_arg(arg, "WF_MODEL: ", src, err, errlen);
 	r = wf_image_get_default(def, sizeof def, e, sizeof e);
 	if (r < 0) {
-		msg(err, errlen, "%s", e);
+		wf_errf(err, errlen, "%s", e);
 		return -1;
 	}
 	if (r == 0) {
-		msg(err, errlen, "%s", no_model);
+		wf_errf(err, errlen, "%s", no_model);
 		return -1;
 	}
 	if (attach(&src->im, def, &missing, e, sizeof e) < 0) {
 		if (missing)
-			msg(err, errlen, "default image '%s' does not exist (mark another with 'wf-shm load --default FILE')",
+			wf_errf(err, errlen, "default image '%s' does not exist (mark another with 'wf-shm load --default FILE')",
 			    def);
 		else
-			msg(err, errlen, "default image: %s", e);
+			wf_errf(err, errlen, "default image: %s", e);
 		return -1;
 	}
 	use_image(src, def);

@@ -2,6 +2,7 @@
  * model — binding a BitNet b1.58 GGUF and the forward pass (see model.h).
  */
 #include "model.h"
+#include "errf.h"
 
 #include <errno.h>
 #include <math.h>
@@ -65,16 +66,6 @@ struct wf_model {
 	size_t n_allocs, cap_allocs;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 int wf_act_parse(const char *s)
 {
 	if (!strcmp(s, "relu2") || !strcmp(s, "relu_sqr") || !strcmp(s, "relu²"))
@@ -116,7 +107,7 @@ static void *model_alloc(struct wf_model *m, size_t n, char *err, size_t errlen)
 	m->allocs[m->n_allocs++] = p;
 	return p;
 oom:
-	seterr(err, errlen, "out of memory (%zu bytes)", n);
+	wf_errf(err, errlen, "out of memory (%zu bytes)", n);
 	return NULL;
 }
 
@@ -127,7 +118,7 @@ static int reg_tmat(struct wf_model *m, const char *name, const struct wf_tmat *
 		size_t cap = m->cap_tms ? 2 * m->cap_tms : 256;
 		struct tm_entry *t = realloc(m->tms, cap * sizeof *t);
 		if (!t) {
-			seterr(err, errlen, "out of memory");
+			wf_errf(err, errlen, "out of memory");
 			return -1;
 		}
 		m->tms = t;
@@ -163,7 +154,7 @@ static const struct wf_gguf_tensor *tensor(const struct wf_gguf *g, const char *
 	shape_str(ws, sizeof ws, want, nd);
 	if (!t) {
 		if (required) {
-			seterr(err, errlen, "tensor '%s' is missing (expected %s)", name, ws);
+			wf_errf(err, errlen, "tensor '%s' is missing (expected %s)", name, ws);
 			*fail = 1;
 		}
 		return NULL;
@@ -171,7 +162,7 @@ static const struct wf_gguf_tensor *tensor(const struct wf_gguf *g, const char *
 	int ok = t->ne[0] == ne0 && t->ne[1] == (ne1 ? ne1 : 1) && t->ne[2] == 1 && t->ne[3] == 1;
 	if (!ok) {
 		shape_str(fs, sizeof fs, t->ne, t->n_dims);
-		seterr(err, errlen, "tensor '%s': expected %s, found %s", name, ws, fs);
+		wf_errf(err, errlen, "tensor '%s': expected %s, found %s", name, ws, fs);
 		*fail = 1;
 		return NULL;
 	}
@@ -197,7 +188,7 @@ static const float *load_vec(struct wf_model *m, const char *name, int n, char *
 			memcpy(&h, d + 2 * (size_t)i, 2);
 			v[i] = t->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
 		} else {
-			seterr(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)", name,
+			wf_errf(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)", name,
 			       wf_ggml_type_name(t->type));
 			return NULL;
 		}
@@ -223,7 +214,7 @@ static int load_fmat(struct wf_model *m, const struct wf_gguf_tensor *t, struct 
 		return 0;
 	}
 	if (t->type != WF_TYPE_F32 && t->type != WF_TYPE_F16 && t->type != WF_TYPE_BF16) {
-		seterr(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)", t->name,
+		wf_errf(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)", t->name,
 		       wf_ggml_type_name(t->type));
 		return -1;
 	}
@@ -309,7 +300,7 @@ static int run_pack_jobs(struct loader *L, char *err, size_t errlen)
 	wf_pool_free(pool);
 	for (size_t i = 0; i < L->n_jobs; i++) {
 		if (L->jobs[i].err[0]) {
-			seterr(err, errlen, "%s", L->jobs[i].err);
+			wf_errf(err, errlen, "%s", L->jobs[i].err);
 			return -1;
 		}
 	}
@@ -322,7 +313,7 @@ static struct pack_job *new_job(struct loader *L, char *err, size_t errlen)
 		size_t cap = L->cap_jobs ? 2 * L->cap_jobs : 64;
 		struct pack_job *j = realloc(L->jobs, cap * sizeof *j);
 		if (!j) {
-			seterr(err, errlen, "out of memory");
+			wf_errf(err, errlen, "out of memory");
 			return NULL;
 		}
 		L->jobs = j;
@@ -343,7 +334,7 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 	if (!t)
 		return -1;
 	if (t->type != WF_TYPE_WF_TMAT && !wf_ternary_type_ok(t->type)) {
-		seterr(err, errlen, "tensor '%s': type %s is not a ternary weight format "
+		wf_errf(err, errlen, "tensor '%s': type %s is not a ternary weight format "
 		       "(I2_S, TQ1_0, TQ2_0, F32, F16, BF16)", name, wf_ggml_type_name(t->type));
 		return -1;
 	}
@@ -391,7 +382,7 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 			if (st->ne[0] * st->ne[1] * st->ne[2] * st->ne[3] != 1) {
 				char fs[96];
 				shape_str(fs, sizeof fs, st->ne, st->n_dims);
-				seterr(err, errlen, "tensor '%s': expected [1], found %s", sname, fs);
+				wf_errf(err, errlen, "tensor '%s': expected [1], found %s", sname, fs);
 				return -1;
 			}
 			if (st->type == WF_TYPE_F32) {
@@ -401,12 +392,12 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 				memcpy(&h, st->data, 2);
 				sc = st->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
 			} else {
-				seterr(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)",
+				wf_errf(err, errlen, "tensor '%s': type %s is not supported (F32, F16, BF16)",
 				       sname, wf_ggml_type_name(st->type));
 				return -1;
 			}
 			if (!isfinite(sc)) {
-				seterr(err, errlen, "tensor '%s': scale is not finite", sname);
+				wf_errf(err, errlen, "tensor '%s': scale is not finite", sname);
 				return -1;
 			}
 			scale *= sc;
@@ -415,7 +406,7 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 		}
 	}
 	if (!isfinite(scale)) {
-		seterr(err, errlen, "tensor '%s': scale is not finite", name);
+		wf_errf(err, errlen, "tensor '%s': scale is not finite", name);
 		return -1;
 	}
 	w->scale = scale;
@@ -442,13 +433,13 @@ static int load_lrc(struct wf_model *m, const char *base, int in, int out, struc
 	if (!tu && !tv)
 		return 0;
 	if (!tu || !tv) {
-		seterr(err, errlen, "tensor '%s' is missing (LRC needs both %s and %s)", tu ? nv : nu,
+		wf_errf(err, errlen, "tensor '%s' is missing (LRC needs both %s and %s)", tu ? nv : nu,
 		       nu, nv);
 		return -1;
 	}
 	int rank = m->hp.lrc_rank ? m->hp.lrc_rank : (int)tv->ne[1];
 	if (rank < 1 || rank > in) {
-		seterr(err, errlen, "tensor '%s': rank %d is out of range [1, %d]", nv, rank, in);
+		wf_errf(err, errlen, "tensor '%s': rank %d is out of range [1, %d]", nv, rank, in);
 		return -1;
 	}
 	int fail = 0;
@@ -490,12 +481,12 @@ static const struct wf_gguf_tensor *tensor3(const struct wf_gguf *g, const char 
 	char ws[64], fs[96];
 	shape_str(ws, sizeof ws, want, 3);
 	if (!t) {
-		seterr(err, errlen, "tensor '%s' is missing (expected %s)", name, ws);
+		wf_errf(err, errlen, "tensor '%s' is missing (expected %s)", name, ws);
 		return NULL;
 	}
 	if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != ne2 || t->ne[3] != 1) {
 		shape_str(fs, sizeof fs, t->ne, t->n_dims);
-		seterr(err, errlen, "tensor '%s': expected %s, found %s", name, ws, fs);
+		wf_errf(err, errlen, "tensor '%s': expected %s, found %s", name, ws, fs);
 		return NULL;
 	}
 	return t;
@@ -510,7 +501,7 @@ static int load_experts(struct loader *L, const char *name, int cols, int rows, 
 	if (!t)
 		return -1;
 	if (!wf_ternary_type_ok(t->type)) {
-		seterr(err, errlen, "tensor '%s': type %s is not a ternary weight format "
+		wf_errf(err, errlen, "tensor '%s': type %s is not a ternary weight format "
 		       "(I2_S, TQ1_0, TQ2_0, F32, F16, BF16)", name, wf_ggml_type_name(t->type));
 		return -1;
 	}
@@ -585,11 +576,11 @@ static int key_u32(const struct wf_gguf *g, const char *arch, const char *suffix
 	if (r == 1) {
 		if (!required)
 			return 0;
-		seterr(err, errlen, "key '%s' is missing", key);
+		wf_errf(err, errlen, "key '%s' is missing", key);
 		return -1;
 	}
 	if (v < lo || v > hi) {
-		seterr(err, errlen, "key '%s': %u is out of range [%u, %u]", key, v, lo, hi);
+		wf_errf(err, errlen, "key '%s': %u is out of range [%u, %u]", key, v, lo, hi);
 		return -1;
 	}
 	*out = (int)v;
@@ -608,11 +599,11 @@ static int key_f32(const struct wf_gguf *g, const char *arch, const char *suffix
 	if (r == 1) {
 		if (!required)
 			return 0;
-		seterr(err, errlen, "key '%s' is missing", key);
+		wf_errf(err, errlen, "key '%s' is missing", key);
 		return -1;
 	}
 	if (!isfinite(v)) {
-		seterr(err, errlen, "key '%s': value is not finite", key);
+		wf_errf(err, errlen, "key '%s': value is not finite", key);
 		return -1;
 	}
 	*out = v;
@@ -628,13 +619,13 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 	if (r < 0)
 		return -1;
 	if (r == 1) {
-		seterr(err, errlen, "key 'general.architecture' is missing");
+		wf_errf(err, errlen, "key 'general.architecture' is missing");
 		return -1;
 	}
 	if (s.len >= sizeof hp->arch ||
 	    !((s.len == 12 && !memcmp(s.ptr, "bitnet-b1.58", 12)) ||
 	      (s.len == 9 && !memcmp(s.ptr, "bitnet-25", 9)) || (s.len == 6 && !memcmp(s.ptr, "bitnet", 6)))) {
-		seterr(err, errlen, "architecture '%.*s' is not supported (bitnet-b1.58, bitnet-25, bitnet)",
+		wf_errf(err, errlen, "architecture '%.*s' is not supported (bitnet-b1.58, bitnet-25, bitnet)",
 		       (int)(s.len > 64 ? 64 : s.len), s.ptr);
 		return -1;
 	}
@@ -660,40 +651,40 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 		hp->n_head_kv = hp->n_head;
 	char key[128];
 	if (hp->n_embd % hp->n_head) {
-		seterr(err, errlen, "key '%s.attention.head_count': %d does not divide embedding_length %d",
+		wf_errf(err, errlen, "key '%s.attention.head_count': %d does not divide embedding_length %d",
 		       a, hp->n_head, hp->n_embd);
 		return -1;
 	}
 	if (hp->n_head % hp->n_head_kv) {
-		seterr(err, errlen, "key '%s.attention.head_count_kv': %d does not divide head_count %d", a,
+		wf_errf(err, errlen, "key '%s.attention.head_count_kv': %d does not divide head_count %d", a,
 		       hp->n_head_kv, hp->n_head);
 		return -1;
 	}
 	hp->head_dim = hp->n_embd / hp->n_head;
 	if (hp->head_dim % 2) {
-		seterr(err, errlen, "key '%s.attention.head_count': head dimension %d is odd", a, hp->head_dim);
+		wf_errf(err, errlen, "key '%s.attention.head_count': head dimension %d is odd", a, hp->head_dim);
 		return -1;
 	}
 	if (!hp->n_rot)
 		hp->n_rot = hp->head_dim;
 	if (hp->n_rot % 2 || hp->n_rot > hp->head_dim) {
-		seterr(err, errlen, "key '%s.rope.dimension_count': %d must be even and at most the head dimension %d",
+		wf_errf(err, errlen, "key '%s.rope.dimension_count': %d must be even and at most the head dimension %d",
 		       a, hp->n_rot, hp->head_dim);
 		return -1;
 	}
 	if (hp->n_embd % WF_TMAT_COL_ALIGN || hp->n_ff % WF_TMAT_COL_ALIGN) {
-		seterr(err, errlen, "key '%s.%s': %d is not a multiple of %d (needed by the ternary kernels)", a,
+		wf_errf(err, errlen, "key '%s.%s': %d is not a multiple of %d (needed by the ternary kernels)", a,
 		       hp->n_embd % WF_TMAT_COL_ALIGN ? "embedding_length" : "feed_forward_length",
 		       hp->n_embd % WF_TMAT_COL_ALIGN ? hp->n_embd : hp->n_ff, WF_TMAT_COL_ALIGN);
 		return -1;
 	}
 	if (!(hp->rms_eps >= 0 && hp->rms_eps < 1)) {
-		seterr(err, errlen, "key '%s.attention.layer_norm_rms_epsilon': %g is out of range [0, 1)", a,
+		wf_errf(err, errlen, "key '%s.attention.layer_norm_rms_epsilon': %g is out of range [0, 1)", a,
 		       (double)hp->rms_eps);
 		return -1;
 	}
 	if (!(hp->rope_base > 0)) {
-		seterr(err, errlen, "key '%s.rope.freq_base': %g is not positive", a, (double)hp->rope_base);
+		wf_errf(err, errlen, "key '%s.rope.freq_base': %g is not positive", a, (double)hp->rope_base);
 		return -1;
 	}
 	/* RoPE scaling: none or linear (factor f divides positions by f). */
@@ -702,7 +693,7 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 	if (r < 0)
 		return -1;
 	if (r == 0 && !(s.len == 4 && !memcmp(s.ptr, "none", 4)) && !(s.len == 6 && !memcmp(s.ptr, "linear", 6))) {
-		seterr(err, errlen, "key '%s': '%.*s' is not supported (none, linear)", key,
+		wf_errf(err, errlen, "key '%s': '%.*s' is not supported (none, linear)", key,
 		       (int)(s.len > 32 ? 32 : s.len), s.ptr);
 		return -1;
 	}
@@ -711,7 +702,7 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 		if (key_f32(g, a, "rope.scaling.factor", 0, &f, err, errlen) < 0)
 			return -1;
 		if (!(f > 0)) {
-			seterr(err, errlen, "key '%s.rope.scaling.factor': %g is not positive", a, (double)f);
+			wf_errf(err, errlen, "key '%s.rope.scaling.factor': %g is not positive", a, (double)f);
 			return -1;
 		}
 		hp->rope_freq_scale = 1.0f / f;
@@ -727,7 +718,7 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 		            errlen) < 0)
 			return -1;
 		if (hp->n_ff_exp % WF_TMAT_COL_ALIGN) {
-			seterr(err, errlen, "key '%s.expert_feed_forward_length': %d is not a multiple of %d", a,
+			wf_errf(err, errlen, "key '%s.expert_feed_forward_length': %d is not a multiple of %d", a,
 			       hp->n_ff_exp, WF_TMAT_COL_ALIGN);
 			return -1;
 		}
@@ -745,7 +736,7 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 		snprintf(v, sizeof v, "%.*s", (int)(s.len > 31 ? 31 : s.len), s.ptr);
 		hp->act = wf_act_parse(v);
 		if (hp->act < 0) {
-			seterr(err, errlen, "key '%s': '%s' is not supported (relu2, silu)", key, v);
+			wf_errf(err, errlen, "key '%s': '%s' is not supported (relu2, silu)", key, v);
 			return -1;
 		}
 		hp->act_from = "file key";
@@ -812,7 +803,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 	char name[128];
 	int fail = 0;
 	if (!m) {
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	m->g = g;
@@ -823,13 +814,13 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 
 	const struct wf_gguf_tensor *te = wf_gguf_tensor(g, "token_embd.weight");
 	if (!te) {
-		seterr(err, errlen, "tensor 'token_embd.weight' is missing (expected [%d, n_vocab])", H);
+		wf_errf(err, errlen, "tensor 'token_embd.weight' is missing (expected [%d, n_vocab])", H);
 		goto fail;
 	}
 	if (te->n_dims != 2 || te->ne[0] != H || te->ne[1] < 1 || te->ne[1] > MAX_VOCAB) {
 		char fs[96];
 		shape_str(fs, sizeof fs, te->ne, te->n_dims);
-		seterr(err, errlen, "tensor 'token_embd.weight': expected [%d, n_vocab], found %s", H, fs);
+		wf_errf(err, errlen, "tensor 'token_embd.weight': expected [%d, n_vocab], found %s", H, fs);
 		goto fail;
 	}
 	hp->n_vocab = (int)te->ne[1];
@@ -837,7 +828,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 	if (key_u32(g, hp->arch, "vocab_size", 0, 1, MAX_VOCAB, &nv, err, errlen) < 0)
 		goto fail;
 	if (nv && nv != hp->n_vocab) {
-		seterr(err, errlen, "key '%s.vocab_size': %d disagrees with tensor 'token_embd.weight' (%d rows)",
+		wf_errf(err, errlen, "key '%s.vocab_size': %d disagrees with tensor 'token_embd.weight' (%d rows)",
 		       hp->arch, nv, hp->n_vocab);
 		goto fail;
 	}
@@ -872,7 +863,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 
 	m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
 	if (!m->layers) {
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		goto fail;
 	}
 	for (int l = 0; l < hp->n_layer; l++) {
@@ -896,7 +887,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		if (wf_gguf_tensor(g, name)) {
 			int E = hp->n_expert, Fe = hp->n_ff_exp;
 			if (!E) {
-				seterr(err, errlen, "tensor '%s': key '%s.expert_count' is missing", name, hp->arch);
+				wf_errf(err, errlen, "tensor '%s': key '%s.expert_count' is missing", name, hp->arch);
 				goto fail;
 			}
 			const struct wf_gguf_tensor *tr = tensor(g, name, H, E, 1, &fail, err, errlen);
@@ -1066,7 +1057,7 @@ struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int 
 	if (n_ctx <= 0)
 		n_ctx = hp->n_ctx_train;
 	if (n_ctx > MAX_CTX) {
-		seterr(err, errlen, "context of %d positions is too large (at most %d)", n_ctx, MAX_CTX);
+		wf_errf(err, errlen, "context of %d positions is too large (at most %d)", n_ctx, MAX_CTX);
 		return NULL;
 	}
 	if (n_batch <= 0)
@@ -1081,7 +1072,7 @@ struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int 
 		n_threads = 256;
 	struct wf_ctx *c = calloc(1, sizeof *c);
 	if (!c) {
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	c->m = m;
@@ -1128,7 +1119,7 @@ struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int 
 	}
 	c->lrc_t = xcalloc(B * 3 * (size_t)(m->max_rank ? m->max_rank : 1), sizeof(float), &fail);
 	if (fail) {
-		seterr(err, errlen, "out of memory for a context of %d positions", n_ctx);
+		wf_errf(err, errlen, "out of memory for a context of %d positions", n_ctx);
 		wf_ctx_free(c);
 		return NULL;
 	}
@@ -1761,28 +1752,28 @@ int wf_ctx_eval(struct wf_ctx *c, const struct wf_eval *e, char *err, size_t err
 {
 	const struct wf_hparams *hp = &c->m->hp;
 	if (e->n < 0 || (e->n == 0 && e->logits && e->logits_from < 0)) {
-		seterr(err, errlen, "bad evaluation request");
+		wf_errf(err, errlen, "bad evaluation request");
 		return -1;
 	}
 	if (e->n == 0)
 		return 0;
 	if (e->n > c->n_ctx - c->n_past) {
-		seterr(err, errlen, "%d positions do not fit in the context of %d (%d cached)", e->n, c->n_ctx,
+		wf_errf(err, errlen, "%d positions do not fit in the context of %d (%d cached)", e->n, c->n_ctx,
 		       c->n_past);
 		return -1;
 	}
 	if (e->attn == WF_ATTN_BLOCK && e->n > c->n_batch) {
-		seterr(err, errlen, "a bidirectional block of %d positions exceeds the batch of %d", e->n,
+		wf_errf(err, errlen, "a bidirectional block of %d positions exceeds the batch of %d", e->n,
 		       c->n_batch);
 		return -1;
 	}
 	if (e->logits && (e->logits_from < 0 || e->logits_from > e->n)) {
-		seterr(err, errlen, "logits_from %d outside [0, %d]", e->logits_from, e->n);
+		wf_errf(err, errlen, "logits_from %d outside [0, %d]", e->logits_from, e->n);
 		return -1;
 	}
 	for (int j = 0; j < e->n; j++) {
 		if (e->tok[j] < 0 || e->tok[j] >= hp->n_vocab) {
-			seterr(err, errlen, "token %d: id %d out of range [0, %d)", j + 1, (int)e->tok[j], hp->n_vocab);
+			wf_errf(err, errlen, "token %d: id %d out of range [0, %d)", j + 1, (int)e->tok[j], hp->n_vocab);
 			return -1;
 		}
 	}

@@ -5,6 +5,7 @@
  * groups at a time.
  */
 #include "repack.h"
+#include "errf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -35,15 +36,6 @@ struct wf_repack {
 	uint64_t data_total;
 	struct wf_gguf_writer *w;
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 /* 1 when name is blk.N.<projection>.weight. */
 static int is_projection(const char *name)
@@ -95,7 +87,7 @@ static int write_q8(struct wf_repack *r, const struct wf_gguf_tensor *t, char *e
 	uint8_t *q = malloc(step * rb);
 	int rc = -1;
 	if (!x || !q) {
-		fail(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		goto out;
 	}
 	for (int r0 = 0; r0 < rows; r0 += (int)step) {
@@ -114,7 +106,7 @@ static int write_q8(struct wf_repack *r, const struct wf_gguf_tensor *t, char *e
 			wf_q8_0_quantize_row(x, cols, q + (size_t)(i - r0) * rb);
 		}
 		if (wf_gguf_writer_data(r->w, q, (size_t)(r1 - r0) * rb) < 0) {
-			fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+			wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 			goto out;
 		}
 	}
@@ -136,7 +128,7 @@ static int add_tok_index(struct wf_repack *r, char *err, size_t errlen)
 	o.index = NULL;
 	struct wf_tokenizer *t = wf_tokenizer_load(r->g, &o, sub, sizeof sub);
 	if (!t)
-		return fail(err, errlen, "tokenizer: %s", sub);
+		return wf_errf(err, errlen, "tokenizer: %s", sub);
 	size_t len = 0;
 	const void *ix = wf_tok_index(t, &len);
 	if (ix && len % 4 == 0 && (r->tok_index = malloc(len))) {
@@ -155,13 +147,13 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 	struct wf_repack *r = calloc(1, sizeof *r);
 	if (!r || !(r->it = calloc(g->n_tensors ? g->n_tensors : 1, sizeof *r->it))) {
 		free(r);
-		fail(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	r->g = g;
 	if (!(r->w = wf_gguf_writer_new())) {
 		wf_repack_free(r);
-		fail(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	wf_gguf_writer_set_alignment(r->w, ALIGN);
@@ -193,7 +185,7 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 			it->cols = (int)t->ne[0];
 			if (wf_ternary_check(t, NULL, NULL, sub, sizeof sub) < 0 ||
 			    wf_ternary_scale(t, &it->scale, sub, sizeof sub) < 0) {
-				fail(err, errlen, "%s", sub);
+				wf_errf(err, errlen, "%s", sub);
 				wf_repack_free(r);
 				return NULL;
 			}
@@ -209,7 +201,7 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 		return NULL;
 	}
 	if (wf_gguf_writer_error(r->w)[0]) {
-		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 		wf_repack_free(r);
 		return NULL;
 	}
@@ -236,12 +228,12 @@ static int write_packed(struct wf_repack *r, const struct item *it, int8_t *trit
 			return -1;
 		wf_tmat_pack(packed, trits, r1 - r0, it->cols);
 		if (wf_gguf_writer_data(r->w, packed, wf_tmat_packed_size(r1 - r0, it->cols)) < 0)
-			return fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+			return wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 	}
 	uint8_t trailer[32] = {0};
 	memcpy(trailer, &it->scale, sizeof it->scale);
 	if (wf_gguf_writer_data(r->w, trailer, sizeof trailer) < 0)
-		return fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		return wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 	return 0;
 }
 
@@ -254,7 +246,7 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 		if (r->it[i].t)
 			total += r->it[i].t->nbytes;
 	if (wf_gguf_writer_begin(r->w, sink, ctx) < 0)
-		return fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		return wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 	/* a chunk holds CHUNK_WEIGHTS trits, or one row group of the widest matrix */
 	size_t chunk = CHUNK_WEIGHTS;
 	for (uint64_t i = 0; i < r->g->n_tensors; i++)
@@ -264,7 +256,7 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 	uint8_t *packed = malloc(chunk / 4);
 	int rc = -1;
 	if (!trits || !packed) {
-		fail(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		goto out;
 	}
 	for (uint64_t i = 0; i < r->g->n_tensors; i++) {
@@ -274,11 +266,11 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 		if (it->rewrite) {
 			char sub[256];
 			if (write_packed(r, it, trits, packed, sub, sizeof sub) < 0) {
-				fail(err, errlen, "%s", sub);
+				wf_errf(err, errlen, "%s", sub);
 				goto out;
 			}
 		} else if (wf_gguf_writer_data(r->w, it->t->data, (size_t)it->t->nbytes) < 0) {
-			fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+			wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 			goto out;
 		}
 		done += it->t->nbytes;
@@ -288,11 +280,11 @@ int wf_repack_write(struct wf_repack *r, wf_gguf_sink sink, void *ctx,
 	if (r->q8src && write_q8(r, r->q8src, err, errlen) < 0)
 		goto out;
 	if (r->tok_index && wf_gguf_writer_data(r->w, r->tok_index, r->tok_index_len) < 0) {
-		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 		goto out;
 	}
 	if (wf_gguf_writer_finish(r->w) < 0) {
-		fail(err, errlen, "%s", wf_gguf_writer_error(r->w));
+		wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 		goto out;
 	}
 	rc = 0;

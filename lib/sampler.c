@@ -2,6 +2,7 @@
  * sampler — see sampler.h.
  */
 #include "sampler.h"
+#include "errf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -23,16 +24,6 @@ struct wf_sampler {
 	float *prob;    /* [n_vocab] */
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 void wf_sampler_defaults(struct wf_sampler_params *p)
 {
 	p->temp = 0;
@@ -46,27 +37,27 @@ void wf_sampler_defaults(struct wf_sampler_params *p)
 int wf_sampler_check(const struct wf_sampler_params *p, char *err, size_t errlen)
 {
 	if (!(p->temp >= 0) || !isfinite(p->temp)) {
-		seterr(err, errlen, "--temp: %g is not a finite number >= 0", (double)p->temp);
+		wf_errf(err, errlen, "--temp: %g is not a finite number >= 0", (double)p->temp);
 		return -1;
 	}
 	if (p->top_k < 0) {
-		seterr(err, errlen, "--top-k: %d is negative", p->top_k);
+		wf_errf(err, errlen, "--top-k: %d is negative", p->top_k);
 		return -1;
 	}
 	if (!(p->top_p >= 0 && p->top_p <= 1)) {
-		seterr(err, errlen, "--top-p: %g is not in [0, 1]", (double)p->top_p);
+		wf_errf(err, errlen, "--top-p: %g is not in [0, 1]", (double)p->top_p);
 		return -1;
 	}
 	if (!(p->min_p >= 0 && p->min_p <= 1)) {
-		seterr(err, errlen, "--min-p: %g is not in [0, 1]", (double)p->min_p);
+		wf_errf(err, errlen, "--min-p: %g is not in [0, 1]", (double)p->min_p);
 		return -1;
 	}
 	if (!(p->repeat_penalty > 0) || !isfinite(p->repeat_penalty)) {
-		seterr(err, errlen, "--repeat-penalty: %g is not a finite number > 0", (double)p->repeat_penalty);
+		wf_errf(err, errlen, "--repeat-penalty: %g is not a finite number > 0", (double)p->repeat_penalty);
 		return -1;
 	}
 	if (p->repeat_last_n < 0) {
-		seterr(err, errlen, "--repeat-last-n: %d is negative", p->repeat_last_n);
+		wf_errf(err, errlen, "--repeat-last-n: %d is negative", p->repeat_last_n);
 		return -1;
 	}
 	return 0;
@@ -86,7 +77,7 @@ struct wf_sampler *wf_sampler_new(const struct wf_sampler_params *p, int n_vocab
 	}
 	if (!s || !s->c || !s->seen || !s->prob) {
 		wf_sampler_free(s);
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	wf_sampler_seed(s, 0);

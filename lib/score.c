@@ -3,6 +3,7 @@
  * harness multiple choice on top of wf_ctx_eval (contracts in score.h).
  */
 #include "score.h"
+#include "errf.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -28,19 +29,6 @@ struct wf_scorer {
 	size_t win_cap;
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Grow *p to hold n elements of size sz. */
 static int grow(void *pp, size_t *cap, size_t n, size_t sz, char *err, size_t errlen)
 {
@@ -52,7 +40,7 @@ static int grow(void *pp, size_t *cap, size_t n, size_t sz, char *err, size_t er
 		c *= 2;
 	void *q = realloc(*p, c * sz);
 	if (!q) {
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return -1;
 	}
 	*p = q;
@@ -78,12 +66,12 @@ double wf_logprob(const float *l, int V, int32_t tok, int *greedy)
 struct wf_scorer *wf_scorer_new(struct wf_ctx *c, int n_vocab, char *err, size_t errlen)
 {
 	if (n_vocab <= 0) {
-		seterr(err, errlen, "vocabulary of %d tokens", n_vocab);
+		wf_errf(err, errlen, "vocabulary of %d tokens", n_vocab);
 		return NULL;
 	}
 	struct wf_scorer *s = calloc(1, sizeof *s);
 	if (!s) {
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->c = c;
@@ -97,7 +85,7 @@ struct wf_scorer *wf_scorer_new(struct wf_ctx *c, int n_vocab, char *err, size_t
 	s->logits = malloc((size_t)rows * (size_t)n_vocab * sizeof *s->logits);
 	if (!s->logits) {
 		free(s);
-		seterr(err, errlen, "out of memory for %d rows of logits", rows);
+		wf_errf(err, errlen, "out of memory for %d rows of logits", rows);
 		return NULL;
 	}
 	return s;
@@ -117,14 +105,14 @@ int wf_score_seq(struct wf_scorer *s, const int32_t *tok, int n, int from, doubl
                  unsigned char *greedy, char *err, size_t errlen)
 {
 	if (from < 1) {
-		seterr(err, errlen, "scoring from token %d (the first scored token is 1 or later)", from);
+		wf_errf(err, errlen, "scoring from token %d (the first scored token is 1 or later)", from);
 		return -1;
 	}
 	if (n < 2 || from >= n)
 		return 0;
 	int m = n - 1, NC = wf_ctx_n_ctx(s->c);
 	if (m > NC) {
-		seterr(err, errlen, "%d positions do not fit in the context of %d", m, NC);
+		wf_errf(err, errlen, "%d positions do not fit in the context of %d", m, NC);
 		return -1;
 	}
 	int need = from - 1; /* the first position whose logits are needed */
@@ -157,7 +145,7 @@ int wf_score_ids(struct wf_scorer *s, const int32_t *tok, size_t n, char *err, s
 	s->n = 0;
 	s->total = 0;
 	if (n > (size_t)wf_ctx_n_ctx(s->c) + 1) {
-		seterr(err, errlen, "record of %zu tokens needs %zu positions, the context holds %d", n, n - 1,
+		wf_errf(err, errlen, "record of %zu tokens needs %zu positions, the context holds %d", n, n - 1,
 		       wf_ctx_n_ctx(s->c));
 		return -1;
 	}
@@ -190,20 +178,20 @@ int wf_ppl_eval(struct wf_scorer *s, const int32_t *tok, size_t n, const struct 
 	int W = o->window, S = o->stride, NC = wf_ctx_n_ctx(s->c);
 	memset(r, 0, sizeof *r);
 	if (S < 0 || (S > 0 && S >= W)) {
-		seterr(err, errlen, "perplexity stride %d is not in [1, %d) (the window is %d)", S, W, W);
+		wf_errf(err, errlen, "perplexity stride %d is not in [1, %d) (the window is %d)", S, W, W);
 		return -1;
 	}
 	if (W < (S ? 2 : 3)) {
-		seterr(err, errlen, "perplexity windows of %d tokens score nothing", W);
+		wf_errf(err, errlen, "perplexity windows of %d tokens score nothing", W);
 		return -1;
 	}
 	if (W - 1 > NC) {
-		seterr(err, errlen, "perplexity windows of %d tokens need %d positions, the context holds %d", W,
+		wf_errf(err, errlen, "perplexity windows of %d tokens need %d positions, the context holds %d", W,
 		       W - 1, NC);
 		return -1;
 	}
 	if (n < 2 * (size_t)W) {
-		seterr(err, errlen, "perplexity with windows of %d needs at least %d tokens, the record has %zu",
+		wf_errf(err, errlen, "perplexity with windows of %d needs at least %d tokens, the record has %zu",
 		       W, 2 * W, n);
 		return -1;
 	}
@@ -294,7 +282,7 @@ struct wf_mc *wf_mc_new(struct wf_scorer *s, const struct wf_gguf *g, char *err,
 {
 	struct wf_mc *m = calloc(1, sizeof *m);
 	if (!m) {
-		seterr(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	m->s = s;
@@ -304,7 +292,7 @@ struct wf_mc *wf_mc_new(struct wf_scorer *s, const struct wf_gguf *g, char *err,
 		return NULL;
 	}
 	if ((int64_t)wf_tok_n_vocab(m->t) > (int64_t)s->V) {
-		seterr(err, errlen, "vocabulary of %u tokens is larger than the model's %d", wf_tok_n_vocab(m->t),
+		wf_errf(err, errlen, "vocabulary of %u tokens is larger than the model's %d", wf_tok_n_vocab(m->t),
 		       s->V);
 		wf_mc_free(m);
 		return NULL;
@@ -400,7 +388,7 @@ static int mc_request(struct wf_mc *m, const char *c, size_t cn, const char *x, 
 	if (c2 == 0) {
 		/* empty context: the prefix token, then encode(whitespace + X) */
 		if (m->prefix < 0) {
-			seterr(err, errlen, "empty context and the vocabulary has neither BOS nor EOS");
+			wf_errf(err, errlen, "empty context and the vocabulary has neither BOS nor EOS");
 			return -1;
 		}
 		if (wf_tok_encode(m->t, m->text, tn, WF_ENC_SPECIAL, &m->whole, err, errlen) < 0)
@@ -419,12 +407,12 @@ static int mc_request(struct wf_mc *m, const char *c, size_t cn, const char *x, 
 		ncont = m->whole.n > m->ctx.n ? m->whole.n - m->ctx.n : 0;
 	}
 	if (ncont == 0) {
-		seterr(err, errlen, "the continuation adds no tokens to the context");
+		wf_errf(err, errlen, "the continuation adds no tokens to the context");
 		return -1;
 	}
 	int NC = wf_ctx_n_ctx(m->s->c);
 	if (ncont > (size_t)NC) {
-		seterr(err, errlen, "continuation of %zu tokens does not fit in the context of %d", ncont, NC);
+		wf_errf(err, errlen, "continuation of %zu tokens does not fit in the context of %d", ncont, NC);
 		return -1;
 	}
 	size_t n = m->ctx.n + ncont;
@@ -441,7 +429,7 @@ static int mc_request(struct wf_mc *m, const char *c, size_t cn, const char *x, 
 		return -1;
 	for (size_t i = 0; i < ncont; i++) {
 		if (cont[i] < 0 || cont[i] >= m->s->V) {
-			seterr(err, errlen, "token %d is outside the model's vocabulary of %d", (int)cont[i], m->s->V);
+			wf_errf(err, errlen, "token %d is outside the model's vocabulary of %d", (int)cont[i], m->s->V);
 			return -1;
 		}
 	}
@@ -470,18 +458,18 @@ int wf_mc_eval(struct wf_mc *m, const char *line, size_t len, struct wf_mc_resul
 		return -1;
 	const struct wf_json *root = wf_json_root(m->doc);
 	if (root->type != WF_JSON_OBJECT) {
-		seterr(err, errlen, "expected a JSON object, found %s", jtype(root));
+		wf_errf(err, errlen, "expected a JSON object, found %s", jtype(root));
 		return -1;
 	}
 	const struct wf_json *id = wf_json_get(root, "id");
 	if (id) {
 		if (id->type != WF_JSON_STRING && id->type != WF_JSON_NUMBER) {
-			seterr(err, errlen, "\"id\" is %s, expected a string or a number", jtype(id));
+			wf_errf(err, errlen, "\"id\" is %s, expected a string or a number", jtype(id));
 			return -1;
 		}
 		if (id->n == 0 || memchr(id->s, '\t', id->n) || memchr(id->s, '\n', id->n) ||
 		    memchr(id->s, '\r', id->n) || memchr(id->s, '\0', id->n)) {
-			seterr(err, errlen, "\"id\" must be non-empty and hold no TAB, CR, LF or NUL");
+			wf_errf(err, errlen, "\"id\" must be non-empty and hold no TAB, CR, LF or NUL");
 			return -1;
 		}
 		r->id = id->s;
@@ -493,15 +481,15 @@ int wf_mc_eval(struct wf_mc *m, const char *line, size_t len, struct wf_mc_resul
 	const struct wf_json *gold = wf_json_get(root, "gold");
 	const struct wf_json *delim = wf_json_get(root, "target_delimiter");
 	if (!ctx) {
-		seterr(err, errlen, "no \"context\"");
+		wf_errf(err, errlen, "no \"context\"");
 		return -1;
 	}
 	if (ctx->type != WF_JSON_STRING) {
-		seterr(err, errlen, "\"context\" is %s, expected a string", jtype(ctx));
+		wf_errf(err, errlen, "\"context\" is %s, expected a string", jtype(ctx));
 		return -1;
 	}
 	if (!!cont == !!ch) {
-		seterr(err, errlen, cont ? "both \"continuation\" and \"choices\"" : "no \"continuation\" or \"choices\"");
+		wf_errf(err, errlen, cont ? "both \"continuation\" and \"choices\"" : "no \"continuation\" or \"choices\"");
 		return -1;
 	}
 	const char *dl = " ";
@@ -509,41 +497,41 @@ int wf_mc_eval(struct wf_mc *m, const char *line, size_t len, struct wf_mc_resul
 	int n;
 	if (cont) {
 		if (cont->type != WF_JSON_STRING) {
-			seterr(err, errlen, "\"continuation\" is %s, expected a string", jtype(cont));
+			wf_errf(err, errlen, "\"continuation\" is %s, expected a string", jtype(cont));
 			return -1;
 		}
 		if (cont->n == 0) {
-			seterr(err, errlen, "\"continuation\" is empty");
+			wf_errf(err, errlen, "\"continuation\" is empty");
 			return -1;
 		}
 		if (gold || delim) {
-			seterr(err, errlen, "\"%s\" goes with \"choices\", not \"continuation\"", gold ? "gold" : "target_delimiter");
+			wf_errf(err, errlen, "\"%s\" goes with \"choices\", not \"continuation\"", gold ? "gold" : "target_delimiter");
 			return -1;
 		}
 		n = 1;
 		r->single = 1;
 	} else {
 		if (ch->type != WF_JSON_ARRAY) {
-			seterr(err, errlen, "\"choices\" is %s, expected an array of strings", jtype(ch));
+			wf_errf(err, errlen, "\"choices\" is %s, expected an array of strings", jtype(ch));
 			return -1;
 		}
 		if (ch->n == 0) {
-			seterr(err, errlen, "\"choices\" is empty");
+			wf_errf(err, errlen, "\"choices\" is empty");
 			return -1;
 		}
 		for (uint32_t i = 0; i < ch->n; i++) {
 			if (ch->u.kids[i].type != WF_JSON_STRING) {
-				seterr(err, errlen, "choice %u is %s, expected a string", i, jtype(&ch->u.kids[i]));
+				wf_errf(err, errlen, "choice %u is %s, expected a string", i, jtype(&ch->u.kids[i]));
 				return -1;
 			}
 			if (ch->u.kids[i].n == 0) {
-				seterr(err, errlen, "choice %u is empty", i);
+				wf_errf(err, errlen, "choice %u is empty", i);
 				return -1;
 			}
 		}
 		if (delim) {
 			if (delim->type != WF_JSON_STRING) {
-				seterr(err, errlen, "\"target_delimiter\" is %s, expected a string", jtype(delim));
+				wf_errf(err, errlen, "\"target_delimiter\" is %s, expected a string", jtype(delim));
 				return -1;
 			}
 			dl = delim->s;
@@ -557,14 +545,14 @@ int wf_mc_eval(struct wf_mc *m, const char *line, size_t len, struct wf_mc_resul
 					if (ch->u.kids[i].n == gold->n && !memcmp(ch->u.kids[i].s, gold->s, gold->n))
 						r->gold = i;
 				if (r->gold < 0) {
-					seterr(err, errlen, "\"gold\" \"%.*s\" is not one of the choices",
+					wf_errf(err, errlen, "\"gold\" \"%.*s\" is not one of the choices",
 					       gold->n > 60 ? 60 : (int)gold->n, gold->s);
 					return -1;
 				}
 			} else if (gold->type == WF_JSON_NUMBER && wf_json_int(gold, 0, n - 1, &g) == 0) {
 				r->gold = (int)g;
 			} else {
-				seterr(err, errlen, "\"gold\" must be a choice index in [0, %d) or a choice's text", n);
+				wf_errf(err, errlen, "\"gold\" must be a choice index in [0, %d) or a choice's text", n);
 				return -1;
 			}
 		}
@@ -593,7 +581,7 @@ int wf_mc_eval(struct wf_mc *m, const char *line, size_t len, struct wf_mc_resul
 			if (!cont) {
 				char e2[256];
 				snprintf(e2, sizeof e2, "%s", err);
-				seterr(err, errlen, "choice %d: %s", i, e2);
+				wf_errf(err, errlen, "choice %d: %s", i, e2);
 			}
 			free(x);
 			return -1;

@@ -3,6 +3,7 @@
  * layouts and the rules).
  */
 #include "ternary.h"
+#include "errf.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -17,17 +18,6 @@
 #define TQ_BLOCK 256
 #define TQ2_BYTES 66
 #define TQ1_BYTES 54
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
 static uint32_t rd32(const uint8_t *p)
@@ -324,10 +314,10 @@ int wf_ternary_unpack(uint32_t type, const uint8_t *src, uint64_t n, float scale
 			t[i] = wf_ternary_round(load_float(type, src, i), scale);
 		break;
 	default:
-		return fail(err, errlen, "type %s is not a ternary weight format", wf_ggml_type_name(type));
+		return wf_errf(err, errlen, "type %s is not a ternary weight format", wf_ggml_type_name(type));
 	}
 	if (bad >= 0)
-		return fail(err, errlen, "weight %" PRId64 ": code 3 is not a ternary value", bad);
+		return wf_errf(err, errlen, "weight %" PRId64 ": code 3 is not a ternary value", bad);
 	return 0;
 }
 
@@ -341,28 +331,28 @@ int wf_ternary_check(const struct wf_gguf_tensor *t, int64_t *rows, int64_t *col
 	uint32_t blk = wf_ternary_block(t->type);
 
 	if (!blk)
-		return fail(err, errlen, "tensor '%s': type %s is not a ternary weight format",
+		return wf_errf(err, errlen, "tensor '%s': type %s is not a ternary weight format",
 		            t->name, wf_ggml_type_name(t->type));
 	c = t->ne[0];
 	r = t->n_dims >= 2 ? t->ne[1] : 1;
 	if (t->n_dims < 1 || t->n_dims > WF_GGUF_MAX_DIMS ||
 	    (t->n_dims > 2 && t->ne[2] * (t->n_dims > 3 ? t->ne[3] : 1) != 1))
-		return fail(err, errlen, "tensor '%s': expected 1 or 2 dimensions, found %u",
+		return wf_errf(err, errlen, "tensor '%s': expected 1 or 2 dimensions, found %u",
 		            t->name, (unsigned)t->n_dims);
 	if (c <= 0 || r <= 0 || c > INT64_MAX / r)
-		return fail(err, errlen, "tensor '%s': bad shape [%" PRId64 ", %" PRId64 "]", t->name, c, r);
+		return wf_errf(err, errlen, "tensor '%s': bad shape [%" PRId64 ", %" PRId64 "]", t->name, c, r);
 	n = (uint64_t)c * (uint64_t)r;
 	if (t->type == WF_TYPE_I2_S && n % I2S_BLOCK)
-		return fail(err, errlen, "tensor '%s': I2_S needs a multiple of 128 weights, found %" PRIu64,
+		return wf_errf(err, errlen, "tensor '%s': I2_S needs a multiple of 128 weights, found %" PRIu64,
 		            t->name, n);
 	if (blk == TQ_BLOCK && c % TQ_BLOCK)
-		return fail(err, errlen, "tensor '%s': %s rows must be a multiple of 256 weights, found %" PRId64,
+		return wf_errf(err, errlen, "tensor '%s': %s rows must be a multiple of 256 weights, found %" PRId64,
 		            t->name, wf_ggml_type_name(t->type), c);
 	if (n > UINT64_MAX / 8)
-		return fail(err, errlen, "tensor '%s': too large", t->name);
+		return wf_errf(err, errlen, "tensor '%s': too large", t->name);
 	want = wf_ternary_tensor_bytes(t->type, n);
 	if (t->nbytes != want)
-		return fail(err, errlen, "tensor '%s': %s [%" PRId64 ", %" PRId64 "] needs %" PRIu64
+		return wf_errf(err, errlen, "tensor '%s': %s [%" PRId64 ", %" PRId64 "] needs %" PRIu64
 		            " bytes, found %" PRIu64, t->name, wf_ggml_type_name(t->type), c, r, want, t->nbytes);
 	if (rows)
 		*rows = r;
@@ -394,7 +384,7 @@ static int tq_scale(const struct wf_gguf_tensor *t, uint64_t n, float *scale, ch
 			first = b;
 			s = d;
 		} else if (d != s) {
-			return fail(err, errlen, "tensor '%s': %s blocks %" PRIu64 " and %" PRIu64
+			return wf_errf(err, errlen, "tensor '%s': %s blocks %" PRIu64 " and %" PRIu64
 			            " have different scales (%.9g and %.9g); wf needs one scale per tensor",
 			            t->name, wf_ggml_type_name(t->type), first, b, (double)s, (double)d);
 		}
@@ -432,7 +422,7 @@ int wf_ternary_scale(const struct wf_gguf_tensor *t, float *scale, char *err, si
 	}
 	}
 	if (!isfinite(s))
-		return fail(err, errlen, "tensor '%s': scale %g is not finite", t->name, (double)s);
+		return wf_errf(err, errlen, "tensor '%s': scale %g is not finite", t->name, (double)s);
 	*scale = s;
 	return 0;
 }
@@ -447,14 +437,14 @@ int wf_ternary_decode_rows(const struct wf_gguf_tensor *t, float scale, int64_t 
 	if (wf_ternary_check(t, &rows, &cols, err, errlen))
 		return -1;
 	if (r0 < 0 || r1 < r0 || r1 > rows)
-		return fail(err, errlen, "tensor '%s': rows [%" PRId64 ", %" PRId64 ") outside [0, %" PRId64 ")",
+		return wf_errf(err, errlen, "tensor '%s': rows [%" PRId64 ", %" PRId64 ") outside [0, %" PRId64 ")",
 		            t->name, r0, r1, rows);
 	k0 = (uint64_t)r0 * (uint64_t)cols;
 	n = (uint64_t)(r1 - r0) * (uint64_t)cols;
 	if (t->type == WF_TYPE_I2_S && (k0 % I2S_BLOCK || n % I2S_BLOCK)) {
 		bad = unpack_i2s(t->data, k0, n, out);
 		if (bad >= 0)
-			return fail(err, errlen, "tensor '%s': weight %" PRIu64 ": code 3 is not a ternary value",
+			return wf_errf(err, errlen, "tensor '%s': weight %" PRIu64 ": code 3 is not a ternary value",
 			            t->name, k0 + (uint64_t)bad);
 		return 0;
 	}
@@ -465,7 +455,7 @@ int wf_ternary_decode_rows(const struct wf_gguf_tensor *t, float scale, int64_t 
 		else
 			for (bad = 0; out[bad] != 2; bad++)
 				;
-		return fail(err, errlen, "tensor '%s': weight %" PRIu64 ": code 3 is not a ternary value",
+		return wf_errf(err, errlen, "tensor '%s': weight %" PRIu64 ": code 3 is not a ternary value",
 		            t->name, k0 + (uint64_t)bad);
 	}
 	return 0;
@@ -492,16 +482,16 @@ int wf_ternary_encode(uint32_t type, const int8_t *trits, int64_t rows, int64_t 
 	uint64_t n, want;
 
 	if (!blk)
-		return fail(err, errlen, "type %s is not a ternary weight format", wf_ggml_type_name(type));
+		return wf_errf(err, errlen, "type %s is not a ternary weight format", wf_ggml_type_name(type));
 	if (rows <= 0 || cols <= 0 || cols > INT64_MAX / rows)
-		return fail(err, errlen, "bad shape [%" PRId64 ", %" PRId64 "]", cols, rows);
+		return wf_errf(err, errlen, "bad shape [%" PRId64 ", %" PRId64 "]", cols, rows);
 	n = (uint64_t)rows * (uint64_t)cols;
 	if ((blk == TQ_BLOCK && cols % TQ_BLOCK) || n % blk)
-		return fail(err, errlen, "%s: shape [%" PRId64 ", %" PRId64 "] is not a multiple of the %u-weight block",
+		return wf_errf(err, errlen, "%s: shape [%" PRId64 ", %" PRId64 "] is not a multiple of the %u-weight block",
 		            wf_ggml_type_name(type), cols, rows, (unsigned)blk);
 	want = wf_ternary_tensor_bytes(type, n);
 	if (dstlen != want)
-		return fail(err, errlen, "%s [%" PRId64 ", %" PRId64 "] takes %" PRIu64 " bytes, not %" PRIu64,
+		return wf_errf(err, errlen, "%s [%" PRId64 ", %" PRId64 "] takes %" PRIu64 " bytes, not %" PRIu64,
 		            wf_ggml_type_name(type), cols, rows, want, dstlen);
 	wf_ternary_pack(type, trits, n, scale, dst);
 	if (type == WF_TYPE_I2_S)

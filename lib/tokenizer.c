@@ -1,4 +1,5 @@
 #include "tokenizer.h"
+#include "errf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -117,16 +118,6 @@ struct wf_tokenizer {
 	char *cache_arena;
 	size_t cache_used, cache_count;
 };
-
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	if (err && errlen)
-		vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static inline uint64_t ld64(const char *s)
 {
@@ -337,7 +328,7 @@ static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, 
 	size_t total = sizeof(struct ix_header) + text_bytes + merge_bytes;
 	char *blk = alloc_index(total);
 	if (!blk)
-		return fail(err, errlen, "out of memory (tokenizer index, %zu bytes)", total);
+		return wf_errf(err, errlen, "out of memory (tokenizer index, %zu bytes)", total);
 	struct ix_header *h = (struct ix_header *)blk;
 	memcpy(h->magic, IX_MAGIC, 8);
 	h->version = IX_VERSION;
@@ -384,7 +375,7 @@ static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, 
 					const struct wf_gguf_str *x = &t->texts[e->id1 - 1];
 					if (memcmp(x->ptr, s, len)) {
 						char b1[200], b2[200];
-						return fail(err, errlen, "tokens %u '%s' and %u '%s' have the same hash (cannot index)",
+						return wf_errf(err, errlen, "tokens %u '%s' and %u '%s' have the same hash (cannot index)",
 						            e->id1 - 1, show(x->ptr, len, b1, sizeof b1), id,
 						            show(s, len, b2, sizeof b2));
 					}
@@ -418,7 +409,7 @@ static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, 
 			const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
 			if (!sp) {
 				free(cat);
-				return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s' is not two tokens separated by a space",
+				return wf_errf(err, errlen, "tokenizer.ggml.merges[%llu]: '%s' is not two tokens separated by a space",
 				            (unsigned long long)r, show(s, len, b1, sizeof b1));
 			}
 			size_t ll = (size_t)(sp - s), rl = len - ll - 1;
@@ -427,7 +418,7 @@ static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, 
 				char *p = realloc(cat, cat_cap);
 				if (!p) {
 					free(cat);
-					return fail(err, errlen, "out of memory");
+					return wf_errf(err, errlen, "out of memory");
 				}
 				cat = p;
 			}
@@ -455,14 +446,14 @@ static int build_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, 
 				free(cat);
 				show(s, ll + rl + 1, b1, sizeof b1);
 				if (q[k].a < 0 || q[k].b < 0)
-					return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': '%s' is not a token",
+					return wf_errf(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': '%s' is not a token",
 					            (unsigned long long)r, b1,
 					            q[k].a < 0 ? show(s, ll, b2, sizeof b2) : show(sp + 1, rl, b2, sizeof b2));
 				char c2[200];
 				size_t o = 0;
 				for (size_t i = 0; i < ll + rl && o + 1 < sizeof c2; i++)
 					c2[o++] = i < ll ? s[i] : sp[1 + i - ll];
-				return fail(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': the merged '%s' is not a token",
+				return wf_errf(err, errlen, "tokenizer.ggml.merges[%llu]: '%s': the merged '%s' is not a token",
 				            (unsigned long long)r, b1, show(c2, o, b2, sizeof b2));
 			}
 			q[k].hp = hash_pair((uint32_t)q[k].a, (uint32_t)q[k].b);
@@ -496,16 +487,16 @@ static int adopt_index(struct wf_tokenizer *t, const struct wf_gguf_kv *tokens, 
 	uint64_t n_merges = merges ? merges->n : 0;
 	if (len < sizeof *h || ((uintptr_t)p & 7) || memcmp(h->magic, IX_MAGIC, 8) || h->version != IX_VERSION ||
 	    h->header_size != sizeof *h || h->total_size != len)
-		return fail(err, errlen, "tokenizer index: bad header");
+		return wf_errf(err, errlen, "tokenizer index: bad header");
 	if (h->n_vocab != t->n_vocab || h->n_merges != n_merges || h->text_bits != bits_for(t->n_vocab) ||
 	    h->merge_bits != (n_merges ? bits_for(n_merges) : 0))
-		return fail(err, errlen, "tokenizer index: built for another vocabulary");
+		return wf_errf(err, errlen, "tokenizer index: built for another vocabulary");
 	size_t text_bytes = ((size_t)1 << h->text_bits) * sizeof(struct ix_text);
 	size_t merge_bytes = h->merge_bits ? ((size_t)1 << h->merge_bits) * sizeof(struct ix_merge) : 0;
 	if (sizeof *h + text_bytes + merge_bytes != len)
-		return fail(err, errlen, "tokenizer index: size %zu does not match its header", len);
+		return wf_errf(err, errlen, "tokenizer index: size %zu does not match its header", len);
 	if (h->fingerprint != fingerprint(tokens, merges))
-		return fail(err, errlen, "tokenizer index: built for another vocabulary (fingerprint)");
+		return wf_errf(err, errlen, "tokenizer index: built for another vocabulary (fingerprint)");
 	t->ix = h;
 	t->ix_text = (const struct ix_text *)((const char *)p + sizeof *h);
 	t->ix_merge = h->merge_bits ? (const struct ix_merge *)((const char *)p + sizeof *h + text_bytes) : NULL;
@@ -557,7 +548,7 @@ static int get_id(const struct wf_gguf *g, const char *key, uint32_t n, int32_t 
 	if (r < 0)
 		return -1;
 	if (v < 0 || v >= (int64_t)n)
-		return fail(err, errlen, "%s: token id %lld is out of range [0, %u)", key, (long long)v, n);
+		return wf_errf(err, errlen, "%s: token id %lld is out of range [0, %u)", key, (long long)v, n);
 	*id = (int32_t)v;
 	return 0;
 }
@@ -570,7 +561,7 @@ static int build_pieces(struct wf_tokenizer *t, char *err, size_t errlen)
 	t->piece_off = malloc(((size_t)t->n_vocab + 1) * sizeof *t->piece_off);
 	t->pieces = malloc(total ? total : 1);
 	if (!t->piece_off || !t->pieces || total > UINT32_MAX)
-		return fail(err, errlen, "out of memory (token pieces)");
+		return wf_errf(err, errlen, "out of memory (token pieces)");
 	size_t o = 0;
 	for (uint32_t id = 0; id < t->n_vocab; id++) {
 		const char *s = t->texts[id].ptr;
@@ -647,7 +638,7 @@ static int build_specials(struct wf_tokenizer *t, char *err, size_t errlen)
 	}
 	t->specials = calloc(n ? n : 1, sizeof *t->specials);
 	if (!t->specials)
-		return fail(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 	for (uint32_t i = 0; i < t->n_vocab; i++) {
 		int ty = t->types[i];
 		if ((ty == WF_TOKTYPE_CONTROL || ty == WF_TOKTYPE_USER_DEFINED || ty == WF_TOKTYPE_UNKNOWN) &&
@@ -697,14 +688,14 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 		opts = &none;
 	struct wf_tokenizer *t = calloc(1, sizeof *t);
 	if (!t) {
-		fail(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		return NULL;
 	}
 	t->bos = t->eos = t->unk = t->eot = t->eom = t->sep = t->pad = -1;
 	struct wf_gguf_str model, pre;
 	int r = wf_gguf_get_str(g, "tokenizer.ggml.model", &model, err, errlen);
 	if (r == 1)
-		fail(err, errlen, "key 'tokenizer.ggml.model' is missing (no tokenizer in this model)");
+		wf_errf(err, errlen, "key 'tokenizer.ggml.model' is missing (no tokenizer in this model)");
 	if (r)
 		goto bad;
 	char mb[80];
@@ -713,7 +704,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 	else if (str_eq(model, "llama"))
 		t->model = WF_TOK_SPM;
 	else {
-		fail(err, errlen, "tokenizer.ggml.model '%s' is not supported (only 'gpt2' and 'llama')",
+		wf_errf(err, errlen, "tokenizer.ggml.model '%s' is not supported (only 'gpt2' and 'llama')",
 		     show(model.ptr, model.len, mb, sizeof mb));
 		goto bad;
 	}
@@ -722,7 +713,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 	if (!tok)
 		goto bad;
 	if (tok->n == 0 || tok->n > 0x7fffffff) {
-		fail(err, errlen, "key 'tokenizer.ggml.tokens': %llu tokens (expected 1 to 2^31-1)",
+		wf_errf(err, errlen, "key 'tokenizer.ggml.tokens': %llu tokens (expected 1 to 2^31-1)",
 		     (unsigned long long)tok->n);
 		goto bad;
 	}
@@ -732,7 +723,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 
 	t->types = malloc(n);
 	if (!t->types) {
-		fail(err, errlen, "out of memory");
+		wf_errf(err, errlen, "out of memory");
 		goto bad;
 	}
 	if (wf_gguf_find(g, "tokenizer.ggml.token_type")) {
@@ -742,7 +733,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 		for (uint32_t i = 0; i < n; i++) {
 			int32_t v = wf_gguf_arr_i32(ty, i);
 			if (v < 0 || v > 6) {
-				fail(err, errlen, "tokenizer.ggml.token_type[%u]: %d is not a token type (0..6)", i, v);
+				wf_errf(err, errlen, "tokenizer.ggml.token_type[%u]: %d is not a token type (0..6)", i, v);
 				goto bad;
 			}
 			t->types[i] = (uint8_t)v;
@@ -757,7 +748,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 		if (t->model == WF_TOK_SPM) {
 			t->scores = malloc((size_t)n * sizeof *t->scores);
 			if (!t->scores) {
-				fail(err, errlen, "out of memory");
+				wf_errf(err, errlen, "out of memory");
 				goto bad;
 			}
 			for (uint32_t i = 0; i < n; i++)
@@ -771,7 +762,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 		if (!merges)
 			goto bad;
 		if (merges->n >= 0x7fffffff) {
-			fail(err, errlen, "key 'tokenizer.ggml.merges': too many merges (%llu)", (unsigned long long)merges->n);
+			wf_errf(err, errlen, "key 'tokenizer.ggml.merges': too many merges (%llu)", (unsigned long long)merges->n);
 			goto bad;
 		}
 	}
@@ -806,7 +797,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 			} else {
 				char nb[64];
 				if (pre.len >= sizeof nb) {
-					fail(err, errlen, "tokenizer.ggml.pre '%s' is not a known pre-tokenizer",
+					wf_errf(err, errlen, "tokenizer.ggml.pre '%s' is not a known pre-tokenizer",
 					     show(pre.ptr, pre.len, mb, sizeof mb));
 					goto bad;
 				}
@@ -814,7 +805,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 				nb[pre.len] = 0;
 				int p = wf_tok_pre_from_name(nb);
 				if (p < 0) {
-					fail(err, errlen, "tokenizer.ggml.pre '%s' is not a known pre-tokenizer "
+					wf_errf(err, errlen, "tokenizer.ggml.pre '%s' is not a known pre-tokenizer "
 					     "(known: llama3, llama-bpe, gpt-2, default)", show(pre.ptr, pre.len, mb, sizeof mb));
 					goto bad;
 				}
@@ -861,7 +852,7 @@ struct wf_tokenizer *wf_tokenizer_load(const struct wf_gguf *g, const struct wf_
 		t->cache = calloc(CACHE_SLOTS, sizeof *t->cache);
 		t->cache_arena = malloc(CACHE_ARENA);
 		if (!t->cache || !t->cache_arena) {
-			fail(err, errlen, "out of memory");
+			wf_errf(err, errlen, "out of memory");
 			goto bad;
 		}
 	}
@@ -1657,7 +1648,7 @@ int wf_tok_encode_ex(struct wf_tokenizer *t, const char *text, size_t len, int f
 {
 	size_t n0 = out->n;
 	if (!t->ix)
-		return fail(err, errlen, "tokenizer loaded for decoding only");
+		return wf_errf(err, errlen, "tokenizer loaded for decoding only");
 	if ((flags & WF_ENC_BOS) && t->bos >= 0 && push_id(out, t->bos))
 		goto oom;
 	size_t nf;
@@ -1686,5 +1677,5 @@ int wf_tok_encode_ex(struct wf_tokenizer *t, const char *text, size_t len, int f
 	return 0;
 oom:
 	out->n = n0;
-	return fail(err, errlen, "out of memory");
+	return wf_errf(err, errlen, "out of memory");
 }
