@@ -2,6 +2,7 @@
  * hfvocab — Hugging Face tokenizer.json to GGUF tokenizer keys (hfvocab.h).
  */
 #include "hfvocab.h"
+#include "errf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,20 +24,6 @@ static const char *const special_gguf_key[WF_SPECIAL_N] = {
 	"tokenizer.ggml.padding_token_id", "tokenizer.ggml.cls_token_id",
 	"tokenizer.ggml.mask_token_id", "tokenizer.ggml.eot_token_id",
 };
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int verr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* Keep a malloc'd block for wf_hfvocab_free; frees it and fails on OOM. */
 static void *own(struct wf_hfvocab *v, void *p)
@@ -128,13 +115,13 @@ static int detect_pre(struct wf_hfvocab *v, const struct wf_json *pt, char *err,
 	const struct wf_json *list = pt;
 	uint32_t n = 1;
 	if (!pt || pt->type == WF_JSON_NULL)
-		return verr(err, errlen, "pre_tokenizer: none, so it is not byte-level BPE as wf knows it");
+		return wf_errf(err, errlen, "pre_tokenizer: none, so it is not byte-level BPE as wf knows it");
 	if (pt->type != WF_JSON_OBJECT)
-		return verr(err, errlen, "pre_tokenizer: expected an object, found %s", wf_json_type_name(pt->type));
+		return wf_errf(err, errlen, "pre_tokenizer: expected an object, found %s", wf_json_type_name(pt->type));
 	if (wf_json_streq(wf_json_get(pt, "type"), "Sequence")) {
 		const struct wf_json *l = wf_json_get(pt, "pretokenizers");
 		if (!l || l->type != WF_JSON_ARRAY)
-			return verr(err, errlen, "pre_tokenizer: Sequence without a 'pretokenizers' array");
+			return wf_errf(err, errlen, "pre_tokenizer: Sequence without a 'pretokenizers' array");
 		list = l->u.kids;
 		n = l->n;
 	}
@@ -145,7 +132,7 @@ static int detect_pre(struct wf_hfvocab *v, const struct wf_json *pt, char *err,
 		const struct wf_json *p = &list[i];
 		const struct wf_json *t = wf_json_get(p, "type");
 		if (!t || t->type != WF_JSON_STRING)
-			return verr(err, errlen, "pre_tokenizer: element %u has no 'type' string", i);
+			return wf_errf(err, errlen, "pre_tokenizer: element %u has no 'type' string", i);
 		if (wf_json_streq(t, "ByteLevel")) {
 			const struct wf_json *ur = wf_json_get(p, "use_regex");
 			bytelevel = 1;
@@ -165,12 +152,12 @@ static int detect_pre(struct wf_hfvocab *v, const struct wf_json *pt, char *err,
 		}
 	}
 	if (!bytelevel)
-		return verr(err, errlen, "pre_tokenizer: no ByteLevel step, so this is not byte-level BPE");
+		return wf_errf(err, errlen, "pre_tokenizer: no ByteLevel step, so this is not byte-level BPE");
 	if (other)
-		return verr(err, errlen, "pre_tokenizer: unrecognised step '%s' (name the pre-tokenizer to force it)", other_name);
+		return wf_errf(err, errlen, "pre_tokenizer: unrecognised step '%s' (name the pre-tokenizer to force it)", other_name);
 	if (regex) {
 		if (bl_regex)
-			return verr(err, errlen, "pre_tokenizer: Split regex followed by a ByteLevel step that also splits (use_regex: true) is not recognised");
+			return wf_errf(err, errlen, "pre_tokenizer: Split regex followed by a ByteLevel step that also splits (use_regex: true) is not recognised");
 		for (size_t k = 0; k < sizeof llama3_regex / sizeof llama3_regex[0]; k++) {
 			if (strcmp(regex, llama3_regex[k]) == 0) {
 				snprintf(v->pre, sizeof v->pre, "llama-bpe");
@@ -178,11 +165,11 @@ static int detect_pre(struct wf_hfvocab *v, const struct wf_json *pt, char *err,
 			}
 		}
 		char rb[64];
-		return verr(err, errlen, "pre_tokenizer: unrecognised Split regex '%s' (name the pre-tokenizer to force it)",
+		return wf_errf(err, errlen, "pre_tokenizer: unrecognised Split regex '%s' (name the pre-tokenizer to force it)",
 			    shown(regex, rb, sizeof rb));
 	}
 	if (!bl_regex)
-		return verr(err, errlen, "pre_tokenizer: ByteLevel without a regex (use_regex: false) and no Split step is not recognised");
+		return wf_errf(err, errlen, "pre_tokenizer: ByteLevel without a regex (use_regex: false) and no Split step is not recognised");
 	snprintf(v->pre, sizeof v->pre, "gpt-2");
 	return 0;
 }
@@ -216,28 +203,28 @@ static int load_merges(struct wf_hfvocab *v, const struct wf_json *m, char *err,
 	if (!m || m->type == WF_JSON_NULL)
 		return 0;
 	if (m->type != WF_JSON_ARRAY)
-		return verr(err, errlen, "model.merges: expected an array, found %s", wf_json_type_name(m->type));
+		return wf_errf(err, errlen, "model.merges: expected an array, found %s", wf_json_type_name(m->type));
 	v->n_merges = m->n;
 	if (!m->n)
 		return 0;
 	v->merges = malloc(m->n * sizeof(*v->merges));
 	if (!v->merges)
-		return verr(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 	if (m->u.kids[0].type == WF_JSON_STRING) {
 		for (uint32_t i = 0; i < m->n; i++) {
 			const struct wf_json *e = &m->u.kids[i];
 			if (e->type != WF_JSON_STRING)
-				return verr(err, errlen, "model.merges[%u]: expected a string like the first merge, found %s",
+				return wf_errf(err, errlen, "model.merges[%u]: expected a string like the first merge, found %s",
 					    i, wf_json_type_name(e->type));
 			const char *sp = e->n ? memchr(e->s + 1, ' ', e->n - 1) : NULL;
 			if (!sp || sp == e->s + e->n - 1)
-				return verr(err, errlen, "model.merges[%u]: expected \"A B\", found \"%.40s\"", i, e->s);
+				return wf_errf(err, errlen, "model.merges[%u]: expected \"A B\", found \"%.40s\"", i, e->s);
 			v->merges[i] = e->s;
 		}
 		return 0;
 	}
 	if (m->u.kids[0].type != WF_JSON_ARRAY)
-		return verr(err, errlen, "model.merges[0]: expected a string or a pair of strings, found %s",
+		return wf_errf(err, errlen, "model.merges[0]: expected a string or a pair of strings, found %s",
 			    wf_json_type_name(m->u.kids[0].type));
 	/* pair form: "a b" with ' ' inside a part written as U+0120 (c4 a0) */
 	size_t total = 0;
@@ -245,7 +232,7 @@ static int load_merges(struct wf_hfvocab *v, const struct wf_json *m, char *err,
 		const struct wf_json *e = &m->u.kids[i];
 		if (e->type != WF_JSON_ARRAY || e->n != 2 || e->u.kids[0].type != WF_JSON_STRING ||
 		    e->u.kids[1].type != WF_JSON_STRING || !e->u.kids[0].n || !e->u.kids[1].n)
-			return verr(err, errlen, "model.merges[%u]: expected a pair of non-empty strings", i);
+			return wf_errf(err, errlen, "model.merges[%u]: expected a pair of non-empty strings", i);
 		for (int k = 0; k < 2; k++) {
 			const struct wf_json *s = &e->u.kids[k];
 			total += s->n;
@@ -256,7 +243,7 @@ static int load_merges(struct wf_hfvocab *v, const struct wf_json *m, char *err,
 	}
 	char *buf = own(v, malloc(total));
 	if (!buf)
-		return verr(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 	char *d = buf;
 	for (uint32_t i = 0; i < m->n; i++) {
 		const struct wf_json *e = &m->u.kids[i];
@@ -302,22 +289,22 @@ static int load_templates(struct wf_hfvocab *v, const struct wf_json *ct, char *
 	if (!ct || ct->type == WF_JSON_NULL)
 		return 0;
 	if (ct->type == WF_JSON_STRING)
-		return add_template(v, NULL, ct->s, ct->n) < 0 ? verr(err, errlen, "out of memory") : 0;
+		return add_template(v, NULL, ct->s, ct->n) < 0 ? wf_errf(err, errlen, "out of memory") : 0;
 	if (ct->type != WF_JSON_ARRAY)
-		return verr(err, errlen, "tokenizer_config.json: chat_template: expected a string or a list, found %s",
+		return wf_errf(err, errlen, "tokenizer_config.json: chat_template: expected a string or a list, found %s",
 			    wf_json_type_name(ct->type));
 	for (uint32_t i = 0; i < ct->n; i++) {
 		const struct wf_json *name = wf_json_get(&ct->u.kids[i], "name");
 		const struct wf_json *text = wf_json_get(&ct->u.kids[i], "template");
 		if (!name || name->type != WF_JSON_STRING || !text || text->type != WF_JSON_STRING)
-			return verr(err, errlen, "tokenizer_config.json: chat_template[%u]: expected {\"name\": ..., \"template\": ...}", i);
+			return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: expected {\"name\": ..., \"template\": ...}", i);
 		for (uint32_t j = 0; j < name->n; j++) {
 			char c = name->s[j];
 			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-				return verr(err, errlen, "tokenizer_config.json: chat_template[%u]: bad template name '%.40s'", i, name->s);
+				return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: bad template name '%.40s'", i, name->s);
 		}
 		if (add_template(v, strcmp(name->s, "default") == 0 ? NULL : name->s, text->s, text->n) < 0)
-			return verr(err, errlen, "out of memory");
+			return wf_errf(err, errlen, "out of memory");
 	}
 	return 0;
 }
@@ -386,21 +373,21 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 		cfg = NULL;
 
 	if (!tok || tok->type != WF_JSON_OBJECT)
-		return verr(err, errlen, "expected a JSON object at the top");
+		return wf_errf(err, errlen, "expected a JSON object at the top");
 	const struct wf_json *model = wf_json_get(tok, "model");
 	if (!model || model->type != WF_JSON_OBJECT)
-		return verr(err, errlen, "no 'model' object");
+		return wf_errf(err, errlen, "no 'model' object");
 	const struct wf_json *mtype = wf_json_get(model, "type");
 	const struct wf_json *vocab = wf_json_get(model, "vocab");
 	if (mtype && !wf_json_streq(mtype, "BPE"))
-		return verr(err, errlen, "model.type: '%.40s' is not supported (only BPE)",
+		return wf_errf(err, errlen, "model.type: '%.40s' is not supported (only BPE)",
 			    mtype->type == WF_JSON_STRING ? mtype->s : wf_json_type_name(mtype->type));
 	if (!mtype && !wf_json_get(model, "merges"))
-		return verr(err, errlen, "model: no 'type' and no 'merges', so not a BPE model");
+		return wf_errf(err, errlen, "model: no 'type' and no 'merges', so not a BPE model");
 	if (!vocab || vocab->type != WF_JSON_OBJECT)
-		return verr(err, errlen, "model.vocab: expected an object of token: id");
+		return wf_errf(err, errlen, "model.vocab: expected an object of token: id");
 	if (wf_json_get(model, "byte_fallback") && wf_json_get(model, "byte_fallback")->type == WF_JSON_TRUE)
-		return verr(err, errlen, "model.byte_fallback: SentencePiece-style BPE is not supported (only byte-level BPE)");
+		return wf_errf(err, errlen, "model.byte_fallback: SentencePiece-style BPE is not supported (only byte-level BPE)");
 	snprintf(v->model, sizeof v->model, "gpt2");
 
 	if (opts->pre) {
@@ -413,20 +400,20 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 	if (added && added->type == WF_JSON_NULL)
 		added = NULL;
 	if (added && added->type != WF_JSON_ARRAY)
-		return verr(err, errlen, "added_tokens: expected an array, found %s", wf_json_type_name(added->type));
+		return wf_errf(err, errlen, "added_tokens: expected an array, found %s", wf_json_type_name(added->type));
 
 	/* The token count. */
 	int64_t n = opts->n_vocab, maxid = -1;
 	const char *nsrc = "--vocab-size";
 	if (n <= 0 && cfg && wf_json_get(cfg, "vocab_size")) {
 		if (wf_json_int(wf_json_get(cfg, "vocab_size"), 1, INT32_MAX, &n) < 0)
-			return verr(err, errlen, "config.json: vocab_size: expected a positive integer");
+			return wf_errf(err, errlen, "config.json: vocab_size: expected a positive integer");
 		nsrc = "config.json's vocab_size";
 	}
 	for (uint32_t i = 0; i < vocab->n; i++) {
 		int64_t id;
 		if (wf_json_int(&vocab->u.kids[i], 0, INT32_MAX - 1, &id) < 0)
-			return verr(err, errlen, "model.vocab: token '%s': expected an id in 0..%d", shown(vocab->u.kids[i].key, tb, sizeof tb), INT32_MAX - 1);
+			return wf_errf(err, errlen, "model.vocab: token '%s': expected an id in 0..%d", shown(vocab->u.kids[i].key, tb, sizeof tb), INT32_MAX - 1);
 		if (id > maxid)
 			maxid = id;
 	}
@@ -435,24 +422,24 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 		int64_t id;
 		const struct wf_json *c = wf_json_get(a, "content");
 		if (wf_json_int(wf_json_get(a, "id"), 0, INT32_MAX - 1, &id) < 0)
-			return verr(err, errlen, "added_tokens[%u]: expected an 'id' in 0..%d", i, INT32_MAX - 1);
+			return wf_errf(err, errlen, "added_tokens[%u]: expected an 'id' in 0..%d", i, INT32_MAX - 1);
 		if (!c || c->type != WF_JSON_STRING || c->n == 0)
-			return verr(err, errlen, "added_tokens[%u]: expected a non-empty 'content' string", i);
+			return wf_errf(err, errlen, "added_tokens[%u]: expected a non-empty 'content' string", i);
 		if (id > maxid)
 			maxid = id;
 	}
 	if (maxid < 0)
-		return verr(err, errlen, "model.vocab: no tokens");
+		return wf_errf(err, errlen, "model.vocab: no tokens");
 	if (n <= 0)
 		n = maxid + 1;
 	else if (maxid >= n)
-		return verr(err, errlen, "token id %lld is not below %s %lld", (long long)maxid, nsrc, (long long)n);
+		return wf_errf(err, errlen, "token id %lld is not below %s %lld", (long long)maxid, nsrc, (long long)n);
 	v->n = (uint32_t)n;
 	v->tokens = calloc((size_t)n, sizeof(*v->tokens));
 	v->token_lens = calloc((size_t)n, sizeof(*v->token_lens));
 	v->types = calloc((size_t)n, sizeof(*v->types));
 	if (!v->tokens || !v->token_lens || !v->types)
-		return verr(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 
 	for (uint32_t i = 0; i < vocab->n; i++) {
 		const struct wf_json *e = &vocab->u.kids[i];
@@ -460,7 +447,7 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 		wf_json_int(e, 0, INT32_MAX, &id);
 		if (v->tokens[id]) {
 			char tb2[48];
-			return verr(err, errlen, "model.vocab: tokens '%s' and '%s' share id %lld",
+			return wf_errf(err, errlen, "model.vocab: tokens '%s' and '%s' share id %lld",
 				    shown(v->tokens[id], tb, sizeof tb), shown(e->key, tb2, sizeof tb2), (long long)id);
 		}
 		v->tokens[id] = e->key;
@@ -481,7 +468,7 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 			size_t ln = 0;
 			char *u = own(v, unescape_spm_space(c->s, c->n, &ln));
 			if (!u)
-				return verr(err, errlen, "out of memory");
+				return wf_errf(err, errlen, "out of memory");
 			v->tokens[id] = u;
 			v->token_lens[id] = ln;
 			v->types[id] = WF_TOKTYPE_USER_DEFINED;
@@ -492,7 +479,7 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 			continue;
 		char *s = own(v, malloc(24));
 		if (!s)
-			return verr(err, errlen, "out of memory");
+			return wf_errf(err, errlen, "out of memory");
 		v->token_lens[id] = (size_t)snprintf(s, 24, "[PAD%lld]", (long long)id);
 		v->tokens[id] = s;
 		v->types[id] = WF_TOKTYPE_UNUSED;
@@ -534,7 +521,7 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 
 	if (opts->chat_template) {
 		if (add_template(v, NULL, opts->chat_template, strlen(opts->chat_template)) < 0)
-			return verr(err, errlen, "out of memory");
+			return wf_errf(err, errlen, "out of memory");
 	} else if (tcfg && load_templates(v, wf_json_get(tcfg, "chat_template"), err, errlen) < 0) {
 		return -1;
 	}

@@ -2,6 +2,7 @@
  * safetensors — bounds-checked reader (see safetensors.h).
  */
 #include "safetensors.h"
+#include "errf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,20 +31,6 @@ size_t wf_st_dtype_size(int d)
 	return d >= 0 && d < WF_ST_NTYPES ? dtypes[d].size : 0;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int sterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 void wf_st_free(struct wf_safetensors *st)
 {
 	if (!st)
@@ -66,22 +53,22 @@ static int parse_tensor(struct wf_safetensors *st, struct wf_st_tensor *t, const
 	char buf[160];
 	t->name = e->key;
 	if (e->type != WF_JSON_OBJECT)
-		return sterr(err, errlen, "tensor '%s': expected an object, found %s", e->key, wf_json_type_name(e->type));
+		return wf_errf(err, errlen, "tensor '%s': expected an object, found %s", e->key, wf_json_type_name(e->type));
 	const struct wf_json *dt = wf_json_get(e, "dtype");
 	const struct wf_json *sh = wf_json_get(e, "shape");
 	const struct wf_json *off = wf_json_get(e, "data_offsets");
 	if (!dt || dt->type != WF_JSON_STRING)
-		return sterr(err, errlen, "tensor '%s': no 'dtype' string", e->key);
+		return wf_errf(err, errlen, "tensor '%s': no 'dtype' string", e->key);
 	t->dtype = -1;
 	for (int d = 0; d < WF_ST_NTYPES; d++)
 		if (strcmp(dt->s, dtypes[d].name) == 0)
 			t->dtype = d;
 	if (t->dtype < 0)
-		return sterr(err, errlen, "tensor '%s': unknown dtype '%.20s'", e->key, dt->s);
+		return wf_errf(err, errlen, "tensor '%s': unknown dtype '%.20s'", e->key, dt->s);
 	if (!sh || sh->type != WF_JSON_ARRAY)
-		return sterr(err, errlen, "tensor '%s': no 'shape' array", e->key);
+		return wf_errf(err, errlen, "tensor '%s': no 'shape' array", e->key);
 	if (sh->n > WF_ST_MAX_DIMS)
-		return sterr(err, errlen, "tensor '%s': %u dimensions (at most %d)", e->key, sh->n, WF_ST_MAX_DIMS);
+		return wf_errf(err, errlen, "tensor '%s': %u dimensions (at most %d)", e->key, sh->n, WF_ST_MAX_DIMS);
 	t->n_dims = (int)sh->n;
 	uint64_t n = 1;
 	int over = 0;
@@ -90,7 +77,7 @@ static int parse_tensor(struct wf_safetensors *st, struct wf_st_tensor *t, const
 	for (int d = 0; d < t->n_dims; d++) {
 		int64_t v;
 		if (wf_json_int(&sh->u.kids[d], 0, INT64_MAX, &v) < 0)
-			return sterr(err, errlen, "tensor '%s': shape[%d] is not a non-negative integer", e->key, d);
+			return wf_errf(err, errlen, "tensor '%s': shape[%d] is not a non-negative integer", e->key, d);
 		t->shape[d] = v;
 		if (v && n > UINT64_MAX / (uint64_t)v)
 			over = 1;
@@ -100,21 +87,21 @@ static int parse_tensor(struct wf_safetensors *st, struct wf_st_tensor *t, const
 	}
 	size_t es = dtypes[t->dtype].size;
 	if (over || n > UINT64_MAX / es)
-		return sterr(err, errlen, "tensor '%s': shape [%s] is too large", e->key, buf);
+		return wf_errf(err, errlen, "tensor '%s': shape [%s] is too large", e->key, buf);
 	t->nelem = n;
 	t->nbytes = n * es;
 	int64_t b, en;
 	if (!off || off->type != WF_JSON_ARRAY || off->n != 2 ||
 	    wf_json_int(&off->u.kids[0], 0, INT64_MAX, &b) < 0 || wf_json_int(&off->u.kids[1], 0, INT64_MAX, &en) < 0)
-		return sterr(err, errlen, "tensor '%s': 'data_offsets' must be [begin, end] with non-negative integers", e->key);
+		return wf_errf(err, errlen, "tensor '%s': 'data_offsets' must be [begin, end] with non-negative integers", e->key);
 	if (b > en)
-		return sterr(err, errlen, "tensor '%s': data_offsets [%lld, %lld] end before they begin", e->key,
+		return wf_errf(err, errlen, "tensor '%s': data_offsets [%lld, %lld] end before they begin", e->key,
 			     (long long)b, (long long)en);
 	if ((uint64_t)en > data_size)
-		return sterr(err, errlen, "tensor '%s': data_offsets [%lld, %lld] past the end of the data (%llu bytes)",
+		return wf_errf(err, errlen, "tensor '%s': data_offsets [%lld, %lld] past the end of the data (%llu bytes)",
 			     e->key, (long long)b, (long long)en, (unsigned long long)data_size);
 	if ((uint64_t)(en - b) != t->nbytes)
-		return sterr(err, errlen, "tensor '%s': data_offsets [%lld, %lld] hold %lld bytes, shape [%s] of %s needs %llu",
+		return wf_errf(err, errlen, "tensor '%s': data_offsets [%lld, %lld] hold %lld bytes, shape [%s] of %s needs %llu",
 			     e->key, (long long)b, (long long)en, (long long)(en - b), buf, dtypes[t->dtype].name,
 			     (unsigned long long)t->nbytes);
 	t->data = st->base + st->data_offset + b;
@@ -127,25 +114,25 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 	st->base = buf;
 	st->size = len;
 	if (len < 8)
-		return sterr(err, errlen, "file of %zu bytes is too short for a safetensors header", len);
+		return wf_errf(err, errlen, "file of %zu bytes is too short for a safetensors header", len);
 	uint64_t n = 0;
 	for (int i = 7; i >= 0; i--)
 		n = n << 8 | st->base[i];
 	if (n > WF_ST_MAX_HEADER)
-		return sterr(err, errlen, "header length %llu is over the limit of %u bytes", (unsigned long long)n, WF_ST_MAX_HEADER);
+		return wf_errf(err, errlen, "header length %llu is over the limit of %u bytes", (unsigned long long)n, WF_ST_MAX_HEADER);
 	if (n > len - 8)
-		return sterr(err, errlen, "header length %llu is past the end of the file (%zu bytes)", (unsigned long long)n, len);
+		return wf_errf(err, errlen, "header length %llu is past the end of the file (%zu bytes)", (unsigned long long)n, len);
 	if (n < 2)
-		return sterr(err, errlen, "header length %llu is too short for a JSON object", (unsigned long long)n);
+		return wf_errf(err, errlen, "header length %llu is too short for a JSON object", (unsigned long long)n);
 	st->data_offset = 8 + n;
 	char jerr[200];
 	/* Writers pad the header with trailing spaces; the JSON parser allows them. */
 	st->doc = wf_json_parse((const char *)st->base + 8, (size_t)n, 16, jerr, sizeof jerr);
 	if (!st->doc)
-		return sterr(err, errlen, "header: %s", jerr);
+		return wf_errf(err, errlen, "header: %s", jerr);
 	const struct wf_json *root = wf_json_root(st->doc);
 	if (root->type != WF_JSON_OBJECT) {
-		sterr(err, errlen, "header: expected a JSON object, found %s", wf_json_type_name(root->type));
+		wf_errf(err, errlen, "header: expected a JSON object, found %s", wf_json_type_name(root->type));
 		wf_st_free(st);
 		return -1;
 	}
@@ -155,18 +142,18 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 	if (!st->t || !order) {
 		free(order);
 		wf_st_free(st);
-		return sterr(err, errlen, "out of memory");
+		return wf_errf(err, errlen, "out of memory");
 	}
 	for (uint32_t i = 0; i < root->n; i++) {
 		const struct wf_json *e = &root->u.kids[i];
 		if (strcmp(e->key, "__metadata__") == 0) {
 			if (e->type != WF_JSON_OBJECT) {
-				sterr(err, errlen, "__metadata__: expected an object, found %s", wf_json_type_name(e->type));
+				wf_errf(err, errlen, "__metadata__: expected an object, found %s", wf_json_type_name(e->type));
 				goto fail;
 			}
 			for (uint32_t k = 0; k < e->n; k++) {
 				if (e->u.kids[k].type != WF_JSON_STRING) {
-					sterr(err, errlen, "__metadata__: '%s': expected a string value", e->u.kids[k].key);
+					wf_errf(err, errlen, "__metadata__: '%s': expected a string value", e->u.kids[k].key);
 					goto fail;
 				}
 			}
@@ -175,7 +162,7 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 		}
 		for (size_t k = 0; k < st->n; k++) {
 			if (strcmp(st->t[k].name, e->key) == 0) {
-				sterr(err, errlen, "tensor '%s': listed twice", e->key);
+				wf_errf(err, errlen, "tensor '%s': listed twice", e->key);
 				goto fail;
 			}
 		}
@@ -192,7 +179,7 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 		if (!t->nbytes)
 			continue;
 		if (prev && prev->data + prev->nbytes > t->data) {
-			sterr(err, errlen, "tensors '%s' and '%s': data ranges [%llu, %llu) and [%llu, %llu) overlap",
+			wf_errf(err, errlen, "tensors '%s' and '%s': data ranges [%llu, %llu) and [%llu, %llu) overlap",
 			      prev->name, t->name,
 			      (unsigned long long)(prev->data - st->base - st->data_offset),
 			      (unsigned long long)(prev->data - st->base - st->data_offset + prev->nbytes),
