@@ -123,6 +123,18 @@ static void show_progress(void *ctx, uint64_t done, uint64_t total)
 	p->last = pct;
 }
 
+/* Create image `name` for a payload of size bytes, or die saying why. */
+static void create(struct wf_image_builder *b, const char *name, mode_t mode, uint64_t size,
+                   uint32_t kind, const char *path, const struct stat *st)
+{
+	char err[512];
+	if (wf_image_create(b, name, mode, size, kind, path, st, err, sizeof err) == 0)
+		return;
+	if (strstr(err, "already exists"))
+		die("%s (remove it with 'wf-shm rm %s', or choose another --name)", err, name);
+	die("%s", err);
+}
+
 /*
  * Build image `name` from the parsed file g: a GGUF whose ternary
  * projections are already in the kernels' layout (lib/repack.h).
@@ -140,13 +152,7 @@ static int load_repacked(struct wf_image_builder *b, const struct wf_gguf *g, co
 		wf_repack_free(r);
 		return 1;
 	}
-	if (wf_image_create(b, name, mode, size, WF_IMAGE_PAYLOAD_REPACKED, path, st, err,
-	                    sizeof err) < 0) {
-		wf_repack_free(r);
-		if (strstr(err, "already exists"))
-			die("%s (remove it with 'wf-shm rm %s', or choose another --name)", err, name);
-		die("%s", err);
-	}
+	create(b, name, mode, size, WF_IMAGE_PAYLOAD_REPACKED, path, st);
 	struct progress p = {isatty(2) && st->st_size >= (off_t)PROGRESS_MIN, name, -1};
 	int rc = wf_repack_write(r, sink_checked, b, show_progress, &p, err, sizeof err);
 	if (p.tty)
@@ -225,12 +231,7 @@ static int cmd_load(int argc, char **argv)
 	if (map)
 		munmap(map, (size_t)st.st_size);
 	if (copied) {
-		if (wf_image_create(&b, name, mode, (uint64_t)st.st_size, WF_IMAGE_PAYLOAD_GGUF, path, &st,
-		                    err, sizeof err) < 0) {
-			if (strstr(err, "already exists"))
-				die("%s (remove it with 'wf-shm rm %s', or choose another --name)", err, name);
-			die("%s", err);
-		}
+		create(&b, name, mode, (uint64_t)st.st_size, WF_IMAGE_PAYLOAD_GGUF, path, &st);
 		copy_in(&b, fd, path, (uint64_t)st.st_size);
 	}
 	if (fstat(fd, &st2) < 0 || st2.st_size != st.st_size ||

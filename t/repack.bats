@@ -30,6 +30,15 @@ teardown() {
 	[[ "$output" == *"payload:        repacked gguf, offset 4096, "* ]]
 }
 
+@test "load: an image name already taken is an error on the repacking path too" {
+	wf-gen -o m.gguf --type tq1_0 --seed 5 --hidden 256 --layers 1 --heads 4 --kv-heads 2 --ffn 256 --vocab 512
+	run -0 wf-shm load --name $IMG m.gguf
+	run -1 wf-shm load --name $IMG m.gguf
+	[ "$output" = "wf-shm: image '$IMG' already exists (remove it with 'wf-shm rm $IMG', or choose another --name)" ]
+	run -0 wf-shm info $IMG
+	[[ "$output" == *"payload:        repacked gguf, "* ]]
+}
+
 @test "load --raw keeps the file's bytes" {
 	wf-gen -o m.gguf --type i2_s --seed 5 --hidden 256 --layers 1 --heads 4 --kv-heads 2 --ffn 256 --vocab 512
 	run -0 wf-shm load --raw --name $IMG m.gguf
