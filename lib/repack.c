@@ -44,10 +44,9 @@ static int is_projection(const char *name)
 	                                "ffn_gate", "ffn_up", "ffn_down"};
 	unsigned layer;
 	int n = 0;
-	char rest[WF_GGUF_MAX_NAME + 1];
 	if (sscanf(name, "blk.%u.%n", &layer, &n) != 1 || n == 0)
 		return 0;
-	snprintf(rest, sizeof rest, "%s", name + n);
+	const char *rest = name + n;
 	for (size_t i = 0; i < sizeof P / sizeof P[0]; i++) {
 		size_t k = strlen(P[i]);
 		if (!strncmp(rest, P[i], k) && !strcmp(rest + k, ".weight"))
@@ -124,9 +123,7 @@ static int add_tok_index(struct wf_repack *r, char *err, size_t errlen)
 	if (!wf_gguf_find(r->g, "tokenizer.ggml.tokens"))
 		return 0;
 	char sub[256];
-	struct wf_tok_opts o = {0};
-	o.index = NULL;
-	struct wf_tokenizer *t = wf_tokenizer_load(r->g, &o, sub, sizeof sub);
+	struct wf_tokenizer *t = wf_tokenizer_load(r->g, NULL, sub, sizeof sub);
 	if (!t)
 		return wf_errf(err, errlen, "tokenizer: %s", sub);
 	size_t len = 0;
