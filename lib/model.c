@@ -24,6 +24,7 @@
 #define MAX_HEAD 1024
 #define MAX_VOCAB (1 << 24)
 #define MAX_CTX (1 << 24)
+#define OUT_ROWS 64 /* output-matrix rows per block for several tokens: 64 x 2560 Q8_0 = 174 KB */
 
 /* A matrix of floats [rows][cols]: F32 (f32) or F16 (f16) data. */
 struct fmat {
@@ -1007,10 +1008,13 @@ struct wf_ctx {
 	const struct wf_model *m;
 	int n_ctx, n_batch, n_threads;
 	struct wf_pool *pool;
-	int n_past;
+	int n_seq, cur;      /* sequences, and the one the single-sequence API works on */
+	int *past;           /* [n_seq] positions cached per sequence */
 	int kv_f16;          /* round keys and values to F16 */
-	int32_t *tokens;     /* [n_ctx] */
-	float *kc, *vc;      /* [n_layer][n_ctx][kvd] */
+	int32_t *tokens;     /* [n_seq][n_ctx] */
+	float *kc, *vc;      /* [n_seq][n_layer][n_ctx][kvd], anonymous maps of kv_bytes */
+	size_t kv_bytes;
+	int *tpos, *tseq;    /* [n_batch] position and sequence of each token of the piece */
 	float *rope_cos, *rope_sin; /* [n_ctx][n_rot/2] */
 	/* scratch for n_batch tokens */
 	float *x, *xn, *q, *k, *v, *att, *ao, *g, *u;
@@ -1030,7 +1034,7 @@ struct wf_ctx {
 	int ne, cur_e;
 	/* the stage being run */
 	enum stage st;
-	int layer, n, p0, attn;
+	int layer, n, attn;
 	int lo_from;         /* first block position whose logits are wanted */
 	float *logits;
 };
@@ -1050,10 +1054,41 @@ static void *xcalloc(size_t n, size_t size, int *fail)
 
 static void ctx_job(void *arg, int ti, int nt);
 
+/* Offset of (sequence s, layer l, position p) in kc / vc. */
+static size_t kv_off(const struct wf_ctx *c, int s, int l, int p)
+{
+	const struct wf_hparams *hp = &c->m->hp;
+	size_t kvd = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
+	return (((size_t)s * (size_t)hp->n_layer + (size_t)l) * (size_t)c->n_ctx + (size_t)p) * kvd;
+}
+
+/* A zeroed anonymous mapping whose pages cost nothing until written (and
+ * reserve no swap): the caches of every sequence at full context. */
+static float *kv_map(size_t bytes, int *fail)
+{
+	void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	               -1, 0);
+	if (p == MAP_FAILED) {
+		*fail = 1;
+		return NULL;
+	}
+	return p;
+}
+
 struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int n_threads, char *err,
                           size_t errlen)
 {
+	return wf_ctx_new_seqs(m, n_ctx, n_batch, n_threads, 1, err, errlen);
+}
+
+struct wf_ctx *wf_ctx_new_seqs(const struct wf_model *m, int n_ctx, int n_batch, int n_threads, int n_seqs,
+                               char *err, size_t errlen)
+{
 	const struct wf_hparams *hp = &m->hp;
+	if (n_seqs < 1 || n_seqs > WF_MAX_SEQS) {
+		wf_errf(err, errlen, "%d sequences: not in [1, %d]", n_seqs, WF_MAX_SEQS);
+		return NULL;
+	}
 	if (n_ctx <= 0)
 		n_ctx = hp->n_ctx_train;
 	if (n_ctx > MAX_CTX) {
@@ -1079,17 +1114,25 @@ struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int 
 	c->n_ctx = n_ctx;
 	c->n_batch = n_batch;
 	c->n_threads = n_threads;
+	c->n_seq = n_seqs;
 	c->kv_f16 = 0;
 	int H = hp->n_embd, F = hp->n_ff, kvd = hp->n_head_kv * hp->head_dim, HF = H > F ? H : F;
 	size_t B = (size_t)n_batch;
 	int fail = 0;
-	size_t kvn = (size_t)hp->n_layer * (size_t)n_ctx * (size_t)kvd;
-	/* The cache is not zeroed: calloc keeps untouched pages unmapped. */
-	c->kc = calloc(kvn, sizeof(float));
-	c->vc = calloc(kvn, sizeof(float));
-	if (!c->kc || !c->vc)
-		fail = 1;
-	c->tokens = xcalloc((size_t)n_ctx, sizeof(int32_t), &fail);
+	size_t S = (size_t)n_seqs;
+	size_t kvn = S * (size_t)hp->n_layer * (size_t)n_ctx * (size_t)kvd;
+	if (kvn > SIZE_MAX / sizeof(float)) {
+		wf_errf(err, errlen, "a cache of %d sequences x %d positions does not fit in memory", n_seqs, n_ctx);
+		free(c);
+		return NULL;
+	}
+	c->kv_bytes = kvn * sizeof(float);
+	c->kc = kv_map(c->kv_bytes, &fail);
+	c->vc = kv_map(c->kv_bytes, &fail);
+	c->past = xcalloc(S, sizeof(int), &fail);
+	c->tokens = xcalloc(S * (size_t)n_ctx, sizeof(int32_t), &fail);
+	c->tpos = xcalloc(B, sizeof(int), &fail);
+	c->tseq = xcalloc(B, sizeof(int), &fail);
 	c->rope_cos = xcalloc((size_t)n_ctx * (size_t)(hp->n_rot / 2), sizeof(float), &fail);
 	c->rope_sin = xcalloc((size_t)n_ctx * (size_t)(hp->n_rot / 2), sizeof(float), &fail);
 	c->x = xcalloc(B * (size_t)H, sizeof(float), &fail);
@@ -1150,9 +1193,14 @@ void wf_ctx_free(struct wf_ctx *c)
 		return;
 	if (c->pool)
 		wf_pool_free(c->pool);
-	free(c->kc);
-	free(c->vc);
+	if (c->kc)
+		munmap(c->kc, c->kv_bytes ? c->kv_bytes : 1);
+	if (c->vc)
+		munmap(c->vc, c->kv_bytes ? c->kv_bytes : 1);
+	free(c->past);
 	free(c->tokens);
+	free(c->tpos);
+	free(c->tseq);
 	free(c->rope_cos);
 	free(c->rope_sin);
 	free(c->x);
@@ -1184,8 +1232,18 @@ void wf_ctx_free(struct wf_ctx *c)
 int wf_ctx_n_ctx(const struct wf_ctx *c) { return c->n_ctx; }
 int wf_ctx_n_batch(const struct wf_ctx *c) { return c->n_batch; }
 int wf_ctx_n_threads(const struct wf_ctx *c) { return c->n_threads; }
-int wf_ctx_n_past(const struct wf_ctx *c) { return c->n_past; }
-const int32_t *wf_ctx_tokens(const struct wf_ctx *c) { return c->tokens; }
+int wf_ctx_n_seqs(const struct wf_ctx *c) { return c->n_seq; }
+int wf_ctx_seq(const struct wf_ctx *c) { return c->cur; }
+int wf_ctx_n_past(const struct wf_ctx *c) { return c->past[c->cur]; }
+const int32_t *wf_ctx_tokens(const struct wf_ctx *c) { return c->tokens + (size_t)c->cur * c->n_ctx; }
+
+int wf_ctx_set_seq(struct wf_ctx *c, int s)
+{
+	if (s < 0 || s >= c->n_seq)
+		return -1;
+	c->cur = s;
+	return 0;
+}
 
 void wf_ctx_set_kv_f16(struct wf_ctx *c, int on)
 {
@@ -1194,16 +1252,25 @@ void wf_ctx_set_kv_f16(struct wf_ctx *c, int on)
 
 void wf_ctx_truncate(struct wf_ctx *c, int n)
 {
-	if (n >= 0 && n < c->n_past)
-		c->n_past = n;
+	if (n >= 0 && n < c->past[c->cur])
+		c->past[c->cur] = n;
+}
+
+int wf_ctx_shared_prefix(const struct wf_ctx *c, int s, const int32_t *tok, int n)
+{
+	if (s < 0 || s >= c->n_seq)
+		return 0;
+	const int32_t *t = c->tokens + (size_t)s * c->n_ctx;
+	int k = 0;
+	while (k < c->past[s] && k < n - 1 && t[k] == tok[k])
+		k++;
+	return k;
 }
 
 int wf_ctx_reuse_prefix(struct wf_ctx *c, const int32_t *tok, int n)
 {
-	int k = 0;
-	while (k < c->n_past && k < n - 1 && c->tokens[k] == tok[k])
-		k++;
-	c->n_past = k;
+	int k = wf_ctx_shared_prefix(c, c->cur, tok, n);
+	c->past[c->cur] = k;
 	return k;
 }
 
@@ -1472,7 +1539,7 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 	int j0, j1;
 	tokens_range(c->n, ti, nt, &j0, &j1);
 	for (int j = j0; j < j1; j++) {
-		int pos = c->p0 + j;
+		int pos = c->tpos[j];
 		const float *cs = c->rope_cos + (size_t)pos * nr, *sn = c->rope_sin + (size_t)pos * nr;
 		for (int h = 0; h < hp->n_head + hp->n_head_kv; h++) {
 			float *x = h < hp->n_head ? c->q + (size_t)j * H + (size_t)h * hd
@@ -1486,7 +1553,7 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 		/* F16 mode: the cache holds F16 values widened to F32, and q is
 		 * rounded to F16 too, as ggml's K·Q product with an F16 cache
 		 * converts it (vec_dot_type F16). */
-		size_t off = ((size_t)c->layer * c->n_ctx + (size_t)pos) * kvd;
+		size_t off = kv_off(c, c->tseq[j], c->layer, pos);
 		const float *k = c->k + (size_t)j * kvd, *v = c->v + (size_t)j * kvd;
 		if (c->kv_f16) {
 			for (int i = 0; i < kvd; i++) {
@@ -1513,11 +1580,12 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 	float *s = c->scores + (size_t)ti * c->n_ctx;
 	int total = c->n * hp->n_head, i0, i1;
 	tokens_range(total, ti, nt, &i0, &i1);
-	const float *K = c->kc + (size_t)c->layer * c->n_ctx * kvd;
-	const float *V = c->vc + (size_t)c->layer * c->n_ctx * kvd;
 	for (int it = i0; it < i1; it++) {
 		int j = it / hp->n_head, h = it % hp->n_head, kh = h / grp;
-		int T = c->attn == WF_ATTN_BLOCK ? c->p0 + c->n : c->p0 + j + 1;
+		/* the token's own sequence, up to its position (a block: the whole block) */
+		int T = c->attn == WF_ATTN_BLOCK ? c->tpos[0] + c->n : c->tpos[j] + 1;
+		const float *K = c->kc + kv_off(c, c->tseq[j], c->layer, 0);
+		const float *V = c->vc + kv_off(c, c->tseq[j], c->layer, 0);
 		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
 		float mx = -INFINITY;
 		for (int t = 0; t < T; t++) {
@@ -1598,18 +1666,26 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		if (r0 >= r1)
 			break;
 		int HF = H > F ? H : F;
-		for (int j = c->lo_from; j < c->n; j++) {
-			const float *xn = c->xn + (size_t)j * HF;
-			float *out = c->logits + (size_t)(j - c->lo_from) * hp->n_vocab;
-			if (m->out.q8 && m->out.q8row) {
-				wf_q8_0_matvec_row(m->out.q8, H, (const uint8_t *)(c->q + (size_t)j * H), out + r0, r0, r1);
-			} else if (m->out.q8) {
-				wf_q8_0_matvec(m->out.q8, H, (const uint8_t *)(c->q + (size_t)j * H), out + r0, r0, r1);
-			} else if (m->out.f16) {
-				wf_f16_matvec(m->out.f16, H, xn, out + r0, r0, r1);
-			} else {
-				for (int r = r0; r < r1; r++)
-					out[r] = dot_f32(m->out.f32 + (size_t)r * H, xn, H);
+		/* Several tokens take the rows in blocks of OUT_ROWS, so that a
+		 * block read from memory serves every token from the cache (each
+		 * row's product is the same whatever the blocking). */
+		int rb = c->n - c->lo_from > 1 ? OUT_ROWS : r1 - r0;
+		for (int b0 = r0; b0 < r1; b0 += rb) {
+			int b1 = r1 - b0 < rb ? r1 : b0 + rb;
+			for (int j = c->lo_from; j < c->n; j++) {
+				const float *xn = c->xn + (size_t)j * HF;
+				const uint8_t *xq = (const uint8_t *)(c->q + (size_t)j * H);
+				float *out = c->logits + (size_t)(j - c->lo_from) * hp->n_vocab;
+				if (m->out.q8 && m->out.q8row) {
+					wf_q8_0_matvec_row(m->out.q8, H, xq, out + b0, b0, b1);
+				} else if (m->out.q8) {
+					wf_q8_0_matvec(m->out.q8, H, xq, out + b0, b0, b1);
+				} else if (m->out.f16) {
+					wf_f16_matvec(m->out.f16, H, xn, out + b0, b0, b1);
+				} else {
+					for (int r = b0; r < b1; r++)
+						out[r] = dot_f32(m->out.f32 + (size_t)r * H, xn, H);
+				}
 			}
 		}
 		break;
@@ -1689,15 +1765,15 @@ static void moe_ffn(struct wf_ctx *c)
 	}
 }
 
-/* One piece: tok[0..n) at positions p0.., n <= n_batch. */
-static void eval_piece(struct wf_ctx *c, const int32_t *tok, int n, int p0, int attn, int lo_from,
-                       float *logits)
+/* The forward pass of tok[0..n), n <= n_batch, token j at position
+ * tpos[j] of sequence tseq[j] (set by the caller); logits of tokens
+ * lo_from..n-1. */
+static void forward(struct wf_ctx *c, const int32_t *tok, int n, int attn, int lo_from, float *logits)
 {
 	const struct wf_model *m = c->m;
 	const struct wf_hparams *hp = &m->hp;
 	int H = hp->n_embd;
 	c->n = n;
-	c->p0 = p0;
 	c->attn = attn;
 	for (int j = 0; j < n; j++) {
 		float *x = c->x + (size_t)j * H;
@@ -1723,7 +1799,8 @@ static void eval_piece(struct wf_ctx *c, const int32_t *tok, int n, int p0, int 
 				return;
 			memmove(c->q, c->q + (size_t)lo_from * H, (size_t)keep * H * sizeof *c->q);
 			memmove(c->x, c->x + (size_t)lo_from * H, (size_t)keep * H * sizeof *c->x);
-			c->p0 += lo_from;
+			memmove(c->tpos, c->tpos + lo_from, (size_t)keep * sizeof *c->tpos);
+			memmove(c->tseq, c->tseq + lo_from, (size_t)keep * sizeof *c->tseq);
 			c->n = n = keep;
 			lo_from = 0;
 		}
@@ -1748,18 +1825,30 @@ static void eval_piece(struct wf_ctx *c, const int32_t *tok, int n, int p0, int 
 	}
 }
 
+/* One piece of the current sequence: tok[0..n) at positions p0.., n <= n_batch. */
+static void eval_piece(struct wf_ctx *c, const int32_t *tok, int n, int p0, int attn, int lo_from,
+                       float *logits)
+{
+	for (int j = 0; j < n; j++) {
+		c->tpos[j] = p0 + j;
+		c->tseq[j] = c->cur;
+	}
+	forward(c, tok, n, attn, lo_from, logits);
+}
+
 int wf_ctx_eval(struct wf_ctx *c, const struct wf_eval *e, char *err, size_t errlen)
 {
 	const struct wf_hparams *hp = &c->m->hp;
+	int n_past = c->past[c->cur];
 	if (e->n < 0 || (e->n == 0 && e->logits && e->logits_from < 0)) {
 		wf_errf(err, errlen, "bad evaluation request");
 		return -1;
 	}
 	if (e->n == 0)
 		return 0;
-	if (e->n > c->n_ctx - c->n_past) {
+	if (e->n > c->n_ctx - n_past) {
 		wf_errf(err, errlen, "%d positions do not fit in the context of %d (%d cached)", e->n, c->n_ctx,
-		       c->n_past);
+		       n_past);
 		return -1;
 	}
 	if (e->attn == WF_ATTN_BLOCK && e->n > c->n_batch) {
@@ -1787,12 +1876,12 @@ int wf_ctx_eval(struct wf_ctx *c, const struct wf_eval *e, char *err, size_t err
 		float *lg = NULL;
 		if (e->logits && lf < n)
 			lg = e->logits + (size_t)(done + lf - e->logits_from) * hp->n_vocab;
-		eval_piece(c, e->tok + done, n, c->n_past + done, e->attn, lf, lg);
+		eval_piece(c, e->tok + done, n, n_past + done, e->attn, lf, lg);
 		done += n;
 	}
 	if (e->commit) {
-		memcpy(c->tokens + c->n_past, e->tok, (size_t)e->n * sizeof *e->tok);
-		c->n_past += e->n;
+		memcpy(c->tokens + (size_t)c->cur * c->n_ctx + n_past, e->tok, (size_t)e->n * sizeof *e->tok);
+		c->past[c->cur] = n_past + e->n;
 	}
 	return 0;
 }
@@ -1801,4 +1890,46 @@ int wf_ctx_decode(struct wf_ctx *c, const int32_t *tok, int n, float *logits, ch
 {
 	struct wf_eval e = {tok, n, WF_ATTN_CAUSAL, 1, n - 1, logits};
 	return wf_ctx_eval(c, &e, err, errlen);
+}
+
+int wf_ctx_eval_seqs(struct wf_ctx *c, const int32_t *tok, const int *seq, int n, float *logits, char *err,
+                     size_t errlen)
+{
+	const struct wf_hparams *hp = &c->m->hp;
+	if (n < 1 || n > c->n_batch) {
+		wf_errf(err, errlen, "%d tokens: not in [1, %d] (the batch)", n, c->n_batch);
+		return -1;
+	}
+	for (int j = 0; j < n; j++) {
+		int s = seq[j];
+		if (s < 0 || s >= c->n_seq) {
+			wf_errf(err, errlen, "token %d: sequence %d out of range [0, %d)", j + 1, s, c->n_seq);
+			return -1;
+		}
+		for (int i = 0; i < j; i++) {
+			if (seq[i] == s) {
+				wf_errf(err, errlen, "tokens %d and %d: both for sequence %d", i + 1, j + 1, s);
+				return -1;
+			}
+		}
+		if (c->past[s] >= c->n_ctx) {
+			wf_errf(err, errlen, "sequence %d: 1 position does not fit in the context of %d (%d cached)", s,
+			        c->n_ctx, c->past[s]);
+			return -1;
+		}
+		if (tok[j] < 0 || tok[j] >= hp->n_vocab) {
+			wf_errf(err, errlen, "token %d: id %d out of range [0, %d)", j + 1, (int)tok[j], hp->n_vocab);
+			return -1;
+		}
+	}
+	for (int j = 0; j < n; j++) {
+		c->tpos[j] = c->past[seq[j]];
+		c->tseq[j] = seq[j];
+	}
+	forward(c, tok, n, WF_ATTN_CAUSAL, 0, logits);
+	for (int j = 0; j < n; j++) {
+		int s = seq[j];
+		c->tokens[(size_t)s * c->n_ctx + c->past[s]++] = tok[j];
+	}
+	return 0;
 }

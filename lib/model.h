@@ -60,6 +60,13 @@
  * attention by heads, per-token work by tokens.  A context allocates all
  * its scratch at creation: wf_ctx_eval allocates nothing.
  *
+ * Sequences: a context may hold several independent sequences ("slots",
+ * wf_ctx_new_seqs), each with its own cache, tokens and n_past, sharing the
+ * weights, pool and scratch.  wf_ctx_eval_seqs evaluates one token of each
+ * of several sequences in one pass (the projections then read each weight
+ * once for all of them); its results equal evaluating each sequence alone,
+ * bit for bit.
+ *
  * Errors: 0 / -1 (or NULL) with one line in the caller's err[errlen].
  */
 #ifndef WF_MODEL_H
@@ -167,6 +174,20 @@ struct wf_ctx;
  */
 struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int n_threads,
                           char *err, size_t errlen);
+
+/*
+ * The same with n_seqs sequences (1 ..WF_MAX_SEQS), each with room for
+ * n_ctx positions; sequence 0 is selected.  wf_ctx_new is n_seqs = 1.
+ * A sequence costs n_layer * n_ctx * kvd * 8 bytes of address space
+ * (kvd = n_head_kv * head_dim; keys and values as F32), mapped anonymous
+ * and without swap reservation, so a page costs memory only once a
+ * position in it is written (2B-4T: 153.6 KB per position, 629 MB reserved
+ * per sequence at 4096 positions), plus n_ctx * 4 bytes of token ids.
+ * "3000 sequences: not in [1, 1024]".
+ */
+#define WF_MAX_SEQS 1024
+struct wf_ctx *wf_ctx_new_seqs(const struct wf_model *m, int n_ctx, int n_batch, int n_threads,
+                               int n_seqs, char *err, size_t errlen);
 void wf_ctx_free(struct wf_ctx *c);
 
 int wf_ctx_n_ctx(const struct wf_ctx *c);
@@ -176,6 +197,14 @@ int wf_ctx_n_threads(const struct wf_ctx *c);
 /* 1: round cached keys and values, and queries, to F16 like the peers;
  * 0 (the default): keep them F32 (exact).  Call before the first evaluation. */
 void wf_ctx_set_kv_f16(struct wf_ctx *c, int on);
+
+int wf_ctx_n_seqs(const struct wf_ctx *c);
+
+/* Select sequence s (0 <= s < n_seqs; else -1 and nothing changes): the
+ * single-sequence calls below (n_past, tokens, truncate, reuse_prefix,
+ * eval, decode) work on it.  wf_ctx_seq: the one selected. */
+int wf_ctx_set_seq(struct wf_ctx *c, int s);
+int wf_ctx_seq(const struct wf_ctx *c);
 
 /* Positions held in the cache (the next token goes at this position). */
 int wf_ctx_n_past(const struct wf_ctx *c);
@@ -193,6 +222,10 @@ void wf_ctx_truncate(struct wf_ctx *c, int n);
  * tok[kept..n).  Results equal evaluating the whole prompt afresh.
  */
 int wf_ctx_reuse_prefix(struct wf_ctx *c, const int32_t *tok, int n);
+
+/* What wf_ctx_reuse_prefix would keep on sequence s (0 if s is out of
+ * range), changing nothing: for choosing the sequence a prompt goes to. */
+int wf_ctx_shared_prefix(const struct wf_ctx *c, int s, const int32_t *tok, int n);
 
 /* Attention inside the evaluated block (to the cached prefix it is always full). */
 enum wf_attn {
@@ -227,5 +260,18 @@ int wf_ctx_eval(struct wf_ctx *c, const struct wf_eval *e, char *err, size_t err
  * logits[n_vocab] when logits is non-NULL. */
 int wf_ctx_decode(struct wf_ctx *c, const int32_t *tok, int n, float *logits,
                   char *err, size_t errlen);
+
+/*
+ * One token for each of n distinct sequences: tok[j] goes to sequence
+ * seq[j] at its next position (its n_past), is committed (n_past grows by
+ * one), and its logits go to logits[j][n_vocab] (logits may be NULL).
+ * 1 <= n <= n_batch.  Every token's logits equal those of wf_ctx_decode of
+ * that token alone on its sequence, bit for bit.  Checked before anything
+ * is evaluated (nothing changes on error): "tokens 1 and 3: both for
+ * sequence 2", "sequence 2: 1 position does not fit in the context of 64
+ * (64 cached)", sequence and id ranges.  Allocates nothing.
+ */
+int wf_ctx_eval_seqs(struct wf_ctx *c, const int32_t *tok, const int *seq, int n, float *logits,
+                     char *err, size_t errlen);
 
 #endif
