@@ -8,15 +8,21 @@
  * by one as they are decided, then '\n'.  Bad records are reported on
  * stderr with their number and give an empty output record; the exit
  * status is 1 if any failed (--strict: stop at the first).
+ *
+ * --parallel N decodes up to N records at once in one context of N
+ * sequences (continuous batching, below): output in input order, or with
+ * --unordered each record's line as it finishes.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "dlm.h"
@@ -35,7 +41,7 @@
 	"       [--stop-id ID]... [--ignore-eos] [--echo] [--logits FILE] [--act relu2|silu]\n"   \
 	"       [--kv-type f16|f32] [--decode ar|dlm] [--block-size B] [--sub-block S]\n"         \
 	"       [--threshold T] [--dlm-mode greedy|iterative|adaptive] [--mask-id ID]\n"          \
-	"       [--dlm-attention block-causal|causal] [--strict]\n"                               \
+	"       [--dlm-attention block-causal|causal] [--strict] [--parallel N] [--unordered]\n" \
 	"       [--score | --ppl [--ppl-stride S] | --mc]"
 
 /* Room for at most this many logits (floats) per --logits piece. */
@@ -45,7 +51,7 @@ enum {
 	OPT_TEMP = 256, OPT_TOPK, OPT_TOPP, OPT_MINP, OPT_REP, OPT_REPN, OPT_SEED, OPT_STOP,
 	OPT_IGNORE_EOS, OPT_ECHO, OPT_LOGITS, OPT_ACT, OPT_STRICT, OPT_DECODE, OPT_KV,
 	OPT_SCORE, OPT_PPL, OPT_PPL_STRIDE, OPT_MC,
-	OPT_BLOCK, OPT_SUB, OPT_THR, OPT_DMODE, OPT_MASK, OPT_DATTN
+	OPT_BLOCK, OPT_SUB, OPT_THR, OPT_DMODE, OPT_MASK, OPT_DATTN, OPT_PARALLEL, OPT_UNORDERED
 };
 
 static void put(const char *s)
@@ -101,6 +107,351 @@ static void add_eog(const struct wf_gguf *g, const char *key, int n_vocab, int32
 		eog[(*n_eog)++] = (int32_t)v;
 }
 
+/* ---------------------------------------------------------------------- */
+/*
+ * --parallel N: continuous batching.  Slot s of the context (sequence s)
+ * holds one record at a time.  A record is admitted into the free slot
+ * whose cache shares the longest prefix with its prompt, prefilled alone
+ * there (the shared prefix skipped), and seeded as the sequential loop
+ * seeds every record; then each step samples every busy slot's next id
+ * from its own logits and sampler, ends the records that are done, and
+ * evaluates the last ids of all the others in one wf_ctx_eval_seqs.  A
+ * free slot takes the next record before the next step.  So a record's
+ * ids are those the sequential loop gives it.
+ *
+ * Output in input order: the oldest unwritten record streams its ids as
+ * they come; a later one finishing first is rendered to a line and waits
+ * in the queue (in input order) until every earlier line is out.
+ * --unordered: each record's line is written whole when it finishes.
+ */
+struct slot {
+	int busy;
+	unsigned long long recno;
+	char *key;            /* the record's key (keyed), copied */
+	size_t keylen, keycap;
+	int keyed;
+	int32_t *hist;        /* [NC + 1]: the prompt hist[0..n), then generated ids, to nh */
+	int n, nh;
+	long gen;             /* ids generated */
+	struct wf_sampler *smp;
+	float *pre;           /* [V] logits of the prompt's last position */
+	float *lg;            /* the logits the next id comes from (pre or a row of blog) */
+	int streaming;        /* its line is being written as it grows */
+	unsigned long long qi; /* its place in the output queue */
+};
+
+/* A record whose line is not written yet: slot >= 0 while it generates. */
+struct qline {
+	int slot;
+	char *text;
+	size_t len;
+};
+
+struct par {
+	struct wf_ctx *ctx;
+	struct wf_reader *rd;
+	struct wf_idrec *ir;
+	int V, NC, echo, strict, unordered, stdin_file;
+	long n_predict;
+	uint64_t seed;
+	const int32_t *eog;
+	int n_eog;
+	int N, busy, eof, stop, failures;
+	struct slot *sl;
+	float *blog;          /* [N][V] */
+	int32_t *btok;        /* [N] */
+	int *bseq;
+	struct qline *q;      /* ring of qcap; q_first is the number of the line at qhead */
+	size_t qcap, qhead, qn;
+	unsigned long long q_first;
+};
+
+/* "KEY\t" (key may be NULL), ids, and '\n' when end. */
+static int write_rec(FILE *f, const char *key, size_t keylen, const int32_t *ids, size_t n, int end)
+{
+	if (wf_write_key(f, key, keylen) < 0 || wf_write_ids(f, ids, n) < 0)
+		return -1;
+	return end && putc('\n', f) == EOF ? -1 : 0;
+}
+
+/* The ids a slot's line shows: the prompt with --echo, then the generated ones. */
+static int line_start(const struct par *P, const struct slot *s)
+{
+	return P->echo ? 0 : s->n;
+}
+
+static struct qline *q_at(struct par *P, unsigned long long i)
+{
+	return &P->q[(P->qhead + (size_t)(i - P->q_first)) % P->qcap];
+}
+
+static unsigned long long q_push(struct par *P, int slot, char *text, size_t len)
+{
+	if (P->qn == P->qcap) {
+		size_t cap = P->qcap ? 2 * P->qcap : 16;
+		struct qline *q = malloc(cap * sizeof *q);
+		if (!q)
+			die("out of memory");
+		for (size_t i = 0; i < P->qn; i++)
+			q[i] = P->q[(P->qhead + i) % P->qcap];
+		free(P->q);
+		P->q = q;
+		P->qcap = cap;
+		P->qhead = 0;
+	}
+	unsigned long long i = P->q_first + P->qn++;
+	*q_at(P, i) = (struct qline){slot, text, len};
+	return i;
+}
+
+/* Write the finished lines at the head of the queue; the first record
+ * still generating starts streaming (its key and ids so far). */
+static void q_drain(struct par *P)
+{
+	while (P->qn) {
+		struct qline *l = &P->q[P->qhead];
+		if (l->slot >= 0) {
+			struct slot *s = &P->sl[l->slot];
+			if (!s->streaming) {
+				int st = line_start(P, s);
+				if (write_rec(stdout, s->keyed ? s->key : NULL, s->keylen, s->hist + st, (size_t)(s->nh - st), 0) < 0)
+					cli_stdout_failed();
+				s->streaming = 1;
+			}
+			break;
+		}
+		if (fwrite(l->text, 1, l->len, stdout) != l->len)
+			cli_stdout_failed();
+		free(l->text);
+		P->qhead = (P->qhead + 1) % P->qcap;
+		P->qn--;
+		P->q_first++;
+	}
+	flush_out();
+}
+
+/* A complete line for a record: written now (--unordered) or queued. */
+static void emit_line(struct par *P, const char *key, size_t keylen, const int32_t *ids, size_t n)
+{
+	if (P->unordered) {
+		if (write_rec(stdout, key, keylen, ids, n, 1) < 0)
+			cli_stdout_failed();
+		flush_out();
+		return;
+	}
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f || write_rec(f, key, keylen, ids, n, 1) < 0 || fclose(f) == EOF)
+		die("out of memory");
+	q_push(P, -1, text, len);
+	q_drain(P);
+}
+
+/* Slot si's record is done: its line ends. */
+static void finish(struct par *P, int si)
+{
+	struct slot *s = &P->sl[si];
+	int st = line_start(P, s);
+	s->busy = 0;
+	P->busy--;
+	if (s->streaming) {
+		put("\n");
+		s->streaming = 0;
+		q_at(P, s->qi)->slot = -1; /* the head: written, so dropped */
+		P->qhead = (P->qhead + 1) % P->qcap;
+		P->qn--;
+		P->q_first++;
+		q_drain(P);
+	} else if (P->unordered) {
+		emit_line(P, s->keyed ? s->key : NULL, s->keylen, s->hist + st, (size_t)(s->nh - st));
+	} else {
+		struct qline *l = q_at(P, s->qi);
+		FILE *f = open_memstream(&l->text, &l->len);
+		if (!f || write_rec(f, s->keyed ? s->key : NULL, s->keylen, s->hist + st, (size_t)(s->nh - st), 1) < 0 ||
+		    fclose(f) == EOF)
+			die("out of memory");
+		l->slot = -1;
+	}
+}
+
+/* More input can be read without waiting (a regular file always). */
+static int input_ready(const struct par *P)
+{
+	if (P->stdin_file)
+		return 1;
+	struct pollfd pfd = {fileno(P->rd->f), POLLIN, 0};
+	return poll(&pfd, 1, 0) != 0;
+}
+
+/* Read one record: a bad one or one that generates nothing gets its line
+ * at once; the others are prefilled into a free slot. */
+static void admit_next(struct par *P)
+{
+	char *rec, err[512];
+	size_t len;
+	int r = wf_reader_next(P->rd, &rec, &len, err, sizeof err);
+	if (r == 0) {
+		P->eof = 1;
+		return;
+	}
+	unsigned long long recno = (unsigned long long)P->rd->recno;
+	struct wf_idrec *ir = P->ir;
+	const char *key = NULL;
+	size_t keylen = 0;
+	int bad = 1;
+	if (r < 0) {
+		error("record %llu: %s", recno, err);
+	} else if (wf_idrec_parse(rec, len, (uint32_t)P->V, ir, err, sizeof err) < 0) {
+		error("record %llu: %s", recno, err);
+		key = ir->key, keylen = ir->keylen;
+	} else if (key = ir->key, keylen = ir->keylen, P->unordered && !key) {
+		error("record %llu: no key (--unordered writes lines as records finish; keys tell them apart)",
+		      recno);
+	} else if (ir->n > (size_t)P->NC) {
+		error("record %llu: prompt of %zu tokens does not fit in the context of %d", recno, ir->n, P->NC);
+	} else {
+		bad = 0;
+	}
+	if (bad) {
+		emit_line(P, key, keylen, NULL, 0);
+		P->failures++;
+		P->stop = P->strict;
+		return;
+	}
+	int n = (int)ir->n;
+	if (n == 0 || P->n_predict == 0) {
+		emit_line(P, key, keylen, ir->ids, P->echo ? ir->n : 0);
+		return;
+	}
+	/* the free slot sharing the longest prefix (the lowest on ties) */
+	int si = -1, best = -1;
+	for (int i = 0; i < P->N; i++) {
+		int k = P->sl[i].busy ? -1 : wf_ctx_shared_prefix(P->ctx, i, ir->ids, n);
+		if (k > best)
+			best = k, si = i;
+	}
+	struct slot *s = &P->sl[si];
+	wf_ctx_set_seq(P->ctx, si);
+	int kept = wf_ctx_reuse_prefix(P->ctx, ir->ids, n);
+	if (wf_ctx_decode(P->ctx, ir->ids + kept, n - kept, s->pre, err, sizeof err) < 0) {
+		error("record %llu: %s", recno, err);
+		emit_line(P, key, keylen, ir->ids, P->echo ? ir->n : 0);
+		P->failures++;
+		P->stop = P->strict;
+		return;
+	}
+	if (key && keylen > s->keycap) {
+		char *k = realloc(s->key, keylen);
+		if (!k)
+			die("out of memory");
+		s->key = k, s->keycap = keylen;
+	}
+	if (key)
+		memcpy(s->key, key, keylen);
+	s->keyed = key != NULL, s->keylen = keylen;
+	memcpy(s->hist, ir->ids, (size_t)n * sizeof *s->hist);
+	s->n = s->nh = n;
+	s->gen = 0;
+	s->recno = recno;
+	s->lg = s->pre;
+	wf_sampler_seed(s->smp, P->seed);
+	s->busy = 1;
+	P->busy++;
+	if (!P->unordered) {
+		s->qi = q_push(P, si, NULL, 0);
+		q_drain(P);
+	}
+}
+
+/* One id for every busy slot; the records going on take one batched step. */
+static void step(struct par *P)
+{
+	char err[512];
+	int nb = 0;
+	for (int si = 0; si < P->N; si++) {
+		struct slot *s = &P->sl[si];
+		if (!s->busy)
+			continue;
+		int32_t t = wf_sampler_sample(s->smp, s->lg, s->hist, s->nh);
+		int end = 0;
+		for (int e = 0; e < P->n_eog; e++)
+			end |= t == P->eog[e];
+		if (end) {
+			finish(P, si);
+			continue;
+		}
+		s->hist[s->nh++] = t;
+		s->gen++;
+		if (s->streaming)
+			put_id(t, s->nh - 1 == line_start(P, s));
+		wf_ctx_set_seq(P->ctx, si);
+		if ((P->n_predict >= 0 && s->gen == P->n_predict) || wf_ctx_n_past(P->ctx) >= P->NC) {
+			finish(P, si);
+			continue;
+		}
+		P->btok[nb] = t;
+		P->bseq[nb++] = si;
+	}
+	flush_out();
+	if (nb && wf_ctx_eval_seqs(P->ctx, P->btok, P->bseq, nb, P->blog, err, sizeof err) < 0) {
+		for (int j = 0; j < nb; j++) {
+			error("record %llu: %s", P->sl[P->bseq[j]].recno, err);
+			P->failures++;
+			finish(P, P->bseq[j]);
+		}
+		return;
+	}
+	for (int j = 0; j < nb; j++)
+		P->sl[P->bseq[j]].lg = P->blog + (size_t)j * P->V;
+}
+
+/* The record loop of --parallel; returns the number of failed records. */
+static int run_parallel(struct par *P, const struct wf_sampler_params *sp)
+{
+	char err[512];
+	struct stat st;
+	P->stdin_file = fstat(fileno(P->rd->f), &st) == 0 && S_ISREG(st.st_mode);
+	/* a pipe is read unbuffered, so that poll() sees all pending input */
+	if (!P->stdin_file)
+		setvbuf(P->rd->f, NULL, _IONBF, 0);
+	P->sl = calloc((size_t)P->N, sizeof *P->sl);
+	P->blog = malloc((size_t)P->N * (size_t)P->V * sizeof *P->blog);
+	P->btok = malloc((size_t)P->N * sizeof *P->btok);
+	P->bseq = malloc((size_t)P->N * sizeof *P->bseq);
+	if (!P->sl || !P->blog || !P->btok || !P->bseq)
+		die("out of memory");
+	for (int i = 0; i < P->N; i++) {
+		struct slot *s = &P->sl[i];
+		s->hist = malloc(((size_t)P->NC + 1) * sizeof *s->hist);
+		s->pre = malloc((size_t)P->V * sizeof *s->pre);
+		s->smp = wf_sampler_new(sp, P->V, err, sizeof err);
+		if (!s->hist || !s->pre)
+			die("out of memory");
+		if (!s->smp)
+			die("%s", err);
+	}
+	for (;;) {
+		while (!P->eof && !P->stop && P->busy < P->N && (P->busy == 0 || input_ready(P)))
+			admit_next(P);
+		if (!P->busy)
+			break;
+		step(P);
+	}
+	for (int i = 0; i < P->N; i++) {
+		free(P->sl[i].key);
+		free(P->sl[i].hist);
+		free(P->sl[i].pre);
+		wf_sampler_free(P->sl[i].smp);
+	}
+	free(P->sl);
+	free(P->blog);
+	free(P->btok);
+	free(P->bseq);
+	free(P->q);
+	return P->failures;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -134,6 +485,8 @@ int main(int argc, char **argv)
 		{"dlm-mode", required_argument, NULL, OPT_DMODE},
 		{"mask-id", required_argument, NULL, OPT_MASK},
 		{"dlm-attention", required_argument, NULL, OPT_DATTN},
+		{"parallel", required_argument, NULL, OPT_PARALLEL},
+		{"unordered", no_argument, NULL, OPT_UNORDERED},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -142,6 +495,8 @@ int main(int argc, char **argv)
 	int score_mode = 0; /* lib/score: OPT_SCORE, OPT_PPL or OPT_MC */
 	long ppl_stride = 0;
 	int echo = 0, strict = 0, kv_f16 = 0, ignore_eos = 0, act = WF_ACT_DEFAULT, have_seed = 0;
+	long parallel = 1;
+	int unordered = 0;
 	uint64_t seed = 0;
 	int32_t stop[64];
 	int n_stop = 0;
@@ -216,6 +571,8 @@ int main(int argc, char **argv)
 			dlm_opt = "--dlm-attention";
 			break;
 		case OPT_STRICT: strict = 1; break;
+		case OPT_PARALLEL: parallel = parse_long("--parallel", optarg, 1, 256); break;
+		case OPT_UNORDERED: unordered = 1; break;
 		case OPT_KV:
 			if (strcmp(optarg, "f16") && strcmp(optarg, "f32"))
 				usage_die("--kv-type: '%s' is not f16 or f32", optarg);
@@ -247,6 +604,19 @@ int main(int argc, char **argv)
 	if (dlm && (sp.temp > 0 || sp.repeat_penalty != 1 || logits_path || score_mode))
 		usage_die("--decode dlm: block diffusion is greedy generation (no --temp, --repeat-penalty, "
 		          "--logits, --score, --ppl, --mc)");
+	if (parallel > 1 || unordered) {
+		/* only autoregressive generation is batched */
+		const char *other = dlm ? "--decode dlm" : score_mode == OPT_SCORE ? "--score"
+		                  : score_mode == OPT_PPL ? "--ppl" : score_mode == OPT_MC ? "--mc"
+		                  : logits_path ? "--logits" : NULL;
+		if (other && parallel > 1)
+			usage_die("--parallel %ld: not with %s (only generation is batched; use --parallel 1)", parallel,
+			          other);
+		if (other)
+			usage_die("--unordered: not with %s (only generation is batched)", other);
+	}
+	if (parallel > 1 && n_batch && parallel > n_batch)
+		usage_die("--parallel %ld: more than the batch of %ld tokens (-b)", parallel, n_batch);
 	if (!have_seed)
 		seed = 0x5eed; /* a fixed default: runs are reproducible unless --seed says otherwise */
 
@@ -268,9 +638,13 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n_stop; i++)
 		if (stop[i] >= V)
 			usage_die("--stop-id: %d is out of range [0, %d)", (int)stop[i], V);
-	struct wf_ctx *ctx = wf_ctx_new(m, (int)n_ctx, (int)n_batch, (int)n_threads, err, sizeof err);
+	struct wf_ctx *ctx = wf_ctx_new_seqs(m, (int)n_ctx, (int)n_batch, (int)n_threads, (int)parallel, err,
+	                                     sizeof err);
 	if (!ctx)
 		die("%s: %s", src.name, err);
+	if (parallel > wf_ctx_n_batch(ctx))
+		usage_die("--parallel %ld: more than the batch of %d tokens (-b, or the context -c)", parallel,
+		          wf_ctx_n_batch(ctx));
 	wf_ctx_set_kv_f16(ctx, kv_f16);
 	struct wf_dlm *dl = NULL;
 	if (dlm) {
@@ -347,7 +721,15 @@ int main(int argc, char **argv)
 	char *rec;
 	size_t len;
 	int r;
-	while (mc && (r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
+	int batched = parallel > 1 || unordered;
+	if (batched) {
+		struct par P = {0};
+		P.ctx = ctx, P.rd = &rd, P.ir = &ir, P.V = V, P.NC = NC;
+		P.echo = echo, P.strict = strict, P.unordered = unordered;
+		P.n_predict = n_predict, P.seed = seed, P.eog = eog, P.n_eog = n_eog, P.N = (int)parallel;
+		failures = run_parallel(&P, &sp);
+	}
+	while (!batched && mc && (r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
 		struct wf_mc_result res = {0};
 		int ok = r > 0 && wf_mc_eval(mc, rec, len, &res, err, sizeof err) == 0;
 		if (!ok)
@@ -359,7 +741,7 @@ int main(int argc, char **argv)
 		if (!ok && strict)
 			break;
 	}
-	while (!mc && (r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
+	while (!batched && !mc && (r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
 		unsigned long long recno = (unsigned long long)rd.recno;
 		const char *key = NULL;
 		size_t keylen = 0;
