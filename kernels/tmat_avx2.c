@@ -7,6 +7,8 @@
  */
 #include "kern.h"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -86,61 +88,6 @@ static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t 
 	_mm_storeu_si128((__m128i *)dot, hsum4(t0, t1, t2, t3));
 }
 
-/*
- * Σ c·q for the 4 rows of group g and 3 tokens (q + j*ldq) into dot[j][4]
- * (prefill).  Extraction cost is shared by 3 tokens, so plain codes are used:
- * one int16 accumulator per (row, token), 12 in all, each lane taking
- * 4 maddubs results in [-512, 508] per block; flushed every FLUSH3 = 16
- * blocks (64 results: [-32768, 32512], no wrap).
- */
-#define FLUSH3 16
-
-static void group_dot3(const struct wf_tmat *w, int g, const int8_t *q, size_t ldq,
-                       int32_t dot[3][4])
-{
-	const __m256i m3 = _mm256_set1_epi8(3), ones16 = _mm256_set1_epi16(1);
-	const int nb = w->cols / WF_TMAT_COL_ALIGN;
-	const uint8_t *tile = wf_tile(w, g, 0);
-	__m256i t[12];
-	for (int i = 0; i < 12; i++)
-		t[i] = _mm256_setzero_si256();
-	for (int b0 = 0; b0 < nb; b0 += FLUSH3) {
-		int b1 = b0 + FLUSH3 < nb ? b0 + FLUSH3 : nb;
-		__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-		__m256i b0_ = a0, b1_ = a0, b2_ = a0, b3_ = a0;
-		__m256i c0_ = a0, c1_ = a0, c2_ = a0, c3_ = a0;
-		for (int b = b0; b < b1; b++, tile += WF_TILE_BYTES) {
-			const int8_t *p0 = q + 128 * b, *p1 = p0 + ldq, *p2 = p1 + ldq;
-#define SUB(wv, s, ra, rb, rc) do { \
-	__m256i c = (s) ? _mm256_and_si256(_mm256_srli_epi16(wv, 2 * (s)), m3) : _mm256_and_si256(wv, m3); \
-	ra = _mm256_add_epi16(ra, MADD(c, LDQ(p0 + 32 * (s)))); \
-	rb = _mm256_add_epi16(rb, MADD(c, LDQ(p1 + 32 * (s)))); \
-	rc = _mm256_add_epi16(rc, MADD(c, LDQ(p2 + 32 * (s)))); \
-} while (0)
-#define ROW(k, ra, rb, rc) do { \
-	__m256i wv = _mm256_loadu_si256((const __m256i *)(tile + 32 * (k))); \
-	SUB(wv, 0, ra, rb, rc); SUB(wv, 1, ra, rb, rc); \
-	SUB(wv, 2, ra, rb, rc); SUB(wv, 3, ra, rb, rc); \
-} while (0)
-			ROW(0, a0, b0_, c0_);
-			ROW(1, a1, b1_, c1_);
-			ROW(2, a2, b2_, c2_);
-			ROW(3, a3, b3_, c3_);
-#undef ROW
-#undef SUB
-		}
-#define W(i, a) t[i] = _mm256_add_epi32(t[i], _mm256_madd_epi16(a, ones16))
-		W(0, a0); W(1, a1); W(2, a2); W(3, a3);
-		W(4, b0_); W(5, b1_); W(6, b2_); W(7, b3_);
-		W(8, c0_); W(9, c1_); W(10, c2_); W(11, c3_);
-#undef W
-	}
-	/* scaled by 4 like group_dot1, so the callers treat both alike */
-	for (int j = 0; j < 3; j++)
-		_mm_storeu_si128((__m128i *)dot[j],
-		                 _mm_slli_epi32(hsum4(t[4 * j], t[4 * j + 1], t[4 * j + 2], t[4 * j + 3]), 2));
-}
-
 static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
                           int r0, int r1)
 {
@@ -158,40 +105,124 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
 	}
 }
 
-/* Tokens per chunk: the chunk's activations stay in L2 while every row
- * group of [r0, r1) streams past them. */
-#define TOK_CHUNK 30
+/*
+ * Prefill, many tokens: a GEMM blocked for the caches.  The codes of GBLK
+ * row groups are extracted once per column block into int8 buffers
+ * (KBLK columns x 4 rows each, 128 KiB in all: they stay in L2), then for
+ * every six tokens (their KBLK activations, 12 KiB, stay in L1) register
+ * tiles of 2 rows x 6 tokens run over every buffer with nothing but
+ * loads, maddubs and int16 adds: 12 maddubs per 8 loads, no extraction in
+ * the inner loop.  A lane takes KBLK/32 = 64 maddubs results in
+ * [-512, 508]: [-32768, 32512], no wrap; it is widened to int32 at the end
+ * of the block.  Plain codes here (Σ c·q, not 4·Σ c·q as group_dot1).
+ */
+#define KBLK 2048
+#define GBLK 16
+#define NTOK 256    /* tokens per pass (the int32 sums: NTOK x 4·GBLK) */
+#define LDA (4 * GBLK)
+
+/* Codes of group g, columns [k0, k0 + kn) (multiples of 128): step s
+ * (columns k0 + 32s ..+32) of row k at buf + (4s + k)·32. */
+static void unpack_group(const struct wf_tmat *w, int g, int k0, int kn, uint8_t *buf)
+{
+	const __m256i m3 = _mm256_set1_epi8(3);
+	const uint8_t *tile = wf_tile(w, g, k0 / WF_TMAT_COL_ALIGN);
+	for (int b = 0; b < kn / WF_TMAT_COL_ALIGN; b++, tile += WF_TILE_BYTES) {
+		for (int k = 0; k < 4; k++) {
+			__m256i v = _mm256_loadu_si256((const __m256i *)(tile + 32 * k));
+			uint8_t *d = buf + (size_t)(16 * b + k) * 32;
+			_mm256_store_si256((__m256i *)d, _mm256_and_si256(v, m3));
+			_mm256_store_si256((__m256i *)(d + 128), _mm256_and_si256(_mm256_srli_epi16(v, 2), m3));
+			_mm256_store_si256((__m256i *)(d + 256), _mm256_and_si256(_mm256_srli_epi16(v, 4), m3));
+			_mm256_store_si256((__m256i *)(d + 384), _mm256_and_si256(_mm256_srli_epi16(v, 6), m3));
+		}
+	}
+}
+
+/* The int32 sums of the int16 lanes of a0..a3, one per vector. */
+static inline __m128i widen4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+{
+	const __m256i ones16 = _mm256_set1_epi16(1);
+	return hsum4(_mm256_madd_epi16(a0, ones16), _mm256_madd_epi16(a1, ones16),
+	             _mm256_madd_epi16(a2, ones16), _mm256_madd_epi16(a3, ones16));
+}
+
+/* An empty asm that puts v in a register at this point.  Without it gcc
+ * folds each activation load into both its maddubs (14 loads a step where
+ * 8 do; loads, two a cycle, then bound the loop) and hoists a step's
+ * maddubs ahead of their adds, spilling accumulators to the stack. */
+#define PIN(v) __asm__("" : "+x"(v))
+
+/* acc[t·LDA + 2h + i] += Σ over ns steps of code(row 2h + i)·q_t[step]
+ * for six tokens q_t, rows 2h and 2h + 1 of the group's buffer. */
+static void tile26(const uint8_t *buf, int h, const int8_t *const q[6], int ns, int32_t *acc)
+{
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+	__m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+	const int8_t *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5];
+	buf += 64 * h;
+	for (int s = 0; s < 32 * ns; s += 32, buf += 128) {
+		__m256i w0 = _mm256_load_si256((const __m256i *)buf);
+		__m256i w1 = _mm256_load_si256((const __m256i *)(buf + 32)), x;
+#define TOK(qt, a, b) x = LDQ(qt + s); PIN(x); \
+	a = _mm256_add_epi16(a, MADD(w0, x)); b = _mm256_add_epi16(b, MADD(w1, x)); PIN(a); PIN(b)
+		TOK(q0, a0, b0); TOK(q1, a1, b1); TOK(q2, a2, b2);
+		TOK(q3, a3, b3); TOK(q4, a4, b4); TOK(q5, a5, b5);
+#undef TOK
+	}
+	int32_t v[12];
+	_mm_storeu_si128((__m128i *)v, widen4(a0, b0, a1, b1));
+	_mm_storeu_si128((__m128i *)(v + 4), widen4(a2, b2, a3, b3));
+	_mm_storeu_si128((__m128i *)(v + 8), widen4(a4, b4, a5, b5));
+	acc += 2 * h;
+	for (int t = 0; t < 6; t++, acc += LDA) {
+		acc[0] += v[2 * t];
+		acc[1] += v[2 * t + 1];
+	}
+}
 
 static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
                           float *out, int ldo, int r0, int r1)
 {
+	const size_t cols = (size_t)w->cols;
+	if (n < 3) {   /* too few tokens to pay for the extraction */
+		for (int j = 0; j < n; j++)
+			avx2_tmat_vec(w, q + j * cols, s[j], out + (size_t)j * ldo + r0, r0, r1);
+		return;
+	}
 	if (r0 >= r1)
 		return;
-	const size_t cols = (size_t)w->cols;
-	int32_t sq[TOK_CHUNK];
-	for (int j0 = 0; j0 < n; j0 += TOK_CHUNK) {
-		int nj = n - j0 < TOK_CHUNK ? n - j0 : TOK_CHUNK;
+	const int g0 = r0 / 4, g1 = (r1 + 3) / 4;
+	_Alignas(32) uint8_t buf[GBLK][4 * KBLK];
+	/* + 6 rows: a last group of fewer than six tokens repeats its last
+	 * token into rows nobody reads */
+	int32_t sq[NTOK], acc[(NTOK + 6) * LDA];
+	for (int j0 = 0; j0 < n; j0 += NTOK) {
+		const int nj = n - j0 < NTOK ? n - j0 : NTOK;
+		const int8_t *qc = q + (size_t)j0 * cols;
 		for (int j = 0; j < nj; j++)
-			sq[j] = sum_i8(q + (j0 + j) * cols, w->cols);
-		for (int g = r0 / 4; g * 4 < r1; g++) {
-			for (int j = 0; j < nj;) {
-				int32_t dot[3][4];
-				int m = nj - j >= 3 ? 3 : 1;
-				const int8_t *qj = q + (j0 + j) * cols;
-				if (m == 3)
-					group_dot3(w, g, qj, cols, dot);
-				else
-					group_dot1(w, g, qj, dot[0]);
-				for (int t = 0; t < m; t++) {
-					float *o = out + (size_t)(j0 + j + t) * ldo;
-					for (int k = 0; k < 4; k++) {
-						int r = 4 * g + k;
-						if (r >= r0 && r < r1)
-							o[r] = wf_tmat_out((dot[t][k] >> 2) - sq[j + t], s[j0 + j + t],
-							                   w->scale);
+			sq[j] = sum_i8(qc + j * cols, w->cols);
+		for (int gb = g0; gb < g1; gb += GBLK) {
+			const int ng = g1 - gb < GBLK ? g1 - gb : GBLK;
+			memset(acc, 0, (size_t)(nj + 6) * LDA * sizeof *acc);
+			for (int k0 = 0; k0 < w->cols; k0 += KBLK) {
+				const int kn = w->cols - k0 < KBLK ? w->cols - k0 : KBLK;
+				for (int gi = 0; gi < ng; gi++)
+					unpack_group(w, gb + gi, k0, kn, buf[gi]);
+				for (int j = 0; j < nj; j += 6) {
+					const int8_t *qt[6];
+					for (int t = 0; t < 6; t++)
+						qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + k0;
+					for (int gi = 0; gi < ng; gi++) {
+						tile26(buf[gi], 0, qt, kn / 32, acc + j * LDA + 4 * gi);
+						tile26(buf[gi], 1, qt, kn / 32, acc + j * LDA + 4 * gi);
 					}
 				}
-				j += m;
+			}
+			for (int j = 0; j < nj; j++) {
+				float *o = out + (size_t)(j0 + j) * ldo;
+				for (int r = gb * 4 > r0 ? gb * 4 : r0; r < (gb + ng) * 4 && r < r1; r++)
+					o[r] = wf_tmat_out(acc[j * LDA + r - gb * 4] - sq[j], s[j0 + j], w->scale);
 			}
 		}
 	}
