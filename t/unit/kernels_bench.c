@@ -61,6 +61,42 @@ static void bitnet_style_rows(const uint8_t *wd, int cols, const int8_t *q, floa
 		out[r - r0] = (float)_mm_cvtsi128_si32(s);
 	}
 }
+/*
+ * The compute roofline of the AVX2 ternary kernels: maddubs + int16 add
+ * pairs (32 multiply-adds each) on registers only, six independent
+ * chains, one thread; GMAC/s.  The empty asm keeps the operands opaque
+ * so nothing is folded away.
+ */
+__attribute__((target("avx2")))
+static double maddubs_ceiling(double (*clock)(void))
+{
+	__m256i w = _mm256_set1_epi8(2), x0 = _mm256_set1_epi8(-3), x1 = x0, x2 = x0, x3 = x0, x4 = x0,
+	        x5 = x0;
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+	const long N = 20000000;
+	double best = 1e9;
+	for (int r = 0; r < 5; r++) {
+		double t0 = clock();
+		for (long i = 0; i < N; i++) {
+			__asm__("" : "+x"(w), "+x"(x0), "+x"(x1), "+x"(x2), "+x"(x3), "+x"(x4), "+x"(x5));
+			a0 = _mm256_add_epi16(a0, _mm256_maddubs_epi16(w, x0));
+			a1 = _mm256_add_epi16(a1, _mm256_maddubs_epi16(w, x1));
+			a2 = _mm256_add_epi16(a2, _mm256_maddubs_epi16(w, x2));
+			a3 = _mm256_add_epi16(a3, _mm256_maddubs_epi16(w, x3));
+			a4 = _mm256_add_epi16(a4, _mm256_maddubs_epi16(w, x4));
+			a5 = _mm256_add_epi16(a5, _mm256_maddubs_epi16(w, x5));
+			__asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5));
+		}
+		double t = clock() - t0;
+		if (t < best)
+			best = t;
+	}
+	__m256i t = _mm256_add_epi16(_mm256_add_epi16(a0, a1), _mm256_add_epi16(_mm256_add_epi16(a2, a3),
+	                                                                   _mm256_add_epi16(a4, a5)));
+	volatile int sink = _mm256_extract_epi16(t, 0);
+	(void)sink;
+	return 6.0 * 32 * N / best / 1e9;
+}
 #endif
 
 static double now(void)
@@ -169,6 +205,12 @@ int main(int argc, char **argv)
 	if (getenv("WF_BENCH_CHUNKS"))
 		per_thread = atoi(getenv("WF_BENCH_CHUNKS")) > 1 ? atoi(getenv("WF_BENCH_CHUNKS")) : 1;
 	printf("kernels: %s\n", wf_kernels_name());
+#if defined(__x86_64__)
+	if (__builtin_cpu_supports("avx2")) {
+		double c = maddubs_ceiling(now);
+		printf("maddubs+add ceiling, 1 thread: %.1f GMAC/s (%.1f GOPS)\n", c, 2 * c);
+	}
+#endif
 	int shapes[2][2] = { { 6912, 2560 }, { 2560, 6912 } };
 	static int8_t q[128 * 6912];
 	static float s[128], x[2560];
