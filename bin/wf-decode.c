@@ -204,6 +204,15 @@ static unsigned long long q_push(struct par *P, int slot, char *text, size_t len
 	return i;
 }
 
+/* Drop the line at the head of the queue (written). */
+static void q_pop(struct par *P)
+{
+	free(P->q[P->qhead].text);
+	P->qhead = (P->qhead + 1) % P->qcap;
+	P->qn--;
+	P->q_first++;
+}
+
 /* Write the finished lines at the head of the queue; the first record
  * still generating starts streaming (its key and ids so far). */
 static void q_drain(struct par *P)
@@ -222,10 +231,7 @@ static void q_drain(struct par *P)
 		}
 		if (fwrite(l->text, 1, l->len, stdout) != l->len)
 			cli_stdout_failed();
-		free(l->text);
-		P->qhead = (P->qhead + 1) % P->qcap;
-		P->qn--;
-		P->q_first++;
+		q_pop(P);
 	}
 	flush_out();
 }
@@ -256,12 +262,9 @@ static void finish(struct par *P, int si)
 	s->busy = 0;
 	P->busy--;
 	if (s->streaming) {
-		put("\n");
+		put("\n"); /* a streaming record is the queue's head */
 		s->streaming = 0;
-		q_at(P, s->qi)->slot = -1; /* the head: written, so dropped */
-		P->qhead = (P->qhead + 1) % P->qcap;
-		P->qn--;
-		P->q_first++;
+		q_pop(P);
 		q_drain(P);
 	} else if (P->unordered) {
 		emit_line(P, s->keyed ? s->key : NULL, s->keylen, s->hist + st, (size_t)(s->nh - st));
@@ -305,18 +308,21 @@ static void admit_next(struct par *P)
 	} else if (wf_idrec_parse(rec, len, (uint32_t)P->V, ir, err, sizeof err) < 0) {
 		error("record %llu: %s", recno, err);
 		key = ir->key, keylen = ir->keylen;
-	} else if (key = ir->key, keylen = ir->keylen, P->unordered && !key) {
-		error("record %llu: no key (--unordered writes lines as records finish; keys tell them apart)",
-		      recno);
-	} else if (ir->n > (size_t)P->NC) {
-		error("record %llu: prompt of %zu tokens does not fit in the context of %d", recno, ir->n, P->NC);
 	} else {
-		bad = 0;
+		key = ir->key, keylen = ir->keylen;
+		if (P->unordered && !key)
+			error("record %llu: no key (--unordered writes lines as records finish; keys tell them apart)",
+			      recno);
+		else if (ir->n > (size_t)P->NC)
+			error("record %llu: prompt of %zu tokens does not fit in the context of %d", recno, ir->n,
+			      P->NC);
+		else
+			bad = 0;
 	}
 	if (bad) {
 		emit_line(P, key, keylen, NULL, 0);
 		P->failures++;
-		P->stop = P->strict;
+		P->stop |= P->strict;
 		return;
 	}
 	int n = (int)ir->n;
@@ -338,7 +344,7 @@ static void admit_next(struct par *P)
 		error("record %llu: %s", recno, err);
 		emit_line(P, key, keylen, ir->ids, P->echo ? ir->n : 0);
 		P->failures++;
-		P->stop = P->strict;
+		P->stop |= P->strict;
 		return;
 	}
 	if (key && keylen > s->keycap) {

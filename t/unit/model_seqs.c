@@ -2,7 +2,8 @@
  * model_seqs MODEL [THREADS] — checks of the multi-sequence context
  * (wf_ctx_new_seqs, wf_ctx_set_seq, wf_ctx_eval_seqs) on any small model:
  *   1. sequences prefilled to different lengths in one context, then
- *      stepped together by wf_ctx_eval_seqs in varying subsets and orders,
+ *      stepped together by wf_ctx_eval_seqs in varying subsets and orders
+ *      (1 to 14 tokens a step: both ways lib/model multiplies a few tokens),
  *      give the logits of each sequence decoded alone in its own context,
  *      bit for bit (the first steps, and again once some sequences have
  *      been truncated, reused by prefix and refilled);
@@ -23,7 +24,8 @@
 #include "kernels.h"
 #include "model.h"
 
-#define NS 5      /* sequences */
+#define NS 14     /* sequences */
+#define BATCH 16
 #define CTX 48
 #define STEPS 12
 
@@ -67,16 +69,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int V = wf_model_hparams(m)->n_vocab;
-	struct wf_ctx *c = wf_ctx_new_seqs(m, CTX, 8, nt, NS, err, sizeof err);
+	struct wf_ctx *c = wf_ctx_new_seqs(m, CTX, BATCH, nt, NS, err, sizeof err);
 	struct wf_ctx *ref[NS];
 	CHECK(0, c && wf_ctx_n_seqs(c) == NS && wf_ctx_seq(c) == 0);
 	for (int s = 0; s < NS; s++) {
-		ref[s] = wf_ctx_new(m, CTX, 8, nt, err, sizeof err);
+		ref[s] = wf_ctx_new(m, CTX, BATCH, nt, err, sizeof err);
 		CHECK(0, ref[s] != NULL);
 	}
 	float *lg = malloc((size_t)NS * V * sizeof *lg), *lr = malloc((size_t)V * sizeof *lr);
 	int32_t hist[NS][CTX];
-	int len[NS] = {3, 11, 1, 20, 7}; /* prompt lengths */
+	int len[NS] = {3, 11, 1, 20, 7, 2, 13, 5, 1, 9, 4, 16, 6, 8}; /* prompt lengths */
 	CHECK(0, lg && lr);
 
 	/* 1. prefill each sequence (the multi context in pieces of its batch) */
@@ -88,19 +90,17 @@ int main(int argc, char **argv)
 		CHECK(1, wf_ctx_decode(ref[s], hist[s], len[s], lr, err, sizeof err) == 0);
 		CHECK(1, memcmp(lg, lr, (size_t)V * sizeof *lr) == 0);
 	}
-	/* then steps over subsets: step k leaves out sequence k % (NS + 1)
-	 * (none when k % (NS + 1) == NS) and lists the rest in rotated order */
+	/* then steps over subsets: step k takes want[k % 6] sequences, in
+	 * order from sequence 5k on */
+	static const int want[6] = {NS, 3, 13, 1, 12, 7};
 	for (int round = 0; round < 2; round++) {
 		for (int k = 0; k < STEPS; k++) {
 			int32_t tk[NS];
-			int sq[NS], n = 0;
-			for (int i = 0; i < NS; i++) {
-				int s = (i + k) % NS;
-				if (s == k % (NS + 1))
-					continue;
-				sq[n] = s;
-				tk[n] = tok_at(s + 7, len[s], V);
-				n++;
+			int sq[NS], n = want[k % 6];
+			for (int i = 0; i < n; i++) {
+				int s = (5 * k + i) % NS;
+				sq[i] = s;
+				tk[i] = tok_at(s + 7, len[s], V);
 			}
 			CHECK(1, wf_ctx_eval_seqs(c, tk, sq, n, lg, err, sizeof err) == 0);
 			for (int j = 0; j < n; j++) {
@@ -157,17 +157,19 @@ int main(int argc, char **argv)
 		wf_ctx_set_seq(c, s);
 		past[s] = wf_ctx_n_past(c);
 	}
-	int32_t tk[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-	int dup[3] = {0, 2, 0}, out[2] = {1, NS}, nine[9] = {0, 1, 2, 3, 4, 0, 1, 2, 3};
+	int32_t tk[BATCH + 1] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+	int dup[3] = {0, 2, 0}, out[2] = {1, NS}, many[BATCH + 1];
+	for (int i = 0; i <= BATCH; i++)
+		many[i] = i % NS;
 	CHECK(3, wf_ctx_eval_seqs(c, tk, dup, 3, lg, err, sizeof err) < 0 &&
 	             !strcmp(err, "tokens 1 and 3: both for sequence 0"));
 	CHECK(3, wf_ctx_eval_seqs(c, tk, out, 2, lg, err, sizeof err) < 0 &&
-	             !strcmp(err, "token 2: sequence 5 out of range [0, 5)"));
-	CHECK(3, wf_ctx_eval_seqs(c, tk, nine, 9, lg, err, sizeof err) < 0 &&
-	             !strcmp(err, "9 tokens: not in [1, 8] (the batch)"));
-	CHECK(3, wf_ctx_eval_seqs(c, tk, nine, 0, lg, err, sizeof err) < 0);
+	             !strcmp(err, "token 2: sequence 14 out of range [0, 14)"));
+	CHECK(3, wf_ctx_eval_seqs(c, tk, many, BATCH + 1, lg, err, sizeof err) < 0 &&
+	             !strcmp(err, "17 tokens: not in [1, 16] (the batch)"));
+	CHECK(3, wf_ctx_eval_seqs(c, tk, many, 0, lg, err, sizeof err) < 0);
 	int32_t badtok[2] = {1, (int32_t)V};
-	CHECK(3, wf_ctx_eval_seqs(c, badtok, nine, 2, lg, err, sizeof err) < 0);
+	CHECK(3, wf_ctx_eval_seqs(c, badtok, many, 2, lg, err, sizeof err) < 0);
 	/* fill sequence 2 to the end of the context: one more does not fit */
 	wf_ctx_set_seq(c, 2);
 	int32_t fill[CTX];
