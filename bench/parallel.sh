@@ -1,0 +1,59 @@
+#!/bin/sh
+# bench/parallel.sh — batched decoding: R records (short distinct prompts,
+# GEN ids each with --ignore-eos) through `wf-decode --parallel N` for
+# several N, on the 2B-4T-shaped random model, generated ids per second.
+#
+#   bench/parallel.sh [MODEL [THREADS [R [GEN [PROMPT [NS]]]]]]
+#   default: the 2B-4T I2_S model (written by wf-gen when absent, as
+#   bench/2b4t.sh does), 2 threads, 16 records, 64 ids, 4-token prompts,
+#   N in "1 4 8 16"
+#
+# Time per run is wall time less a run on empty input (loading the model),
+# so t/s counts the prompts' prefill (R x PROMPT positions) against the
+# generated ids.  Every run's output is checked equal to --parallel 1's.
+set -eu
+dir=${WF_BENCH_DIR:-/tmp/wf-bench}
+bin=${WF_BUILD:-build}/bin
+model=${1:-$dir/2b4t-i2_s.gguf}
+t=${2:-2}
+r=${3:-16}
+gen=${4:-64}
+plen=${5:-4}
+ns=${6:-1 4 8 16}
+if [ ! -f "$model" ]; then
+	mkdir -p "$(dirname "$model")"
+	echo "writing $model" >&2
+	"$bin/wf-gen" -o "$model" --shape 2b4t --type i2_s >&2
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+awk -v r="$r" -v p="$plen" 'BEGIN { srand(1); for (i = 1; i <= r; i++) { printf "r%d\t", i;
+	for (j = 0; j < p; j++) printf "%s%d", j ? " " : "", 100 + int(rand() * 30000); printf "\n" } }' > "$tmp/in.txt"
+ctx=$((plen + gen + 8))
+# secs IN OUT [OPTIONS]: wall seconds of one run
+secs() {
+	in=$1 out=$2
+	shift 2
+	t0=$(date +%s.%N)
+	"$bin/wf-decode" -m "$model" -t "$t" -c "$ctx" -n "$gen" --ignore-eos "$@" < "$in" > "$out"
+	t1=$(date +%s.%N)
+	echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }'
+}
+echo "# $(date -u '+%Y-%m-%d %H:%M') $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# bench/parallel.sh $model $t $r $gen $plen   (wf-decode -t $t -c $ctx -n $gen --ignore-eos --parallel N, $r records of $plen ids)"
+secs /dev/null /dev/null > /dev/null   # warm the page cache
+load=$(secs /dev/null /dev/null)
+echo "# load (empty input): $load s"
+echo "| --parallel | wall s | generation s | ids | t/s | x --parallel 1 |"
+echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
+base=
+for n in $ns; do
+	w=$(secs "$tmp/in.txt" "$tmp/out.$n" --parallel "$n")
+	[ "$n" = "$(echo "$ns" | cut -d' ' -f1)" ] && cp "$tmp/out.$n" "$tmp/ref"
+	cmp -s "$tmp/ref" "$tmp/out.$n" || { echo "--parallel $n: output differs" >&2; exit 1; }
+	ids=$(cut -f2 "$tmp/out.$n" | wc -w)
+	tps=$(echo "$w $load $ids" | awk '{ printf "%.1f", $3 / ($1 - $2) }')
+	[ -n "$base" ] || base=$tps
+	echo "$n $w $load $ids $tps $base" | awk '{ printf "| %d | %.2f | %.2f | %d | %.1f | %.2f |\n", $1, $2, $2 - $3, $4, $5, $5 / $6 }'
+done
+echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
