@@ -106,20 +106,22 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
 }
 
 /*
- * Prefill, many tokens: a GEMM blocked for the caches.  The codes of GBLK
- * row groups are extracted once per column block into int8 buffers
- * (KBLK columns x 4 rows each, 128 KiB in all: they stay in L2), then for
- * every six tokens (their KBLK activations, 12 KiB, stay in L1) register
- * tiles of 2 rows x 6 tokens run over every buffer with nothing but
- * loads, maddubs and int16 adds: 12 maddubs per 8 loads, no extraction in
- * the inner loop.  A lane takes KBLK/32 = 64 maddubs results in
- * [-512, 508]: [-32768, 32512], no wrap; it is widened to int32 at the end
- * of the block.  Plain codes here (Σ c·q, not 4·Σ c·q as group_dot1).
+ * Prefill, many tokens: a GEMM blocked for the caches.  The codes of a
+ * few row groups are extracted into int8 buffers (BUFB bytes in all: they
+ * stay in L2) -- whole rows when they fit, so the packed groups, stored one
+ * after another, are read as one sequential stream -- then for every six
+ * tokens (their activations stay in L1) register tiles of 2 rows x 6
+ * tokens run over each buffer with nothing but loads, maddubs and int16
+ * adds: 12 maddubs per 8 loads, no extraction in the inner loop.  A tile
+ * covers at most KSTEPS = 64 steps of 32 columns: a lane takes 64 maddubs
+ * results in [-512, 508], [-32768, 32512], no wrap; it is widened to int32
+ * at the tile's end.  Plain codes here (Σ c·q, not 4·Σ c·q as group_dot1).
  */
-#define KBLK 2048
-#define GBLK 16
-#define NTOK 256    /* tokens per pass (the int32 sums: NTOK x 4·GBLK) */
-#define LDA (4 * GBLK)
+#define BUFB (128 * 1024)
+#define GMAX 16      /* row groups per buffer at most */
+#define KSTEPS 64
+#define NTOK 256     /* tokens per pass (the int32 sums: NTOK x 4·GMAX) */
+#define LDA (4 * GMAX)
 
 /* Codes of group g, columns [k0, k0 + kn) (multiples of 128): step s
  * (columns k0 + 32s ..+32) of row k at buf + (4s + k)·32. */
@@ -192,8 +194,11 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 	}
 	if (r0 >= r1)
 		return;
+	/* columns per buffer (whole rows if 4 rows fit) and groups per buffer */
+	const int kc = 4 * w->cols <= BUFB ? w->cols : BUFB / 4 / WF_TMAT_COL_ALIGN * WF_TMAT_COL_ALIGN;
+	const int gblk = BUFB / (4 * kc) < GMAX ? BUFB / (4 * kc) : GMAX;
 	const int g0 = r0 / 4, g1 = (r1 + 3) / 4;
-	_Alignas(32) uint8_t buf[GBLK][4 * KBLK];
+	_Alignas(32) uint8_t buf[BUFB];
 	/* + 6 rows: a last group of fewer than six tokens repeats its last
 	 * token into rows nobody reads */
 	int32_t sq[NTOK], acc[(NTOK + 6) * LDA];
@@ -202,20 +207,24 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 		const int8_t *qc = q + (size_t)j0 * cols;
 		for (int j = 0; j < nj; j++)
 			sq[j] = sum_i8(qc + j * cols, w->cols);
-		for (int gb = g0; gb < g1; gb += GBLK) {
-			const int ng = g1 - gb < GBLK ? g1 - gb : GBLK;
+		for (int gb = g0; gb < g1; gb += gblk) {
+			const int ng = g1 - gb < gblk ? g1 - gb : gblk;
 			memset(acc, 0, (size_t)(nj + 6) * LDA * sizeof *acc);
-			for (int k0 = 0; k0 < w->cols; k0 += KBLK) {
-				const int kn = w->cols - k0 < KBLK ? w->cols - k0 : KBLK;
+			for (int k0 = 0; k0 < w->cols; k0 += kc) {
+				const int kn = w->cols - k0 < kc ? w->cols - k0 : kc;
 				for (int gi = 0; gi < ng; gi++)
-					unpack_group(w, gb + gi, k0, kn, buf[gi]);
+					unpack_group(w, gb + gi, k0, kn, buf + (size_t)gi * 4 * kc);
 				for (int j = 0; j < nj; j += 6) {
 					const int8_t *qt[6];
-					for (int t = 0; t < 6; t++)
-						qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + k0;
-					for (int gi = 0; gi < ng; gi++) {
-						tile26(buf[gi], 0, qt, kn / 32, acc + j * LDA + 4 * gi);
-						tile26(buf[gi], 1, qt, kn / 32, acc + j * LDA + 4 * gi);
+					for (int k1 = 0; k1 < kn; k1 += 32 * KSTEPS) {
+						const int ns = (kn - k1) / 32 < KSTEPS ? (kn - k1) / 32 : KSTEPS;
+						for (int t = 0; t < 6; t++)
+							qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + k0 + k1;
+						for (int gi = 0; gi < ng; gi++) {
+							const uint8_t *bg = buf + (size_t)gi * 4 * kc + (size_t)4 * k1;
+							tile26(bg, 0, qt, ns, acc + j * LDA + 4 * gi);
+							tile26(bg, 1, qt, ns, acc + j * LDA + 4 * gi);
+						}
 					}
 				}
 			}

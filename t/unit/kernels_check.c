@@ -439,6 +439,10 @@ static void test_tmat(const char *v)
 		}
 	tmat_case(v, 11, 6912, 14, 0, 0);
 	tmat_case(v, 7, 2176, 4, 0, 3);
+	/* rows longer than the AVX2 prefill buffer holds (4 x 32768 bytes):
+	 * extracted in column pieces */
+	tmat_case(v, 6, 128 * 258, 7, 0, 0);
+	tmat_case(v, 5, 128 * 258, 4, 1, 2);
 }
 
 /* ---- F16 matrix x float vector ---- */
