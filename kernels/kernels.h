@@ -96,6 +96,7 @@ void wf_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out, 
  * The same for n tokens at once (prefill): q is [n][cols] with scales s[n];
  * out is [n][ldo] and row r of token j goes to out[j*ldo + r].  Computes rows
  * [r0, r1).  Faster than n calls of wf_tmat_vec (weights read once per tile).
+ * Uses up to about 200 KB of stack (the AVX2 variant's buffers).
  */
 void wf_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
                  float *out, int ldo, int r0, int r1);

@@ -116,6 +116,7 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
  * covers at most KSTEPS = 64 steps of 32 columns: a lane takes 64 maddubs
  * results in [-512, 508], [-32768, 32512], no wrap; it is widened to int32
  * at the tile's end.  Plain codes here (Σ c·q, not 4·Σ c·q as group_dot1).
+ * The buffers and sums live on the caller's stack: about 200 KB a call.
  */
 #define BUFB (128 * 1024)
 #define GMAX 16      /* row groups per buffer at most */
