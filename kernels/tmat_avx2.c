@@ -121,7 +121,8 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
 #define BUFB (128 * 1024)
 #define GMAX 16      /* row groups per buffer at most */
 #define KSTEPS 64
-#define NTOK 256     /* tokens per pass (the int32 sums: NTOK x 4·GMAX) */
+#define NTOK 256     /* tokens per pass at most (the int32 sums: NTOK x 4·GMAX) */
+#define ACTB (512 * 1024) /* activations per pass: they stay in L2 beside the buffers */
 #define LDA (4 * GMAX)
 
 /* Codes of group g, columns [k0, k0 + kn) (multiples of 128): step s
@@ -199,12 +200,15 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 	const int kc = 4 * w->cols <= BUFB ? w->cols : BUFB / 4 / WF_TMAT_COL_ALIGN * WF_TMAT_COL_ALIGN;
 	const int gblk = BUFB / (4 * kc) < GMAX ? BUFB / (4 * kc) : GMAX;
 	const int g0 = r0 / 4, g1 = (r1 + 3) / 4;
+	/* tokens per pass: a multiple of 6 whose activations fit ACTB */
+	int tp = ACTB / w->cols / 6 * 6;
+	tp = tp < 6 ? 6 : tp > NTOK ? NTOK : tp;
 	_Alignas(32) uint8_t buf[BUFB];
 	/* + 6 rows: a last group of fewer than six tokens repeats its last
 	 * token into rows nobody reads */
 	int32_t sq[NTOK], acc[(NTOK + 6) * LDA];
-	for (int j0 = 0; j0 < n; j0 += NTOK) {
-		const int nj = n - j0 < NTOK ? n - j0 : NTOK;
+	for (int j0 = 0; j0 < n; j0 += tp) {
+		const int nj = n - j0 < tp ? n - j0 : tp;
 		const int8_t *qc = q + (size_t)j0 * cols;
 		for (int j = 0; j < nj; j++)
 			sq[j] = sum_i8(qc + j * cols, w->cols);

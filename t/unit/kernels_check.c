@@ -443,6 +443,7 @@ static void test_tmat(const char *v)
 	 * extracted in column pieces */
 	tmat_case(v, 6, 128 * 258, 7, 0, 0);
 	tmat_case(v, 5, 128 * 258, 4, 1, 2);
+	tmat_case(v, 3, 128 * 258, 14, 0, 0);   /* and more tokens than one AVX2 pass takes */
 }
 
 /* ---- F16 matrix x float vector ---- */
