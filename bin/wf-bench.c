@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli-model.h"
 #include "dlm.h"
 #include "gguf.h"
 #include "image.h"
@@ -331,20 +332,10 @@ int main(int argc, char **argv)
 		th[0] = nc > 0 ? (int)nc : 1;
 	}
 
-	if (wf_kernels_init(NULL, err, sizeof err) < 0)
-		die("%s", err);
 	struct wf_model_src src;
-	memset(&src, 0, sizeof src);
-	if (wf_model_open(model_arg, &src, err, sizeof err) < 0)
-		die("%s", err);
 	struct wf_gguf g;
-	if (wf_gguf_parse(&g, src.base, src.size, err, sizeof err) < 0)
-		die("%s: %s", src.name, err);
-	struct wf_model_opts mo = {act, NULL, NULL};
 	double tl = now();
-	struct wf_model *m = wf_model_load(&g, &mo, err, sizeof err);
-	if (!m)
-		die("%s: %s", src.name, err);
+	struct wf_model *m = cli_model_load(model_arg, act, &src, &g);
 	tl = now() - tl;
 	const struct wf_hparams *hp = wf_model_hparams(m);
 	int32_t *toks = malloc((size_t)need * sizeof *toks);

@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "cli-model.h"
 #include "dlm.h"
 #include "gguf.h"
 #include "image.h"
@@ -626,19 +627,9 @@ int main(int argc, char **argv)
 	if (!have_seed)
 		seed = 0x5eed; /* a fixed default: runs are reproducible unless --seed says otherwise */
 
-	if (wf_kernels_init(NULL, err, sizeof err) < 0)
-		die("%s", err);
 	struct wf_model_src src;
-	memset(&src, 0, sizeof src);
-	if (wf_model_open(model_arg, &src, err, sizeof err) < 0)
-		die("%s", err);
 	struct wf_gguf g;
-	if (wf_gguf_parse(&g, src.base, src.size, err, sizeof err) < 0)
-		die("%s: %s", src.name, err);
-	struct wf_model_opts mo = {act, NULL, NULL};
-	struct wf_model *m = wf_model_load(&g, &mo, err, sizeof err);
-	if (!m)
-		die("%s: %s", src.name, err);
+	struct wf_model *m = cli_model_load(model_arg, act, &src, &g);
 	const struct wf_hparams *hp = wf_model_hparams(m);
 	int V = hp->n_vocab;
 	for (int i = 0; i < n_stop; i++)

@@ -46,6 +46,7 @@
 
 #include "chat.h"
 #include "cli.h"
+#include "cli-model.h"
 #include "dlm.h"
 #include "gen.h"
 #include "gguf.h"
@@ -1806,15 +1807,7 @@ int main(int argc, char **argv)
 		cfg.threads = ncpu > cfg.workers ? ncpu / cfg.workers : 1;
 	}
 
-	if (wf_kernels_init(NULL, err, sizeof err) < 0)
-		die("%s", err);
-	if (wf_model_open(model_arg, &src, err, sizeof err) < 0)
-		die("%s", err);
-	if (wf_gguf_parse(&gg, src.base, src.size, err, sizeof err) < 0)
-		die("%s: %s", src.name, err);
-	model = wf_model_load(&gg, NULL, err, sizeof err);
-	if (!model)
-		die("%s: %s", src.name, err);
+	model = cli_model_load(model_arg, WF_ACT_DEFAULT, &src, &gg);
 	tok = wf_tokenizer_load(&gg, NULL, err, sizeof err);
 	if (!tok)
 		die("%s: %s", src.name, err);
