@@ -24,13 +24,6 @@
 #define MAX_HEAD 1024
 #define MAX_VOCAB (1 << 24)
 #define MAX_CTX (1 << 24)
-/* Below MAT_MIN_TOKENS tokens the ternary products run as vector products
- * over row blocks of VEC_ROWS (2560 columns: 80 KB, in L2): on the AVX2
- * kernels of f184d29 the tiled wf_tmat_mat is slower there (one thread,
- * 6912 x 2560: 22-44 GMAC/s at 3-8 tokens against 48-53 for the vector
- * kernel; about equal at 12).  Both give the same bits. */
-#define MAT_MIN_TOKENS 12
-#define VEC_ROWS 128
 #define OUT_ROWS 64 /* output-matrix rows per block for several tokens: 64 x 2560 Q8_0 = 174 KB */
 
 /* A matrix of floats [rows][cols]: F32 (f32) or F16 (f16) data. */
@@ -1358,20 +1351,10 @@ static void tlin_q(const struct wf_tmat *w, const int8_t *q8, const float *qs, i
 {
 	if (r0 >= r1 || n <= 0)
 		return;
-	if (n == 1) {
+	if (n == 1)
 		wf_tmat_vec(w, q8, qs[0], out + r0, r0, r1);
-	} else if (n < MAT_MIN_TOKENS) {
-		/* a few tokens (a batched decoding step): the vector kernel per
-		 * token over blocks of VEC_ROWS rows, each block read from memory
-		 * once and from the cache for the other tokens */
-		for (int b0 = r0; b0 < r1; b0 += VEC_ROWS) {
-			int b1 = r1 - b0 < VEC_ROWS ? r1 : b0 + VEC_ROWS;
-			for (int j = 0; j < n; j++)
-				wf_tmat_vec(w, q8 + (size_t)j * w->cols, qs[j], out + (size_t)j * ldo + b0, b0, b1);
-		}
-	} else {
+	else
 		wf_tmat_mat(w, q8, qs, n, out, ldo, r0, r1);
-	}
 }
 
 static void tlin(const struct wf_ctx *c, const struct wf_tmat *w, int cols, float *out, int ldo, int r0,

@@ -444,6 +444,7 @@ static void test_tmat(const char *v)
 	tmat_case(v, 6, 128 * 258, 7, 0, 0);
 	tmat_case(v, 5, 128 * 258, 4, 1, 2);
 	tmat_case(v, 3, 128 * 258, 14, 0, 0);   /* and more tokens than one AVX2 pass takes */
+	tmat_case(v, 300, 256, 5, 0, 0);        /* a few tokens over several row blocks */
 }
 
 /* ---- F16 matrix x float vector ---- */
