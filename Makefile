@@ -40,7 +40,7 @@ MAN1      := $(wildcard man/*.1)
 MAN5      := $(wildcard man/*.5)
 MAN7      := $(wildcard man/*.7)
 LIBHDRS   := $(wildcard lib/*.h) $(wildcard kernels/*.h)
-HDRS      := $(LIBHDRS) $(wildcard bin/*.h)
+HDRS      := $(LIBHDRS) $(wildcard bin/*.h) $(wildcard t/unit/*.h)
 
 all: $(PROGS) $(UNITS)
 

@@ -18,51 +18,20 @@
  * run "T x N" for N consecutive rows whose trits are all T ("mixed" for a
  * row that is not constant): "scale 0.5: +1x32 0x32 -1x64".
  */
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gguf.h"
+#include "unit.h"
 #include "kernels.h"
 #include "ternary.h"
 
-/* Parsed files, freed at exit (the leak checker runs after this). */
-static struct wf_gguf *opened[4];
-static int n_opened;
-
-static void close_all(void)
-{
-	for (int i = 0; i < n_opened; i++)
-		wf_gguf_free(opened[i]);
-}
-
+/* Open and parse path into *g, or exit 1. */
 static void open_gguf(const char *path, struct wf_gguf *g)
 {
-	char err[256];
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		perror(path);
-		exit(1);
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED) {
-		perror(path);
-		exit(1);
-	}
-	close(fd);
-	if (wf_gguf_parse(g, p, (size_t)st.st_size, err, sizeof err) < 0) {
-		fprintf(stderr, "%s: %s\n", path, err);
-		exit(1);
-	}
-	if (n_opened == 0)
-		atexit(close_all);
-	opened[n_opened++] = g;
+	unit_gguf(path, g, 1);
 }
 
 static int is_ternary_name(const char *n)

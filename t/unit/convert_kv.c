@@ -9,48 +9,17 @@
  *   convert_kv -c FILE_A FILE_B KEY...   "KEY same" or "KEY differs ..." per key
  *   convert_kv -n FILE KEY VALUE         count of elements of array KEY equal to VALUE
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gguf.h"
+#include "unit.h"
 
-/* Parsed files, freed at exit (the leak checker runs after this). */
-static struct wf_gguf *opened[4];
-static int n_opened;
-
-static void close_all(void)
-{
-	for (int i = 0; i < n_opened; i++)
-		wf_gguf_free(opened[i]);
-}
-
+/* Open and parse path into *g, or exit 1. */
 static void open_gguf(const char *path, struct wf_gguf *g)
 {
-	char err[256];
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		perror(path);
-		exit(1);
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	if (p == MAP_FAILED) {
-		perror(path);
-		exit(1);
-	}
-	close(fd);
-	if (wf_gguf_parse(g, p, (size_t)st.st_size, err, sizeof err) < 0) {
-		fprintf(stderr, "%s: %s\n", path, err);
-		exit(1);
-	}
-	if (n_opened == 0)
-		atexit(close_all);
-	opened[n_opened++] = g;
+	unit_gguf(path, g, 1);
 }
 
 static void put_elem(const struct wf_gguf_kv *kv, uint32_t t, uint64_t i)

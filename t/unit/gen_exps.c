@@ -6,41 +6,15 @@
  * trailer once at the end).  Prints "S stacks of E experts: copies of the
  * dense tensors" and exits 0, or names the first difference and exits 1.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gguf.h"
+#include "unit.h"
 #include "ternary.h"
 
 static struct wf_gguf ga, gb;
-
-static void open_gguf(const char *path, struct wf_gguf *g)
-{
-	char err[256];
-	struct stat st;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		perror(path);
-		exit(1);
-	}
-	void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED || wf_gguf_parse(g, p, (size_t)st.st_size, err, sizeof err) < 0) {
-		fprintf(stderr, "%s: %s\n", path, p == MAP_FAILED ? "mmap failed" : err);
-		exit(1);
-	}
-}
-
-static void close_all(void)
-{
-	wf_gguf_free(&ga);
-	wf_gguf_free(&gb);
-}
 
 int main(int argc, char **argv)
 {
@@ -50,9 +24,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: gen_exps MOE.gguf DENSE.gguf\n");
 		return 2;
 	}
-	open_gguf(argv[1], &ga);
-	open_gguf(argv[2], &gb);
-	atexit(close_all);
+	unit_gguf(argv[1], &ga, 1);
+	unit_gguf(argv[2], &gb, 1);
 	for (uint64_t i = 0; i < ga.n_tensors; i++) {
 		const struct wf_gguf_tensor *t = &ga.tensors[i];
 		const char *x = strstr(t->name, "_exps.weight");

@@ -16,11 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "gguf.h"
+#include "unit.h"
 
 static int nedit;
 static char **edits;
@@ -46,18 +46,8 @@ int main(int argc, char **argv)
 	}
 	edits = argv + 3;
 	nedit = argc - 3;
-	int fd = open(argv[1], O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		perror(argv[1]);
-		return 1;
-	}
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	struct wf_gguf g;
-	if (base == MAP_FAILED || wf_gguf_parse(&g, base, (size_t)st.st_size, err, sizeof err) < 0) {
-		fprintf(stderr, "%s: %s\n", argv[1], err);
-		return 1;
-	}
+	unit_gguf(argv[1], &g, 1);
 	struct wf_gguf_writer *w = wf_gguf_writer_new();
 	for (uint64_t i = 0; i < g.n_kv; i++) {
 		char key[256];
@@ -168,6 +158,5 @@ int main(int argc, char **argv)
 	}
 	wf_gguf_writer_free(w);
 	free(sizes);
-	wf_gguf_free(&g);
 	return 0;
 }

@@ -12,17 +12,14 @@
  *   4. wf_ctx_shared_prefix reports what wf_ctx_reuse_prefix keeps.
  * Prints "ok N" per check, exits 1 at the first failure.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gguf.h"
 #include "kernels.h"
 #include "model.h"
+#include "unit.h"
 
 #define NS 14     /* sequences */
 #define BATCH 16
@@ -52,22 +49,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	int nt = argc == 3 ? atoi(argv[2]) : 2;
-	int fd = open(argv[1], O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return 2;
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	struct wf_gguf g;
-	if (wf_kernels_init(NULL, err, sizeof err) < 0 || base == MAP_FAILED ||
-	    wf_gguf_parse(&g, base, (size_t)st.st_size, err, sizeof err) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return 2;
-	}
-	struct wf_model *m = wf_model_load(&g, NULL, err, sizeof err);
-	if (!m) {
-		fprintf(stderr, "%s\n", err);
-		return 2;
-	}
+	struct wf_model *m = unit_model(argv[1], &g, 2);
 	int V = wf_model_hparams(m)->n_vocab;
 	struct wf_ctx *c = wf_ctx_new_seqs(m, CTX, BATCH, nt, NS, err, sizeof err);
 	struct wf_ctx *ref[NS];
@@ -196,8 +179,5 @@ int main(int argc, char **argv)
 	free(lg);
 	free(lr);
 	wf_model_free(m);
-	wf_gguf_free(&g);
-	munmap(base, (size_t)st.st_size);
-	close(fd);
 	return 0;
 }

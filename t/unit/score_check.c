@@ -12,19 +12,16 @@
  *      longer than the context.
  * Prints "ok N" per check; exits 1 at the first failure.
  */
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gguf.h"
 #include "kernels.h"
 #include "model.h"
 #include "score.h"
+#include "unit.h"
 
 static char err[512];
 
@@ -79,16 +76,8 @@ int main(int argc, char **argv)
 		printf("ok 1\n");
 	}
 
-	int fd = open(argv[1], O_RDONLY);
-	struct stat st;
-	CHECK(0, fd >= 0 && fstat(fd, &st) == 0);
-	void *base = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-	CHECK(0, base != MAP_FAILED);
 	struct wf_gguf g;
-	CHECK(0, wf_kernels_init(NULL, err, sizeof err) == 0);
-	CHECK(0, wf_gguf_parse(&g, base, (size_t)st.st_size, err, sizeof err) == 0);
-	struct wf_model *m = wf_model_load(&g, NULL, err, sizeof err);
-	CHECK(0, m != NULL);
+	struct wf_model *m = unit_model(argv[1], &g, 1);
 	int V = wf_model_hparams(m)->n_vocab;
 
 	int32_t tok[NT], other[NT];
@@ -191,8 +180,5 @@ int main(int argc, char **argv)
 	}
 	free(lg);
 	wf_model_free(m);
-	wf_gguf_free(&g);
-	munmap(base, (size_t)st.st_size);
-	close(fd);
 	return 0;
 }

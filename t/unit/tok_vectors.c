@@ -10,15 +10,12 @@
  * PRE overrides the pre-tokenizer ("llama3", "gpt2", "default").
  * Prints "N/M passed" and exits 0 only if all pass.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "gguf.h"
+#include "unit.h"
 #include "tokenizer.h"
 
 static char *slurp(const char *path, size_t *len)
@@ -48,19 +45,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: tok_vectors MODEL.gguf FILE.inp FILE.out [PRE]\n");
 		return 2;
 	}
-	int fd = open(argv[1], O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st)) {
-		perror(argv[1]);
-		return 2;
-	}
-	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	char err[512];
 	struct wf_gguf g;
-	if (map == MAP_FAILED || wf_gguf_parse(&g, map, (size_t)st.st_size, err, sizeof err)) {
-		fprintf(stderr, "%s: %s\n", argv[1], map == MAP_FAILED ? "mmap failed" : err);
-		return 2;
-	}
+	unit_gguf(argv[1], &g, 2);
 	struct wf_tok_opts o = {0};
 	if (argc > 4) {
 		int p = wf_tok_pre_from_name(argv[4]);
@@ -136,8 +123,5 @@ int main(int argc, char **argv)
 	free(inp);
 	free(outp);
 	wf_tokenizer_free(t);
-	wf_gguf_free(&g);
-	munmap(map, (size_t)st.st_size);
-	close(fd);
 	return ok == total && total > 0 ? 0 : 1;
 }
