@@ -48,6 +48,7 @@ E v512 _mm512_loadu_si512(const void *p) { v512 r; memcpy(&r, p, 64); return r; 
 E v512 _mm512_loadu_ps(const float *p) { v512 r; memcpy(r.f, p, 64); return r; }
 E void _mm512_storeu_ps(float *p, v512 a) { memcpy(p, a.f, 64); }
 E void _mm_storeu_si128(v128 *p, v128 a) { memcpy(p, &a, 16); }
+E v128 _mm_loadu_si128(const v128 *p) { v128 r; memcpy(&r, p, 16); return r; }
 E v256 _mm256_add_epi32(v256 a, v256 b)
 { for (int i = 0; i < 8; i++) a.d[i] = (int32_t)((uint32_t)a.d[i] + (uint32_t)b.d[i]); return a; }
 E v512 _mm512_add_epi32(v512 a, v512 b)
@@ -81,6 +82,9 @@ E v512 _mm512_dpbusd_epi32(v512 src, v512 a, v512 b)
 	return src;
 }
 E v512 _mm512_and_si512(v512 a, v512 b) { for (int i = 0; i < 64; i++) a.u[i] &= b.u[i]; return a; }
+/* arithmetic shift: floor division by 2^n, as the instruction's sign fill */
+E v512 _mm512_srai_epi32(v512 a, unsigned n)
+{ for (int i = 0; i < 16; i++) a.d[i] = (int32_t)floor(a.d[i] / (double)(1u << n)); return a; }
 E v512 _mm512_srli_epi16(v512 a, unsigned n)
 { for (int i = 0; i < 32; i++) a.uw[i] = n > 15 ? 0 : (uint16_t)(a.uw[i] >> n); return a; }
 E v512 _mm512_broadcast_i64x4(v256 a) { v512 r; r.h[0] = a; r.h[1] = a; return r; }
@@ -120,6 +124,8 @@ E v128 _mm_movehdup_ps(v128 a) { v128 r = a; r.f[0] = a.f[1]; r.f[2] = a.f[3]; r
 E float _mm_cvtss_f32(v128 a) { return a.f[0]; }
 
 #define wf_kern_avx512 emu_kern_avx512
+/* the kernel's register pins are asm on real vectors */
+#define PIN(v) ((void)(v))
 #include "tmat_avx512.c"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;

@@ -445,6 +445,10 @@ static void test_tmat(const char *v)
 	tmat_case(v, 5, 128 * 258, 4, 1, 2);
 	tmat_case(v, 3, 128 * 258, 14, 0, 0);   /* and more tokens than one AVX2 pass takes */
 	tmat_case(v, 300, 256, 5, 0, 0);        /* a few tokens over several row blocks */
+	/* more row groups than one AVX-512 block (32) and more tokens than one
+	 * pass (96), with a 12-token tile tail */
+	tmat_case(v, 150, 256, 101, 0, 0);
+	tmat_case(v, 133, 2688, 20, 1, 1);      /* two column chunks, worst-case sums */
 }
 
 /* ---- F16 matrix x float vector ---- */
