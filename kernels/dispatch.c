@@ -134,6 +134,23 @@ void wf_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *ou
 	ops->q8_0_matvec_row(w, cols, xq, out, r0, r1);
 }
 
+/* Rows per block when a variant has no tiles: 64 x 2560 Q8_0 = 174 KB, in L2. */
+#define Q8_ROWS 64
+
+void wf_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n, float *out,
+                        size_t ldo, int r0, int r1)
+{
+	if (ops->q8_0_matmat_row) {
+		ops->q8_0_matmat_row(w, cols, xq, ldx, n, out, ldo, r0, r1);
+		return;
+	}
+	for (int b0 = r0; b0 < r1; b0 += Q8_ROWS) {
+		int b1 = r1 - b0 < Q8_ROWS ? r1 : b0 + Q8_ROWS;
+		for (int j = 0; j < n; j++)
+			ops->q8_0_matvec_row(w, cols, xq + (size_t)j * ldx, out + (size_t)j * ldo + (b0 - r0), b0, b1);
+	}
+}
+
 void wf_q8_0_from_f16_row(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
 {
 	ops->q8_0_from_f16_row(w, cols, dst, r0, r1);

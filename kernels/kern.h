@@ -22,6 +22,9 @@ struct wf_kern_ops {
 	void (*q8_0_matvec_row)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
 	                        int r0, int r1);
 	void (*q8_0_from_f16_row)(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+	/* NULL: wf_q8_0_matvec_row per token over row blocks */
+	void (*q8_0_matmat_row)(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
+	                        float *out, size_t ldo, int r0, int r1);
 };
 
 /* The scalar Q8_0 product, also used by variants without their own. */

@@ -173,6 +173,16 @@ void wf_q8_0_from_f16_row(const uint16_t *w, int cols, uint8_t *dst, int r0, int
  */
 void wf_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1);
 
+/*
+ * The same for n tokens, activations xq + j·ldx (bytes): out[j·ldo + r - r0]
+ * equals wf_q8_0_matvec_row's out[r - r0] for token j, bit for bit; the
+ * matrix is read from memory once for all of them (row blocks, or register
+ * tiles of rows x tokens where a variant has them).  Uses up to about
+ * 80 KB of stack.
+ */
+void wf_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n, float *out,
+                        size_t ldo, int r0, int r1);
+
 /* Conversions. */
 float wf_f16_to_f32(uint16_t h);
 uint16_t wf_f32_to_f16(float f);       /* round to nearest even; NaN stays a

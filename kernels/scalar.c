@@ -239,5 +239,5 @@ void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float 
 const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
 	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
-	wf_q8_0_from_f16_row_scalar,
+	wf_q8_0_from_f16_row_scalar, NULL,
 };

@@ -518,6 +518,6 @@ void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, in
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
-	wf_q8_0_from_f16_row_avx2,
+	wf_q8_0_from_f16_row_avx2, NULL,
 };
 #endif

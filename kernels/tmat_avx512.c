@@ -219,6 +219,118 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 	}
 }
 
+/*
+ * Row-scaled Q8_0 for several tokens.  Σ qW·qx = Σ (qx + 128)·qW − 128·Σ qW:
+ * one vpdpbusd (unsigned shifted activations, signed weights) per 64
+ * products, and each row's Σ qW by vpdpbusd with ones.  The int32 lanes
+ * wrap beyond 66,000 columns, but the difference is exact modulo 2^32 and
+ * |dot| < 2^31 by contract, so it is the scalar kernel's dot.  Register
+ * tiles of 4 rows x QT tokens; a row's 64 columns are its blocks b and
+ * b + 1 joined in one register (an odd last block with zeros above).
+ * Tokens go in chunks of QCH, their shifted activations (QCH·cols bytes)
+ * on the stack; wider matrices and single tokens take the AVX2 kernel.
+ */
+#define QT 6
+#define QCH 18
+#define QCOLS 4096
+
+static inline __m512i q8_w64(const uint8_t *row, int b, int nb)
+{
+	const uint8_t *p = row + (size_t)b * WF_Q8_0_BYTES + 2;
+	__m512i lo = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)p));
+	if (b + 1 == nb)
+		return lo;
+	return _mm512_inserti64x4(lo, _mm256_loadu_si256((const __m256i *)(p + WF_Q8_0_BYTES)), 1);
+}
+
+/* dot[k][t] = Σ (qx_t + 128)·qW over the rows w[k] (k < 4), tokens xu[t]. */
+static void q8_tile(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], int32_t dot[4][QT])
+{
+	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+	__m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+	__m512i c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0;
+	__m512i d0 = a0, d1 = a0, d2 = a0, d3 = a0, d4 = a0, d5 = a0;
+	for (int b = 0; b < nb; b += 2) {
+		__m512i k0 = q8_w64(w[0], b, nb), k1 = q8_w64(w[1], b, nb);
+		__m512i k2 = q8_w64(w[2], b, nb), k3 = q8_w64(w[3], b, nb), x;
+		PIN(k0); PIN(k1); PIN(k2); PIN(k3);
+#define TOK(t, a, bb, c, d) x = _mm512_loadu_si512((const void *)(xu[t] + 32 * b)); PIN(x); \
+	DP(a, x, k0); DP(bb, x, k1); DP(c, x, k2); DP(d, x, k3); PIN(a); PIN(bb); PIN(c); PIN(d)
+		TOK(0, a0, b0, c0, d0); TOK(1, a1, b1, c1, d1); TOK(2, a2, b2, c2, d2);
+		TOK(3, a3, b3, c3, d3); TOK(4, a4, b4, c4, d4); TOK(5, a5, b5, c5, d5);
+#undef TOK
+	}
+#define RED(k, t, v) dot[k][t] = _mm512_reduce_add_epi32(v)
+	RED(0, 0, a0); RED(0, 1, a1); RED(0, 2, a2); RED(0, 3, a3); RED(0, 4, a4); RED(0, 5, a5);
+	RED(1, 0, b0); RED(1, 1, b1); RED(1, 2, b2); RED(1, 3, b3); RED(1, 4, b4); RED(1, 5, b5);
+	RED(2, 0, c0); RED(2, 1, c1); RED(2, 2, c2); RED(2, 3, c3); RED(2, 4, c4); RED(2, 5, c5);
+	RED(3, 0, d0); RED(3, 1, d1); RED(3, 2, d2); RED(3, 3, d3); RED(3, 4, d4); RED(3, 5, d5);
+#undef RED
+}
+
+static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
+                                   float *out, size_t ldo, int r0, int r1)
+{
+	const int nb = cols / WF_Q8_0_BLOCK;
+	const size_t rb = (size_t)nb * WF_Q8_0_BYTES;
+	if (n < 2 || cols > QCOLS) {
+		for (int b0 = r0; b0 < r1; b0 += 64) {
+			int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
+			for (int j = 0; j < n; j++)
+				wf_q8_0_matvec_row_avx2(w, cols, xq + (size_t)j * ldx,
+				                        out + (size_t)j * ldo + (b0 - r0), b0, b1);
+		}
+		return;
+	}
+	const int ldu = (cols + 63) / 64 * 64;
+	_Alignas(64) uint8_t xu[QCH * QCOLS];
+	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	const __m512i ones = _mm512_set1_epi8(1);
+	for (int j0 = 0; j0 < n; j0 += QCH) {
+		const int nj = n - j0 < QCH ? n - j0 : QCH;
+		float fdx[QCH];
+		for (int j = 0; j < nj; j++) {
+			const uint8_t *x = xq + (size_t)(j0 + j) * ldx;
+			uint16_t dx;
+			memcpy(&dx, x, 2);
+			fdx[j] = _cvtsh_ss(dx);
+			for (int b = 0; b < nb; b++)
+				_mm256_storeu_si256((__m256i *)(xu + (size_t)j * ldu + 32 * b),
+				                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + (size_t)b * WF_Q8_0_BYTES + 2)), bias));
+			if (nb % 2)   /* the zero half of an odd last block meets zeros */
+				memset(xu + (size_t)j * ldu + 32 * nb, 0, 32);
+		}
+		for (int r = r0; r < r1; r += 4) {
+			const uint8_t *wr[4];
+			int32_t sw[4], dot[4][QT];
+			float fdw[4];
+			for (int k = 0; k < 4; k++) {
+				/* rows past r1 repeat the last row; their sums are dropped */
+				wr[k] = w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rb;
+				__m512i acc = _mm512_setzero_si512();
+				for (int b = 0; b < nb; b += 2)
+					acc = _mm512_dpbusd_epi32(acc, ones, q8_w64(wr[k], b, nb));
+				sw[k] = _mm512_reduce_add_epi32(acc);
+				uint16_t dw;
+				memcpy(&dw, wr[k], 2);
+				fdw[k] = _cvtsh_ss(dw);
+			}
+			for (int j = 0; j < nj; j += QT) {
+				const uint8_t *xt[QT];
+				for (int t = 0; t < QT; t++)
+					xt[t] = xu + (size_t)(j + t < nj ? j + t : nj - 1) * ldu;
+				q8_tile(wr, nb, xt, dot);
+				for (int t = 0; t < QT && j + t < nj; t++)
+					for (int k = 0; k < 4 && r + k < r1; k++) {
+						int32_t d = (int32_t)((uint32_t)dot[k][t] - 128u * (uint32_t)sw[k]);
+						out[(size_t)(j0 + j + t) * ldo + (r + k - r0)] =
+						    (float)d * (fdw[k] * fdx[j + t]);
+					}
+			}
+		}
+	}
+}
+
 /* 32 lanes as 2 vectors of 16; fold order as kernels.h fixes it. */
 static void avx512_f16_matvec(const uint16_t *w, int cols, const float *x, float *out,
                               int r0, int r1)
@@ -259,6 +371,6 @@ static void avx512_f16_matvec(const uint16_t *w, int cols, const float *x, float
 const struct wf_kern_ops wf_kern_avx512 = {
 	"avx512", avx512_tmat_vec, avx512_tmat_mat, avx512_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
-	wf_q8_0_from_f16_row_avx2,
+	wf_q8_0_from_f16_row_avx2, avx512_q8_0_matmat_row,
 };
 #endif

@@ -1666,6 +1666,13 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		if (r0 >= r1)
 			break;
 		int HF = H > F ? H : F;
+		if (m->out.q8 && m->out.q8row) {
+			/* the kernel reads the matrix once for all tokens */
+			wf_q8_0_matmat_row(m->out.q8, H, (const uint8_t *)(c->q + (size_t)c->lo_from * H),
+			                   (size_t)H * sizeof *c->q, c->n - c->lo_from, c->logits + r0,
+			                   (size_t)hp->n_vocab, r0, r1);
+			break;
+		}
 		/* Several tokens take the rows in blocks of OUT_ROWS, so that a
 		 * block read from memory serves every token from the cache (each
 		 * row's product is the same whatever the blocking). */
@@ -1676,9 +1683,7 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 				const float *xn = c->xn + (size_t)j * HF;
 				const uint8_t *xq = (const uint8_t *)(c->q + (size_t)j * H);
 				float *out = c->logits + (size_t)(j - c->lo_from) * hp->n_vocab;
-				if (m->out.q8 && m->out.q8row) {
-					wf_q8_0_matvec_row(m->out.q8, H, xq, out + b0, b0, b1);
-				} else if (m->out.q8) {
+				if (m->out.q8) {
 					wf_q8_0_matvec(m->out.q8, H, xq, out + b0, b0, b1);
 				} else if (m->out.f16) {
 					wf_f16_matvec(m->out.f16, H, xn, out + b0, b0, b1);

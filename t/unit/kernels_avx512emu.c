@@ -44,6 +44,13 @@ E v256 _mm256_set1_epi8(char c) { v256 r; memset(r.b, c, 32); return r; }
 E v512 _mm512_set1_epi8(char c) { v512 r; memset(r.b, c, 64); return r; }
 E v256 _mm256_set1_epi16(short c) { v256 r; for (int i = 0; i < 16; i++) r.w[i] = c; return r; }
 E v256 _mm256_loadu_si256(const v256 *p) { v256 r; memcpy(&r, p, 32); return r; }
+E void _mm256_storeu_si256(v256 *p, v256 a) { memcpy(p, &a, 32); }
+E v256 _mm256_xor_si256(v256 a, v256 b) { for (int i = 0; i < 32; i++) a.u[i] ^= b.u[i]; return a; }
+E v512 _mm512_zextsi256_si512(v256 a) { v512 r; memset(&r, 0, sizeof r); r.h[0] = a; return r; }
+E v512 _mm512_inserti64x4(v512 a, v256 b, int i) { a.h[i & 1] = b; return a; }
+E int _mm512_reduce_add_epi32(v512 a)
+{ uint32_t s = 0; for (int i = 0; i < 16; i++) s += (uint32_t)a.d[i]; return (int32_t)s; }
+E float _cvtsh_ss(unsigned short h) { return wf_f16_to_f32(h); }
 E v512 _mm512_loadu_si512(const void *p) { v512 r; memcpy(&r, p, 64); return r; }
 E v512 _mm512_loadu_ps(const float *p) { v512 r; memcpy(r.f, p, 64); return r; }
 E void _mm512_storeu_ps(float *p, v512 a) { memcpy(p, a.f, 64); }
@@ -192,6 +199,38 @@ static void fcase(int rows, int cols)
 	free(b);
 }
 
+/* Row-scaled Q8_0, n >= 2 tokens (the tiles): each token as the scalar
+ * single-token product. */
+static void qcase(int rows, int cols, int n)
+{
+	size_t rb = wf_q8_0_size(cols);
+	uint8_t *w = malloc((size_t)rows * rb), *xq = malloc((size_t)n * rb);
+	float *x = malloc((size_t)cols * 4), *a = malloc((size_t)n * rows * 4), *b = malloc((size_t)n * rows * 4);
+	for (int r = 0; r < rows; r++)
+		for (int k = 0; k < cols / 32; k++) {
+			uint8_t *blk = w + (size_t)r * rb + (size_t)k * WF_Q8_0_BYTES;
+			uint16_t h = (uint16_t)(0x2000 + r);
+			memcpy(blk, &h, 2);
+			for (int i = 0; i < 32; i++)
+				blk[2 + i] = (uint8_t)((int)(rnd() % 255) - 127);
+		}
+	for (int j = 0; j < n; j++) {
+		for (int i = 0; i < cols; i++)
+			x[i] = (float)(rnd() % 20001) / 1000.0f - 10.0f;
+		wf_q8_0_quantize_row(x, cols, xq + (size_t)j * rb);
+		wf_kern_scalar.q8_0_matvec_row(w, cols, xq + (size_t)j * rb, a + (size_t)j * rows, 0, rows);
+	}
+	emu_kern_avx512.q8_0_matmat_row(w, cols, xq, rb, n, b, (size_t)rows, 0, rows);
+	for (int i = 0; i < n * rows; i++)
+		if (f2u(a[i]) != f2u(b[i]) && fails++ < 10)
+			printf("FAIL q8 %dx%d n=%d token %d row %d\n", rows, cols, n, i / rows, i % rows);
+	free(w);
+	free(xq);
+	free(x);
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	int rows[] = { 1, 3, 4, 5, 9, 17 }, cols[] = { 128, 384, 2176 };
@@ -204,6 +243,9 @@ int main(void)
 	int fc[] = { 0, 1, 31, 32, 33, 100, 2560 };
 	for (size_t k = 0; k < sizeof fc / sizeof fc[0]; k++)
 		fcase(7, fc[k]);
+	qcase(5, 96, 2);
+	qcase(9, 2560, 7);
+	qcase(4, 64, 19);
 	if (fails) {
 		printf("%d failures\n", fails);
 		return 1;

@@ -495,6 +495,58 @@ static void test_f16mv(const char *v)
 
 /* ---- Q8_0 x Q8_0 (8-bit output matrix) ---- */
 
+/* Row-scaled Q8_0 for n tokens: each token's row equals the scalar
+ * single-token product bit for bit (tile tails in rows and tokens, odd
+ * block counts, wider than the AVX-512 tiles take, extreme values). */
+static void test_q8mm(const char *v)
+{
+	int cols[] = { 32, 96, 160, 2560, 4096, 4160 };
+	int ns[] = { 1, 2, 3, 5, 6, 7, 13, 18, 19, 37 };
+	for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+		for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++) {
+			int C = cols[k], n = ns[in], R = 1 + rndn(23), ext = rndn(4) == 0;
+			size_t rb = wf_q8_0_size(C), ldx = rb + (size_t)rndn(9);
+			uint8_t *w = xalloc((size_t)R * rb), *xq = xalloc((size_t)n * ldx);
+			float *xf = xalloc((size_t)C * 4), *a = xalloc((size_t)n * R * 4), *b = xalloc((size_t)n * R * 4);
+			for (int r = 0; r < R; r++) {
+				uint16_t h = wf_f32_to_f16((float)(1 + rndn(100)) / 1000.0f);
+				for (int bk = 0; bk < C / 32; bk++) {
+					uint8_t *blk = w + (size_t)r * rb + (size_t)bk * WF_Q8_0_BYTES;
+					memcpy(blk, &h, 2);
+					for (int i = 0; i < 32; i++)
+						blk[2 + i] = (uint8_t)(ext ? (r % 2 ? 127 : -127) : (int)rndn(255) - 127);
+				}
+			}
+			for (int j = 0; j < n; j++) {
+				for (int i = 0; i < C; i++)
+					xf[i] = ext ? (j % 2 ? 1.0f : -1.0f)
+					            : ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(12) - 6);
+				wf_q8_0_quantize_row(xf, C, xq + (size_t)j * ldx);
+			}
+			int r0 = rndn(R), r1 = r0 + rndn(R - r0 + 1);
+			use("scalar");
+			for (int j = 0; j < n; j++)
+				wf_q8_0_matvec_row(w, C, xq + (size_t)j * ldx, a + (size_t)j * R, r0, r1);
+			use(v);
+			for (size_t i = 0; i < (size_t)n * R; i++)
+				b[i] = u2f(SENTINEL);
+			wf_q8_0_matmat_row(w, C, xq, ldx, n, b, (size_t)R, r0, r1);
+			for (int j = 0; j < n; j++) {
+				for (int r = 0; r < r1 - r0; r++)
+					CHECK(f2u(a[(size_t)j * R + r]) == f2u(b[(size_t)j * R + r]),
+					      "q8rowmm %dx%d n=%d [%d,%d) token %d row %d: %a vs %a", R, C, n, r0, r1, j,
+					      r0 + r, a[(size_t)j * R + r], b[(size_t)j * R + r]);
+				for (int r = r1 - r0; r < R; r++)
+					CHECK(f2u(b[(size_t)j * R + r]) == SENTINEL, "q8rowmm wrote past r1");
+			}
+			free(w);
+			free(xq);
+			free(xf);
+			free(a);
+			free(b);
+		}
+}
+
 static void test_q8(const char *v)
 {
 	use(v);
@@ -644,8 +696,10 @@ int main(int argc, char **argv)
 		test_tmat(v);
 	else if (!strcmp(t, "f16mv"))
 		test_f16mv(v);
-	else if (!strcmp(t, "q8mv"))
+	else if (!strcmp(t, "q8mv")) {
 		test_q8(v);
+		test_q8mm(v);
+	}
 	else {
 		fprintf(stderr, "kernels_check: unknown test '%s'\n", t);
 		return 2;
