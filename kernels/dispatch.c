@@ -134,6 +134,16 @@ void wf_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *ou
 	ops->q8_0_matvec_row(w, cols, xq, out, r0, r1);
 }
 
+void wf_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, float scale, float *s)
+{
+	ops->attn_scores(q, K, ldk, hd, T, scale, s);
+}
+
+void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+{
+	ops->attn_mix(w, V, ldv, hd, T, o);
+}
+
 /* Rows per block when a variant has no tiles: 64 x 2560 Q8_0 = 174 KB, in L2. */
 #define Q8_ROWS 64
 

@@ -22,6 +22,9 @@ struct wf_kern_ops {
 	void (*q8_0_matvec_row)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
 	                        int r0, int r1);
 	void (*q8_0_from_f16_row)(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+	void (*attn_scores)(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
+	                    float *s);
+	void (*attn_mix)(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 	/* NULL: wf_q8_0_matvec_row per token over row blocks */
 	void (*q8_0_matmat_row)(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
 	                        float *out, size_t ldo, int r0, int r1);
@@ -34,6 +37,11 @@ void wf_q8_0_from_f16_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, 
 void wf_q8_0_matvec_row_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                                int r0, int r1);
 void wf_q8_0_from_f16_row_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+
+/* The scalar attention, also used by variants without their own. */
+void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
+                           float *s);
+void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 
 /* The scalar quantiser, also used by variants without their own. */
 float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
@@ -75,10 +83,23 @@ void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, in
 void wf_q8_0_matvec_row_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                              int r0, int r1);
 void wf_q8_0_from_f16_row_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
+                         float *s);
+void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;
 #endif
+
+/* The fold of kernels.h's 16 attention partials: p[l] += p[l + h] for
+ * h = 8, 4, 2, 1; the result is p[0]. */
+static inline float wf_fold16(float p[16])
+{
+	for (int h = 8; h >= 1; h /= 2)
+		for (int l = 0; l < h; l++)
+			p[l] += p[l + h];
+	return p[0];
+}
 
 /* Bytes of one 4-row x 128-column tile. */
 #define WF_TILE_BYTES 128

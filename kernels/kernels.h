@@ -110,6 +110,18 @@ void wf_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n
 void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1);
 
 /*
+ * Attention for one query, over T keys / values at a stride (the KV cache):
+ *   wf_attn_scores: s[t] = dot(q, K + t·ldk) · scale, t < T, the dot over hd
+ *     values in a fixed order (all variants agree bit for bit): 16 partial
+ *     sums, p[i % 16] = fmaf(q_i, k_i, p[i % 16]) for i ascending; then
+ *     p[l] += p[l + h] for h = 8, 4, 2, 1; dot = p[0].
+ *   wf_attn_mix: o[i] = Σ_t w[t]·V[t·ldv + i] for i < hd, each element from
+ *     +0 by o_i = fmaf(w[t], v_{t,i}, o_i) for t ascending.
+ */
+void wf_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, float scale, float *s);
+void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
+
+/*
  * Q8_0, ggml's block type 8: blocks of 32 values, each an F16 scale d then
  * 32 int8 q (34 bytes), value_i = d·q_i.  Used for an 8-bit copy of the
  * output matrix (half the bytes of F16 per generated token) and for the

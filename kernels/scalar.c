@@ -113,6 +113,27 @@ static void scalar_f16_matvec(const uint16_t *w, int cols, const float *x, float
 	}
 }
 
+void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
+                           float *s)
+{
+	for (int t = 0; t < T; t++) {
+		const float *k = K + (size_t)t * ldk;
+		float p[16] = {0};
+		for (int i = 0; i < hd; i++)
+			p[i % 16] = fmaf(q[i], k[i], p[i % 16]);
+		s[t] = wf_fold16(p) * scale;
+	}
+}
+
+void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+{
+	for (int i = 0; i < hd; i++)
+		o[i] = 0;
+	for (int t = 0; t < T; t++)
+		for (int i = 0; i < hd; i++)
+			o[i] = fmaf(w[t], V[(size_t)t * ldv + i], o[i]);
+}
+
 size_t wf_q8_0_size(int n)
 {
 	return (size_t)(n / WF_Q8_0_BLOCK) * WF_Q8_0_BYTES;
@@ -239,5 +260,5 @@ void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float 
 const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
 	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
-	wf_q8_0_from_f16_row_scalar, NULL,
+	wf_q8_0_from_f16_row_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
 };

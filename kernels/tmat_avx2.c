@@ -515,9 +515,110 @@ void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, in
 	}
 }
 
+/*
+ * Attention (kernels.h's order): lanes 0-7 of the partials in one register,
+ * 8-15 in another; four keys at a time (eight chains) hide the FMA latency.
+ */
+static inline float fold8(__m256 v8)
+{
+	__m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+	__m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+	return _mm_cvtss_f32(_mm_add_ss(v2, _mm_movehdup_ps(v2)));
+}
+
+/* The dot from partials a (lanes 0-7) and b (8-15) over [0, nv), and the
+ * scalar tail [nv, hd). */
+static float dot_finish(__m256 a, __m256 b, const float *q, const float *k, int nv, int hd)
+{
+	if (nv == hd)
+		return fold8(_mm256_add_ps(a, b));
+	float p[16];
+	_mm256_storeu_ps(p, a);
+	_mm256_storeu_ps(p + 8, b);
+	for (int i = nv; i < hd; i++)
+		p[i % 16] = __builtin_fmaf(q[i], k[i], p[i % 16]);
+	return wf_fold16(p);
+}
+
+void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
+                         float *s)
+{
+	const int nv = hd & ~15;
+	int t = 0;
+	for (; t + 4 <= T; t += 4) {
+		const float *k0 = K + (size_t)t * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+		for (int i = 0; i < nv; i += 16) {
+			__m256 x = _mm256_loadu_ps(q + i), y = _mm256_loadu_ps(q + i + 8);
+			a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k0 + i), a0);
+			b0 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k0 + i + 8), b0);
+			a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k1 + i), a1);
+			b1 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k1 + i + 8), b1);
+			a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k2 + i), a2);
+			b2 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k2 + i + 8), b2);
+			a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k3 + i), a3);
+			b3 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k3 + i + 8), b3);
+		}
+		s[t] = dot_finish(a0, b0, q, k0, nv, hd) * scale;
+		s[t + 1] = dot_finish(a1, b1, q, k1, nv, hd) * scale;
+		s[t + 2] = dot_finish(a2, b2, q, k2, nv, hd) * scale;
+		s[t + 3] = dot_finish(a3, b3, q, k3, nv, hd) * scale;
+	}
+	for (; t < T; t++) {
+		const float *k = K + (size_t)t * ldk;
+		__m256 a = _mm256_setzero_ps(), b = a;
+		for (int i = 0; i < nv; i += 16) {
+			a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), a);
+			b = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(k + i + 8), b);
+		}
+		s[t] = dot_finish(a, b, q, k, nv, hd) * scale;
+	}
+}
+
+/* o[i] over t for 64 columns at a time (eight chains), then 8, then one. */
+void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+{
+	int i = 0;
+	for (; i + 64 <= hd; i += 64) {
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+		for (int t = 0; t < T; t++) {
+			const float *v = V + (size_t)t * ldv + i;
+			__m256 c = _mm256_set1_ps(w[t]);
+			a0 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v), a0);
+			a1 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 8), a1);
+			a2 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 16), a2);
+			a3 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 24), a3);
+			a4 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 32), a4);
+			a5 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 40), a5);
+			a6 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 48), a6);
+			a7 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 56), a7);
+		}
+		_mm256_storeu_ps(o + i, a0);
+		_mm256_storeu_ps(o + i + 8, a1);
+		_mm256_storeu_ps(o + i + 16, a2);
+		_mm256_storeu_ps(o + i + 24, a3);
+		_mm256_storeu_ps(o + i + 32, a4);
+		_mm256_storeu_ps(o + i + 40, a5);
+		_mm256_storeu_ps(o + i + 48, a6);
+		_mm256_storeu_ps(o + i + 56, a7);
+	}
+	for (; i + 8 <= hd; i += 8) {
+		__m256 a = _mm256_setzero_ps();
+		for (int t = 0; t < T; t++)
+			a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + (size_t)t * ldv + i), a);
+		_mm256_storeu_ps(o + i, a);
+	}
+	for (; i < hd; i++) {
+		float a = 0;
+		for (int t = 0; t < T; t++)
+			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
+		o[i] = a;
+	}
+}
+
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
-	wf_q8_0_from_f16_row_avx2, NULL,
+	wf_q8_0_from_f16_row_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
 };
 #endif

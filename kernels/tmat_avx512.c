@@ -95,11 +95,13 @@ static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, f
 	}
 }
 
-/* The vector kernel per token over row blocks of VEC_ROWS (read from
- * memory once, from the cache for the other tokens) is used for fewer than
- * MAT_MIN_TOKENS tokens and for a tail of fewer than that after the
- * 6-token tiles: measured on 6912 x 2560, one thread (Zen 5, 2026-12-04),
- * it costs 0.083 ms a token against 0.275 ms for a 6-token tile. */
+/* Fewer than MAT_MIN_TOKENS tokens take the vector kernel per token over
+ * row blocks of VEC_ROWS (read from memory once, from the cache for the
+ * other tokens): on 6912 x 2560, one thread, cached (Zen 5, 2026-12-04),
+ * 0.083 ms a token against 0.275 ms for a 6-token tile.  A short tail after
+ * whole tiles stays in a (padded) tile: the vector kernel would read the
+ * matrix from memory a second time, and in the model that cost more (perf:
+ * 15 % of a prefill's products for the 2 tail tokens of 128). */
 #define MAT_MIN_TOKENS 4
 #define VEC_ROWS 128
 
@@ -175,7 +177,7 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 	if (r0 >= r1)
 		return;
 	/* tokens [nt, n) go to the vector kernel */
-	const int nt = n % TT < MAT_MIN_TOKENS ? n - n % TT : n;
+	const int nt = n < MAT_MIN_TOKENS ? 0 : n;
 	for (int b0 = r0; b0 < r1 && nt < n; b0 += VEC_ROWS) {
 		int b1 = r1 - b0 < VEC_ROWS ? r1 : b0 + VEC_ROWS;
 		for (int j = nt; j < n; j++)
@@ -368,9 +370,106 @@ static void avx512_f16_matvec(const uint16_t *w, int cols, const float *x, float
 	}
 }
 
+/*
+ * Attention (kernels.h's order): the 16 partials are one register's lanes;
+ * eight keys at a time (eight chains) hide the FMA latency.
+ */
+static float dot_finish512(__m512 a, const float *q, const float *k, int nv, int hd)
+{
+	if (nv == hd) {
+		__m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+		__m128 v4 = _mm_add_ps(_mm256_castps256_ps128(v8), _mm256_extractf128_ps(v8, 1));
+		__m128 v2 = _mm_add_ps(v4, _mm_movehl_ps(v4, v4));
+		return _mm_cvtss_f32(_mm_add_ss(v2, _mm_movehdup_ps(v2)));
+	}
+	float p[16];
+	_mm512_storeu_ps(p, a);
+	for (int i = nv; i < hd; i++)
+		p[i % 16] = __builtin_fmaf(q[i], k[i], p[i % 16]);
+	return wf_fold16(p);
+}
+
+static void avx512_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
+                               float *s)
+{
+	const int nv = hd & ~15;
+	int t = 0;
+	for (; t + 8 <= T; t += 8) {
+		const float *k = K + (size_t)t * ldk;
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+		for (int i = 0; i < nv; i += 16) {
+			__m512 x = _mm512_loadu_ps(q + i);
+			a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + i), a0);
+			a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + ldk + i), a1);
+			a2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 2 * ldk + i), a2);
+			a3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 3 * ldk + i), a3);
+			a4 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 4 * ldk + i), a4);
+			a5 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 5 * ldk + i), a5);
+			a6 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 6 * ldk + i), a6);
+			a7 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 7 * ldk + i), a7);
+		}
+		s[t] = dot_finish512(a0, q, k, nv, hd) * scale;
+		s[t + 1] = dot_finish512(a1, q, k + ldk, nv, hd) * scale;
+		s[t + 2] = dot_finish512(a2, q, k + 2 * ldk, nv, hd) * scale;
+		s[t + 3] = dot_finish512(a3, q, k + 3 * ldk, nv, hd) * scale;
+		s[t + 4] = dot_finish512(a4, q, k + 4 * ldk, nv, hd) * scale;
+		s[t + 5] = dot_finish512(a5, q, k + 5 * ldk, nv, hd) * scale;
+		s[t + 6] = dot_finish512(a6, q, k + 6 * ldk, nv, hd) * scale;
+		s[t + 7] = dot_finish512(a7, q, k + 7 * ldk, nv, hd) * scale;
+	}
+	for (; t < T; t++) {
+		const float *k = K + (size_t)t * ldk;
+		__m512 a = _mm512_setzero_ps();
+		for (int i = 0; i < nv; i += 16)
+			a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(k + i), a);
+		s[t] = dot_finish512(a, q, k, nv, hd) * scale;
+	}
+}
+
+/* o[i] over t for 128 columns at a time (eight chains), then 16, then one. */
+static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+{
+	int i = 0;
+	for (; i + 128 <= hd; i += 128) {
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+		for (int t = 0; t < T; t++) {
+			const float *v = V + (size_t)t * ldv + i;
+			__m512 c = _mm512_set1_ps(w[t]);
+			a0 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v), a0);
+			a1 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 16), a1);
+			a2 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 32), a2);
+			a3 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 48), a3);
+			a4 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 64), a4);
+			a5 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 80), a5);
+			a6 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 96), a6);
+			a7 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 112), a7);
+		}
+		_mm512_storeu_ps(o + i, a0);
+		_mm512_storeu_ps(o + i + 16, a1);
+		_mm512_storeu_ps(o + i + 32, a2);
+		_mm512_storeu_ps(o + i + 48, a3);
+		_mm512_storeu_ps(o + i + 64, a4);
+		_mm512_storeu_ps(o + i + 80, a5);
+		_mm512_storeu_ps(o + i + 96, a6);
+		_mm512_storeu_ps(o + i + 112, a7);
+	}
+	for (; i + 16 <= hd; i += 16) {
+		__m512 a = _mm512_setzero_ps();
+		for (int t = 0; t < T; t++)
+			a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + (size_t)t * ldv + i), a);
+		_mm512_storeu_ps(o + i, a);
+	}
+	for (; i < hd; i++) {
+		float a = 0;
+		for (int t = 0; t < T; t++)
+			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
+		o[i] = a;
+	}
+}
+
 const struct wf_kern_ops wf_kern_avx512 = {
 	"avx512", avx512_tmat_vec, avx512_tmat_mat, avx512_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
-	wf_q8_0_from_f16_row_avx2, avx512_q8_0_matmat_row,
+	wf_q8_0_from_f16_row_avx2, avx512_attn_scores, avx512_attn_mix, avx512_q8_0_matmat_row,
 };
 #endif

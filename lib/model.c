@@ -1303,19 +1303,6 @@ static float dot_f32(const float *a, const float *b, int n)
 	return s;
 }
 
-/* y += a * x */
-static void axpy_f32(float *y, float a, const float *x, int n)
-{
-	int i = 0;
-	v4f av = {a, a, a, a};
-	for (; i + 4 <= n; i += 4) {
-		v4f r = ld4(y + i) + av * ld4(x + i);
-		memcpy(y + i, &r, sizeof r);
-	}
-	for (; i < n; i++)
-		y[i] += a * x[i];
-}
-
 /* y = rmsnorm(x) * w as ggml computes it: float squares summed in double
  * (four interleaved double sums: equal to ggml's one running sum up to
  * double rounding, which the float mean never sees in practice), mean and
@@ -1587,12 +1574,11 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 		const float *K = c->kc + kv_off(c, c->tseq[j], c->layer, 0);
 		const float *V = c->vc + kv_off(c, c->tseq[j], c->layer, 0);
 		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
+		wf_attn_scores(qv, K + (size_t)kh * hd, (size_t)kvd, hd, T, scale, s);
 		float mx = -INFINITY;
-		for (int t = 0; t < T; t++) {
-			s[t] = dot_f32(qv, K + (size_t)t * kvd + (size_t)kh * hd, hd) * scale;
+		for (int t = 0; t < T; t++)
 			if (s[t] > mx)
 				mx = s[t];
-		}
 		double sum = 0;
 		for (int t = 0; t < T; t++) {
 			float e = expf(s[t] - mx);
@@ -1600,10 +1586,9 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 			sum += e;
 		}
 		float inv = (float)(1.0 / sum);
-		float *o = c->att + (size_t)j * H + (size_t)h * hd;
-		memset(o, 0, (size_t)hd * sizeof *o);
 		for (int t = 0; t < T; t++)
-			axpy_f32(o, s[t] * inv, V + (size_t)t * kvd + (size_t)kh * hd, hd);
+			s[t] *= inv;
+		wf_attn_mix(s, V + (size_t)kh * hd, (size_t)kvd, hd, T, c->att + (size_t)j * H + (size_t)h * hd);
 	}
 }
 

@@ -56,6 +56,18 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 	[ "$output" = "ok" ]
 }
 
+@test "attention scores and mix: scalar against the documented order" {
+	variant attn scalar
+}
+
+@test "attention scores and mix: avx2 bit-identical to scalar" {
+	variant attn avx2
+}
+
+@test "attention scores and mix: avx512 bit-identical to scalar" {
+	variant attn avx512
+}
+
 @test "f16 matvec: avx2 bit-identical to scalar" {
 	variant f16mv avx2
 }
@@ -127,6 +139,8 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 		run -0 qemu-aarch64 "$bin" f16mv neon
 		[ "$output" = "ok" ]
 		run -0 qemu-aarch64 "$bin" q8mv neon
+		[ "$output" = "ok" ]
+		run -0 qemu-aarch64 "$bin" attn neon
 		[ "$output" = "ok" ]
 	done
 }

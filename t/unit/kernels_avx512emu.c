@@ -40,6 +40,7 @@ typedef v512 __m512;
 E v256 _mm256_setzero_si256(void) { v256 r; memset(&r, 0, sizeof r); return r; }
 E v512 _mm512_setzero_si512(void) { v512 r; memset(&r, 0, sizeof r); return r; }
 E v512 _mm512_setzero_ps(void) { return _mm512_setzero_si512(); }
+E v512 _mm512_set1_ps(float f) { v512 r; for (int i = 0; i < 16; i++) r.f[i] = f; return r; }
 E v256 _mm256_set1_epi8(char c) { v256 r; memset(r.b, c, 32); return r; }
 E v512 _mm512_set1_epi8(char c) { v512 r; memset(r.b, c, 64); return r; }
 E v256 _mm256_set1_epi16(short c) { v256 r; for (int i = 0; i < 16; i++) r.w[i] = c; return r; }
@@ -199,6 +200,35 @@ static void fcase(int rows, int cols)
 	free(b);
 }
 
+/* Attention: scores and mix as the scalar ones (odd head sizes: tails). */
+static void acase(int hd, int T)
+{
+	size_t ld = (size_t)hd + 3;
+	float *q = malloc((size_t)hd * 4), *K = malloc((size_t)T * ld * 4), *w = malloc((size_t)T * 4);
+	float *a = malloc((size_t)(T + hd) * 4), *b = malloc((size_t)(T + hd) * 4);
+	for (int i = 0; i < hd; i++)
+		q[i] = (float)(rnd() % 20001) / 1000.0f - 10.0f;
+	for (size_t i = 0; i < (size_t)T * ld; i++)
+		K[i] = (float)(rnd() % 20001) / 3000.0f - 3.0f;
+	for (int t = 0; t < T; t++)
+		w[t] = (float)(rnd() % 1000) / 997.0f;
+	wf_kern_scalar.attn_scores(q, K, ld, hd, T, 0.125f, a);
+	emu_kern_avx512.attn_scores(q, K, ld, hd, T, 0.125f, b);
+	for (int t = 0; t < T; t++)
+		if (f2u(a[t]) != f2u(b[t]) && fails++ < 10)
+			printf("FAIL scores hd=%d T=%d key %d\n", hd, T, t);
+	wf_kern_scalar.attn_mix(w, K, ld, hd, T, a);
+	emu_kern_avx512.attn_mix(w, K, ld, hd, T, b);
+	for (int i = 0; i < hd; i++)
+		if (f2u(a[i]) != f2u(b[i]) && fails++ < 10)
+			printf("FAIL mix hd=%d T=%d column %d\n", hd, T, i);
+	free(q);
+	free(K);
+	free(w);
+	free(a);
+	free(b);
+}
+
 /* Row-scaled Q8_0, n >= 2 tokens (the tiles): each token as the scalar
  * single-token product. */
 static void qcase(int rows, int cols, int n)
@@ -246,6 +276,9 @@ int main(void)
 	qcase(5, 96, 2);
 	qcase(9, 2560, 7);
 	qcase(4, 64, 19);
+	acase(128, 19);
+	acase(37, 9);
+	acase(160, 3);
 	if (fails) {
 		printf("%d failures\n", fails);
 		return 1;

@@ -451,6 +451,58 @@ static void test_tmat(const char *v)
 	tmat_case(v, 133, 2688, 20, 1, 1);      /* two column chunks, worst-case sums */
 }
 
+/* ---- attention: scores and mix ---- */
+
+static void test_attn(const char *v)
+{
+	int hds[] = { 1, 3, 15, 16, 17, 31, 64, 100, 128, 129, 256 };
+	for (size_t k = 0; k < sizeof hds / sizeof hds[0]; k++)
+		for (int it = 0; it < 4; it++) {
+			int hd = hds[k], T = 1 + rndn(41);
+			size_t ld = (size_t)hd + (size_t)rndn(5);
+			float *q = xalloc((size_t)hd * 4), *K = xalloc((size_t)T * ld * 4), *w = xalloc((size_t)T * 4);
+			float *a = xalloc((size_t)(T + hd + 1) * 4), *b = xalloc((size_t)(T + hd + 1) * 4);
+			for (int i = 0; i < hd; i++)
+				q[i] = ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(12) - 6);
+			for (size_t i = 0; i < (size_t)T * ld; i++)
+				K[i] = ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(12) - 6);
+			for (int t = 0; t < T; t++)
+				w[t] = (float)rnd() / 4294967296.0f;
+			float scale = 1.0f / sqrtf((float)hd);
+			use("scalar");
+			wf_attn_scores(q, K, ld, hd, T, scale, a);
+			/* the oracle follows the documented order */
+			for (int t = 0; t < T; t++) {
+				float p[16] = {0};
+				for (int i = 0; i < hd; i++)
+					p[i % 16] = fmaf(q[i], K[(size_t)t * ld + i], p[i % 16]);
+				for (int h = 8; h >= 1; h /= 2)
+					for (int l = 0; l < h; l++)
+						p[l] += p[l + h];
+				CHECK(f2u(a[t]) == f2u(p[0] * scale), "scores oracle hd=%d key %d", hd, t);
+			}
+			use(v);
+			b[T] = u2f(SENTINEL);
+			wf_attn_scores(q, K, ld, hd, T, scale, b);
+			for (int t = 0; t < T; t++)
+				CHECK(f2u(a[t]) == f2u(b[t]), "scores hd=%d T=%d key %d: %a vs %a", hd, T, t, a[t], b[t]);
+			CHECK(f2u(b[T]) == SENTINEL, "scores wrote past T");
+			use("scalar");
+			wf_attn_mix(w, K, ld, hd, T, a);
+			use(v);
+			b[hd] = u2f(SENTINEL);
+			wf_attn_mix(w, K, ld, hd, T, b);
+			for (int i = 0; i < hd; i++)
+				CHECK(f2u(a[i]) == f2u(b[i]), "mix hd=%d T=%d column %d: %a vs %a", hd, T, i, a[i], b[i]);
+			CHECK(f2u(b[hd]) == SENTINEL, "mix wrote past hd");
+			free(q);
+			free(K);
+			free(w);
+			free(a);
+			free(b);
+		}
+}
+
 /* ---- F16 matrix x float vector ---- */
 
 static void test_f16mv(const char *v)
@@ -671,7 +723,7 @@ static void test_q8(const char *v)
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: kernels_check convert|quant|layout|tmat V|f16mv V|q8mv V\n");
+		fprintf(stderr, "usage: kernels_check convert|quant|layout|tmat V|f16mv V|attn V|q8mv V\n");
 		return 2;
 	}
 	const char *t = argv[1], *v = argc > 2 ? argv[2] : "scalar";
@@ -696,6 +748,8 @@ int main(int argc, char **argv)
 		test_tmat(v);
 	else if (!strcmp(t, "f16mv"))
 		test_f16mv(v);
+	else if (!strcmp(t, "attn"))
+		test_attn(v);
 	else if (!strcmp(t, "q8mv")) {
 		test_q8(v);
 		test_q8mm(v);
