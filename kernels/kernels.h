@@ -77,6 +77,12 @@ size_t wf_tmat_packed_size(int rows, int cols);
  * weight.  Values outside -1..1 give garbage, not a crash. */
 void wf_tmat_pack(uint8_t *dst, const int8_t *t, int rows, int cols);
 
+/* The same from codes (trit + 1) already in WF_TMAT's row order (row r's
+ * 128-column block b at codes[r·cols/4 + 32·b], byte j holding columns j,
+ * 32 + j, 64 + j, 96 + j in bits 1-0, 3-2, 5-4, 7-6): the bytes
+ * wf_tmat_pack makes from the same weights. */
+void wf_tmat_pack_codes(uint8_t *dst, const uint8_t *codes, int rows, int cols);
+
 /* Unpack row r of a packed matrix into t[cols] (tests, conversions). */
 void wf_tmat_unpack_row(const struct wf_tmat *w, int r, int8_t *t);
 

@@ -35,6 +35,21 @@ void wf_tmat_pack(uint8_t *dst, const int8_t *t, int rows, int cols)
 			}
 }
 
+void wf_tmat_pack_codes(uint8_t *dst, const uint8_t *codes, int rows, int cols)
+{
+	int nb = cols / WF_TMAT_COL_ALIGN, groups = (rows + WF_TMAT_ROW_GROUP - 1) / WF_TMAT_ROW_GROUP;
+	for (int g = 0; g < groups; g++)
+		for (int b = 0; b < nb; b++)
+			for (int k = 0; k < WF_TMAT_ROW_GROUP; k++) {
+				int r = g * WF_TMAT_ROW_GROUP + k;
+				uint8_t *d = dst + ((size_t)g * nb + b) * WF_TILE_BYTES + 32 * k;
+				if (r >= rows)
+					memset(d, 0x55, 32);
+				else
+					memcpy(d, codes + (size_t)r * (cols / 4) + 32 * b, 32);
+			}
+}
+
 void wf_tmat_unpack_row(const struct wf_tmat *w, int r, int8_t *t)
 {
 	int nb = w->cols / WF_TMAT_COL_ALIGN;

@@ -254,6 +254,10 @@ struct loader {
 	_Atomic size_t next;      /* next job to claim */
 };
 
+/* Rows decoded at a time: their trits (64 x cols bytes) stay in L2 on the
+ * way to the packed layout, instead of a whole tensor's going through memory. */
+#define PACK_ROWS 64
+
 static void pack_worker(void *arg, int ith, int nth)
 {
 	struct loader *L = arg;
@@ -265,7 +269,8 @@ static void pack_worker(void *arg, int ith, int nth)
 		if (i >= L->n_jobs)
 			break;
 		struct pack_job *j = &L->jobs[i];
-		size_t n = (size_t)j->rows * (size_t)j->cols;
+		int chunk = j->rows < PACK_ROWS ? j->rows : PACK_ROWS;
+		size_t n = (size_t)chunk * (size_t)j->cols;
 		float scale;
 		if (n > cap) {
 			int8_t *tr = realloc(trits, n);
@@ -276,11 +281,27 @@ static void pack_worker(void *arg, int ith, int nth)
 			trits = tr;
 			cap = n;
 		}
-		if (wf_ternary_scale(&j->t, &scale, j->err, sizeof j->err) < 0 ||
-		    wf_ternary_decode_rows(&j->t, scale, j->row0, j->row0 + j->rows, trits, j->err,
-		                           sizeof j->err) < 0)
+		if (wf_ternary_scale(&j->t, &scale, j->err, sizeof j->err) < 0)
 			continue;
-		wf_tmat_pack(j->dst, trits, j->rows, j->cols);
+		int r = 0;
+		for (; r < j->rows; r += chunk) {
+			int nr = j->rows - r < chunk ? j->rows - r : chunk;
+			/* chunk is a multiple of the 4-row group: whole groups before r */
+			uint8_t *d = j->dst + wf_tmat_packed_size(r, j->cols);
+			/* I2_S and TQ2_0 bytes are codes already: reordered, not decoded */
+			int k = wf_ternary_codes_rows(&j->t, j->row0 + r, j->row0 + r + nr, (uint8_t *)trits,
+			                              j->err, sizeof j->err);
+			if (k == 0) {
+				wf_tmat_pack_codes(d, (const uint8_t *)trits, nr, j->cols);
+				continue;
+			}
+			if (k < 0 || wf_ternary_decode_rows(&j->t, scale, j->row0 + r, j->row0 + r + nr, trits,
+			                                    j->err, sizeof j->err) < 0)
+				break;
+			wf_tmat_pack(d, trits, nr, j->cols);
+		}
+		if (r < j->rows)
+			continue;
 		j->w->scale = scale * j->mult;
 		if (!isfinite(j->w->scale))
 			snprintf(j->err, sizeof j->err, "tensor '%s': scale is not finite", j->t.name);

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -459,6 +460,74 @@ int wf_ternary_decode_rows(const struct wf_gguf_tensor *t, float scale, int64_t 
 		            t->name, k0 + (uint64_t)bad);
 	}
 	return 0;
+}
+
+/* 8 code bytes with the 2-bit fields of each byte in reverse order
+ * (I2_S keeps column m of a block in bits 7-6, WF_TMAT in bits 1-0). */
+static uint64_t reverse_fields(uint64_t v)
+{
+	v = (v >> 2 & 0x3333333333333333u) | (v & 0x3333333333333333u) << 2;
+	return (v >> 4 & 0x0f0f0f0f0f0f0f0fu) | (v & 0x0f0f0f0f0f0f0f0fu) << 4;
+}
+
+/* Whether any 2-bit field of v is 3. */
+static int has_code3(uint64_t v)
+{
+	return (v & v >> 1 & 0x5555555555555555u) != 0;
+}
+
+int wf_ternary_codes_rows(const struct wf_gguf_tensor *t, int64_t r0, int64_t r1, uint8_t *out,
+                          char *err, size_t errlen)
+{
+	int64_t rows, cols;
+	int bad = 0;
+
+	if (t->type != WF_TYPE_I2_S && t->type != WF_TYPE_TQ2_0)
+		return 1;
+	if (wf_ternary_check(t, &rows, &cols, err, errlen))
+		return -1;
+	if (cols % (t->type == WF_TYPE_I2_S ? I2S_BLOCK : TQ_BLOCK))
+		return 1;
+	if (r0 < 0 || r1 < r0 || r1 > rows)
+		return wf_errf(err, errlen, "tensor '%s': rows [%" PRId64 ", %" PRId64 ") outside [0, %" PRId64 ")",
+		            t->name, r0, r1, rows);
+	size_t nbytes = (size_t)(r1 - r0) * (size_t)cols / 4;
+	if (t->type == WF_TYPE_I2_S) {
+		const uint8_t *src = t->data + (size_t)r0 * (size_t)cols / 4;
+		for (size_t i = 0; i < nbytes; i += 8) {
+			uint64_t v;
+			memcpy(&v, src + i, 8);
+			bad |= has_code3(v);
+			v = reverse_fields(v);
+			memcpy(out + i, &v, 8);
+		}
+	} else {
+		/* rows of whole TQ2_0 blocks (cols % 256 == 0, checked above):
+		 * the 64 code bytes of a block are two WF 128-blocks as they are */
+		size_t nblk = nbytes / 64;
+		const uint8_t *src = t->data + (size_t)r0 * (size_t)(cols / TQ_BLOCK) * TQ2_BYTES;
+		for (size_t b = 0; b < nblk; b++, src += TQ2_BYTES, out += 64) {
+			for (int i = 0; i < 64; i += 8) {
+				uint64_t v;
+				memcpy(&v, src + i, 8);
+				bad |= has_code3(v);
+			}
+			memcpy(out, src, 64);
+		}
+	}
+	if (!bad)
+		return 0;
+	/* the slow path names the first bad weight, row by row */
+	int8_t *tr = malloc((size_t)cols);
+	if (!tr)
+		return wf_errf(err, errlen, "out of memory");
+	for (int64_t r = r0; r < r1; r++)
+		if (wf_ternary_decode_rows(t, 0, r, r + 1, tr, err, errlen)) {
+			free(tr);
+			return -1;
+		}
+	free(tr);
+	return wf_errf(err, errlen, "tensor '%s': a code 3 that the decoder does not find", t->name);
 }
 
 int wf_ternary_decode(const struct wf_gguf_tensor *t, int8_t *trits, float *scale,

@@ -85,6 +85,19 @@ int wf_ternary_check(const struct wf_gguf_tensor *t, int64_t *rows, int64_t *col
 int wf_ternary_scale(const struct wf_gguf_tensor *t, float *scale, char *err, size_t errlen);
 
 /*
+ * The fast path for I2_S and TQ2_0 (their bytes already hold 2-bit codes
+ * c = trit + 1): the codes of rows [r0, r1) of t, for rows a multiple of
+ * 128 long, in WF_TMAT's row order -- per row and 128-column block 32
+ * bytes, byte j holding columns j, 32 + j, 64 + j, 96 + j in bits 1-0,
+ * 3-2, 5-4, 7-6 -- into out[(r1 - r0)·cols/4] (wf_tmat_pack_codes takes
+ * them).  Returns 1 without touching out for any other type or shape (the
+ * caller decodes trits instead), 0 when done, -1 with the same message as
+ * wf_ternary_decode_rows for a code 3 or a bad range.
+ */
+int wf_ternary_codes_rows(const struct wf_gguf_tensor *t, int64_t r0, int64_t r1, uint8_t *out,
+                          char *err, size_t errlen);
+
+/*
  * Trits of rows [r0, r1) of t into out[(r1 - r0) * cols].  scale is the
  * value wf_ternary_scale() gave (used only by F32/F16/BF16).  Errors: a
  * 2-bit code 3 in I2_S or TQ2_0 (not a trit: the peers would read +2),

@@ -223,6 +223,41 @@ static void roundtrip(uint32_t type, int64_t rows, int64_t cols, int zero_frac)
 			goto out;
 		}
 	}
+	/* The code-byte path: the packed layout from reordered bytes equals
+	 * the one from decoded trits, over row ranges that cut 4-row groups;
+	 * other types and shapes decline (1) and leave the buffer alone. */
+	{
+		size_t pb = wf_tmat_packed_size((int)rows, (int)cols);
+		uint8_t *codes = xmalloc((size_t)n / 4 + 8), *pa = xmalloc(pb + 1), *pc = xmalloc(pb + 1);
+		int fast = (type == WF_TYPE_I2_S && cols % 128 == 0) || (type == WF_TYPE_TQ2_0 && cols % 256 == 0);
+		for (k = 0; k < 4; k++) {
+			r0 = (int64_t)(rnd() % (uint64_t)(rows + 1));
+			r1 = r0 + (int64_t)(rnd() % (uint64_t)(rows - r0 + 1));
+			codes[0] = 0xa5;
+			int rc = wf_ternary_codes_rows(&ten, r0, r1, codes, err, sizeof err);
+			if (rc != (fast ? 0 : 1) || (!fast && codes[0] != 0xa5)) {
+				printf("FAIL %s [%" PRId64 ", %" PRId64 "] codes rows [%" PRId64 ", %" PRId64 "): %d %s\n",
+				       wf_ggml_type_name(type), cols, rows, r0, r1, rc, rc < 0 ? err : "");
+				failures++;
+				break;
+			}
+			if (!fast || cols % 128)
+				continue;
+			memset(pa, 0, pb + 1);
+			memset(pc, 0, pb + 1);
+			wf_tmat_pack(pa, t + r0 * cols, (int)(r1 - r0), (int)cols);
+			wf_tmat_pack_codes(pc, codes, (int)(r1 - r0), (int)cols);
+			if (memcmp(pa, pc, pb + 1)) {
+				printf("FAIL %s [%" PRId64 ", %" PRId64 "] rows [%" PRId64 ", %" PRId64 "): packed codes differ\n",
+				       wf_ggml_type_name(type), cols, rows, r0, r1);
+				failures++;
+				break;
+			}
+		}
+		free(codes);
+		free(pa);
+		free(pc);
+	}
 out:
 	free(t);
 	free(back);
@@ -341,12 +376,26 @@ static void test_errors(void)
 	b[66 + 5] |= 0x30; /* weight 256 + 32*2 + 5 gets code 3 */
 	rc = wf_ternary_decode(&ten, back, &s, err, sizeof err);
 	expect_err(rc, err, "tensor 'blk.2.attn_k.weight': weight 325: code 3 is not a ternary value");
+	{
+		uint8_t codes[128];
+		rc = wf_ternary_codes_rows(&ten, 0, 2, codes, err, sizeof err);
+		expect_err(rc, err, "tensor 'blk.2.attn_k.weight': weight 325: code 3 is not a ternary value");
+		rc = wf_ternary_codes_rows(&ten, 0, 3, codes, err, sizeof err);
+		expect_err(rc, err, "tensor 'blk.2.attn_k.weight': rows [0, 3) outside [0, 2)");
+	}
 
 	CHECK(wf_ternary_encode(WF_TYPE_I2_S, t, 2, 256, 0.5f, b, 160, err, sizeof err) == 0, "%s", err);
 	b[32 + 7] |= 0x0c; /* block 1, byte 7, weights 128 + 64 + 7 */
 	ten = fake("w", WF_TYPE_I2_S, 256, 2, b, 160);
 	rc = wf_ternary_decode(&ten, back, &s, err, sizeof err);
 	expect_err(rc, err, "tensor 'w': weight 199: code 3 is not a ternary value");
+	{
+		uint8_t codes[128];
+		rc = wf_ternary_codes_rows(&ten, 0, 1, codes, err, sizeof err);
+		expect_err(rc, err, "tensor 'w': weight 199: code 3 is not a ternary value");
+		rc = wf_ternary_codes_rows(&ten, 1, 2, codes, err, sizeof err);
+		CHECK(rc == 0, "row 1 of w has no code 3: %d %s", rc, err);
+	}
 	ten = fake("w", WF_TYPE_I2_S, 64, 8, b, 160);
 	rc = wf_ternary_decode_rows(&ten, s, 1, 4, back, err, sizeof err);
 	expect_err(rc, err, "tensor 'w': weight 199: code 3 is not a ternary value");
