@@ -1075,12 +1075,14 @@ static void *xcalloc(size_t n, size_t size, int *fail)
 
 static void ctx_job(void *arg, int ti, int nt);
 
-/* Offset of (sequence s, layer l, position p) in kc / vc. */
-static size_t kv_off(const struct wf_ctx *c, int s, int l, int p)
+/* Offset in kc / vc of (sequence s, layer l, KV head kh, position 0): each
+ * head's keys (values) are contiguous, position p at + p·head_dim, so
+ * attention streams them instead of striding over the other heads. */
+static size_t kv_off(const struct wf_ctx *c, int s, int l, int kh)
 {
 	const struct wf_hparams *hp = &c->m->hp;
-	size_t kvd = (size_t)hp->n_head_kv * (size_t)hp->head_dim;
-	return (((size_t)s * (size_t)hp->n_layer + (size_t)l) * (size_t)c->n_ctx + (size_t)p) * kvd;
+	return ((((size_t)s * (size_t)hp->n_layer + (size_t)l) * (size_t)hp->n_head_kv + (size_t)kh) *
+	        (size_t)c->n_ctx) * (size_t)hp->head_dim;
 }
 
 /* A zeroed anonymous mapping whose pages cost nothing until written (and
@@ -1561,19 +1563,24 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 		/* F16 mode: the cache holds F16 values widened to F32, and q is
 		 * rounded to F16 too, as ggml's K·Q product with an F16 cache
 		 * converts it (vec_dot_type F16). */
-		size_t off = kv_off(c, c->tseq[j], c->layer, pos);
-		const float *k = c->k + (size_t)j * kvd, *v = c->v + (size_t)j * kvd;
-		if (c->kv_f16) {
-			for (int i = 0; i < kvd; i++) {
-				c->kc[off + i] = wf_f16_to_f32(wf_f32_to_f16(k[i]));
-				c->vc[off + i] = wf_f16_to_f32(wf_f32_to_f16(v[i]));
+		for (int kh = 0; kh < hp->n_head_kv; kh++) {
+			size_t off = kv_off(c, c->tseq[j], c->layer, kh) + (size_t)pos * hd;
+			const float *k = c->k + (size_t)j * kvd + (size_t)kh * hd;
+			const float *v = c->v + (size_t)j * kvd + (size_t)kh * hd;
+			if (c->kv_f16) {
+				for (int i = 0; i < hd; i++) {
+					c->kc[off + i] = wf_f16_to_f32(wf_f32_to_f16(k[i]));
+					c->vc[off + i] = wf_f16_to_f32(wf_f32_to_f16(v[i]));
+				}
+			} else {
+				memcpy(c->kc + off, k, (size_t)hd * sizeof *k);
+				memcpy(c->vc + off, v, (size_t)hd * sizeof *v);
 			}
+		}
+		if (c->kv_f16) {
 			float *q = c->q + (size_t)j * H;
 			for (int i = 0; i < H; i++)
 				q[i] = wf_f16_to_f32(wf_f32_to_f16(q[i]));
-		} else {
-			memcpy(c->kc + off, k, (size_t)kvd * sizeof *k);
-			memcpy(c->vc + off, v, (size_t)kvd * sizeof *v);
 		}
 	}
 }
@@ -1582,7 +1589,7 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 static void stage_attn(struct wf_ctx *c, int ti, int nt)
 {
 	const struct wf_hparams *hp = &c->m->hp;
-	int H = hp->n_embd, hd = hp->head_dim, kvd = hp->n_head_kv * hd;
+	int H = hp->n_embd, hd = hp->head_dim;
 	int grp = hp->n_head / hp->n_head_kv;
 	float scale = 1.0f / sqrtf((float)hd);
 	float *s = c->scores + (size_t)ti * c->n_ctx;
@@ -1592,10 +1599,10 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 		int j = it / hp->n_head, h = it % hp->n_head, kh = h / grp;
 		/* the token's own sequence, up to its position (a block: the whole block) */
 		int T = c->attn == WF_ATTN_BLOCK ? c->tpos[0] + c->n : c->tpos[j] + 1;
-		const float *K = c->kc + kv_off(c, c->tseq[j], c->layer, 0);
-		const float *V = c->vc + kv_off(c, c->tseq[j], c->layer, 0);
+		const float *K = c->kc + kv_off(c, c->tseq[j], c->layer, kh);
+		const float *V = c->vc + kv_off(c, c->tseq[j], c->layer, kh);
 		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
-		wf_attn_scores(qv, K + (size_t)kh * hd, (size_t)kvd, hd, T, scale, s);
+		wf_attn_scores(qv, K, (size_t)hd, hd, T, scale, s);
 		float mx = -INFINITY;
 		for (int t = 0; t < T; t++)
 			if (s[t] > mx)
@@ -1609,7 +1616,7 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 		float inv = (float)(1.0 / sum);
 		for (int t = 0; t < T; t++)
 			s[t] *= inv;
-		wf_attn_mix(s, V + (size_t)kh * hd, (size_t)kvd, hd, T, c->att + (size_t)j * H + (size_t)h * hd);
+		wf_attn_mix(s, V, (size_t)hd, hd, T, c->att + (size_t)j * H + (size_t)h * hd);
 	}
 }
 
