@@ -12,20 +12,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-/* Σ of 32 int8 in int32. */
-static int32_t sum_i8(const int8_t *q, int n)
-{
-	const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
-	__m256i acc = _mm256_setzero_si256();
-	for (int i = 0; i < n; i += 32) {
-		__m256i v = _mm256_loadu_si256((const __m256i *)(q + i));
-		acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
-	}
-	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-	return _mm_cvtsi128_si32(s);
-}
+#include "x86.h"
 
 /* The 4 int32 lane sums of a[0..3] (one per row of a group). */
 static inline __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
