@@ -101,6 +101,18 @@ static inline float wf_fold16(float p[16])
 	return p[0];
 }
 
+/* wf_attn_mix for columns [i0, hd) one at a time (the variants' tails). */
+static inline void wf_attn_mix_cols(const float *w, const float *V, size_t ldv, int i0, int hd, int T,
+                                    float *o)
+{
+	for (int i = i0; i < hd; i++) {
+		float a = 0;
+		for (int t = 0; t < T; t++)
+			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
+		o[i] = a;
+	}
+}
+
 /* Bytes of one 4-row x 128-column tile. */
 #define WF_TILE_BYTES 128
 

@@ -142,11 +142,7 @@ void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, i
 
 void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
 {
-	for (int i = 0; i < hd; i++)
-		o[i] = 0;
-	for (int t = 0; t < T; t++)
-		for (int i = 0; i < hd; i++)
-			o[i] = fmaf(w[t], V[(size_t)t * ldv + i], o[i]);
+	wf_attn_mix_cols(w, V, ldv, 0, hd, T, o);
 }
 
 size_t wf_q8_0_size(int n)

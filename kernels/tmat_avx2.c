@@ -595,12 +595,7 @@ void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T,
 			a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + (size_t)t * ldv + i), a);
 		_mm256_storeu_ps(o + i, a);
 	}
-	for (; i < hd; i++) {
-		float a = 0;
-		for (int t = 0; t < T; t++)
-			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
-		o[i] = a;
-	}
+	wf_attn_mix_cols(w, V, ldv, i, hd, T, o);
 }
 
 const struct wf_kern_ops wf_kern_avx2 = {

@@ -447,12 +447,7 @@ static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, 
 			a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + (size_t)t * ldv + i), a);
 		_mm512_storeu_ps(o + i, a);
 	}
-	for (; i < hd; i++) {
-		float a = 0;
-		for (int t = 0; t < T; t++)
-			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
-		o[i] = a;
-	}
+	wf_attn_mix_cols(w, V, ldv, i, hd, T, o);
 }
 
 const struct wf_kern_ops wf_kern_avx512 = {
