@@ -86,11 +86,11 @@ static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, f
 /* Fewer than MAT_MIN_TOKENS tokens take the vector kernel per token over
  * row blocks of VEC_ROWS (read from memory once, from the cache for the
  * other tokens): on 6912 x 2560, one thread, cached (Zen 5, 2026-12-04),
- * 0.083 ms a token against 0.275 ms for a 6-token tile.  A short tail after
+ * 0.083 ms a token against 0.19 ms for a 4-token tile and 0.28 for 6.  A short tail after
  * whole tiles stays in a (padded) tile: the vector kernel would read the
  * matrix from memory a second time, and in the model that cost more (perf:
  * 15 % of a prefill's products for the 2 tail tokens of 128). */
-#define MAT_MIN_TOKENS 4
+#define MAT_MIN_TOKENS 3
 #define VEC_ROWS 128
 
 /*
@@ -121,8 +121,9 @@ static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, f
 /* acc[t·LDA + k] += Σ c(row k)·q_t over nblk column blocks, rows 0-3 the
  * group at ta, 4-7 the group at tb, for the 6 tokens qt[t] (pointing at
  * the same column as the tiles). */
-static void tile8x6(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
-                    int32_t *acc)
+static inline __attribute__((always_inline)) void tile8(const uint8_t *ta, const uint8_t *tb, int nblk,
+                                                       const int8_t *const qt[TT], int32_t *acc,
+                                                       const int nt)
 {
 	const __m512i m3 = _mm512_set1_epi8(3);
 	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
@@ -141,7 +142,8 @@ static void tile8x6(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t
 	const int off = o + 32 * (s); \
 	PIN(k0); PIN(k1); PIN(k2); PIN(k3); \
 	TOK(q0, a0, b0, c0, d0); TOK(q1, a1, b1, c1, d1); TOK(q2, a2, b2, c2, d2); \
-	TOK(q3, a3, b3, c3, d3); TOK(q4, a4, b4, c4, d4); TOK(q5, a5, b5, c5, d5); \
+	TOK(q3, a3, b3, c3, d3); \
+	if (nt > 4) { TOK(q4, a4, b4, c4, d4); TOK(q5, a5, b5, c5, d5); } \
 } while (0)
 		SUB(0);
 		SUB(1);
@@ -152,10 +154,31 @@ static void tile8x6(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t
 	}
 #define OUT(t, a, b) _mm_storeu_si128((__m128i *)(acc + (t) * LDA), \
 	_mm_add_epi32(_mm_loadu_si128((const __m128i *)(acc + (t) * LDA)), hsum4(a, b)))
-	OUT(0, a0, b0); OUT(1, a1, b1); OUT(2, a2, b2); OUT(3, a3, b3); OUT(4, a4, b4); OUT(5, a5, b5);
+	OUT(0, a0, b0); OUT(1, a1, b1); OUT(2, a2, b2); OUT(3, a3, b3);
+	if (nt > 4) {
+		OUT(4, a4, b4);
+		OUT(5, a5, b5);
+	}
 	acc += 4;
-	OUT(0, c0, d0); OUT(1, c1, d1); OUT(2, c2, d2); OUT(3, c3, d3); OUT(4, c4, d4); OUT(5, c5, d5);
+	OUT(0, c0, d0); OUT(1, c1, d1); OUT(2, c2, d2); OUT(3, c3, d3);
+	if (nt > 4) {
+		OUT(4, c4, d4);
+		OUT(5, c5, d5);
+	}
 #undef OUT
+}
+
+/* The tile for 6 tokens, and for 4 (a last tile of at most 4 tokens). */
+static void tile8x6(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
+                    int32_t *acc)
+{
+	tile8(ta, tb, nblk, qt, acc, 6);
+}
+
+static void tile8x4(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
+                    int32_t *acc)
+{
+	tile8(ta, tb, nblk, qt, acc, 4);
 }
 
 static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
@@ -193,11 +216,12 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 					 * into rows nobody reads */
 					for (int t = 0; t < TT; t++)
 						qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + 128 * b0;
+					void (*tile)(const uint8_t *, const uint8_t *, int, const int8_t *const *,
+					             int32_t *) = nj - j <= 4 ? tile8x4 : tile8x6;
 					/* an odd last group goes twice, into columns nobody reads */
 					for (int gi = 0; gi < ng; gi += 2)
-						tile8x6(wf_tile(w, gb + gi, b0),
-						        wf_tile(w, gb + gi + (gi + 1 < ng), b0), nbk, qt,
-						        acc + j * LDA + 4 * gi);
+						tile(wf_tile(w, gb + gi, b0), wf_tile(w, gb + gi + (gi + 1 < ng), b0), nbk,
+						     qt, acc + j * LDA + 4 * gi);
 				}
 			}
 			for (int j = 0; j < nj; j++) {
@@ -234,7 +258,9 @@ static inline __m512i q8_w64(const uint8_t *row, int b, int nb)
 }
 
 /* dot[k][t] = Σ (qx_t + 128)·qW over the rows w[k] (k < 4), tokens xu[t]. */
-static void q8_tile(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], int32_t dot[4][QT])
+static inline __attribute__((always_inline)) void q8_tile(const uint8_t *const w[4], int nb,
+                                                          const uint8_t *const xu[QT],
+                                                          int32_t dot[4][QT], const int nt)
 {
 	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
 	__m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
@@ -247,15 +273,34 @@ static void q8_tile(const uint8_t *const w[4], int nb, const uint8_t *const xu[Q
 #define TOK(t, a, bb, c, d) x = _mm512_loadu_si512((const void *)(xu[t] + 32 * b)); PIN(x); \
 	DP(a, x, k0); DP(bb, x, k1); DP(c, x, k2); DP(d, x, k3); PIN(a); PIN(bb); PIN(c); PIN(d)
 		TOK(0, a0, b0, c0, d0); TOK(1, a1, b1, c1, d1); TOK(2, a2, b2, c2, d2);
-		TOK(3, a3, b3, c3, d3); TOK(4, a4, b4, c4, d4); TOK(5, a5, b5, c5, d5);
+		TOK(3, a3, b3, c3, d3);
+		if (nt > 4) {
+			TOK(4, a4, b4, c4, d4);
+			TOK(5, a5, b5, c5, d5);
+		}
 #undef TOK
 	}
 #define RED(k, t, v) dot[k][t] = _mm512_reduce_add_epi32(v)
-	RED(0, 0, a0); RED(0, 1, a1); RED(0, 2, a2); RED(0, 3, a3); RED(0, 4, a4); RED(0, 5, a5);
-	RED(1, 0, b0); RED(1, 1, b1); RED(1, 2, b2); RED(1, 3, b3); RED(1, 4, b4); RED(1, 5, b5);
-	RED(2, 0, c0); RED(2, 1, c1); RED(2, 2, c2); RED(2, 3, c3); RED(2, 4, c4); RED(2, 5, c5);
-	RED(3, 0, d0); RED(3, 1, d1); RED(3, 2, d2); RED(3, 3, d3); RED(3, 4, d4); RED(3, 5, d5);
+	RED(0, 0, a0); RED(0, 1, a1); RED(0, 2, a2); RED(0, 3, a3);
+	RED(1, 0, b0); RED(1, 1, b1); RED(1, 2, b2); RED(1, 3, b3);
+	RED(2, 0, c0); RED(2, 1, c1); RED(2, 2, c2); RED(2, 3, c3);
+	RED(3, 0, d0); RED(3, 1, d1); RED(3, 2, d2); RED(3, 3, d3);
+	if (nt > 4) {
+		RED(0, 4, a4); RED(0, 5, a5); RED(1, 4, b4); RED(1, 5, b5);
+		RED(2, 4, c4); RED(2, 5, c5); RED(3, 4, d4); RED(3, 5, d5);
+	}
 #undef RED
+}
+
+/* 6 tokens, or at most 4 (a chunk's last tile). */
+static void q8_tile6(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], int32_t dot[4][QT])
+{
+	q8_tile(w, nb, xu, dot, 6);
+}
+
+static void q8_tile4(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], int32_t dot[4][QT])
+{
+	q8_tile(w, nb, xu, dot, 4);
 }
 
 static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
@@ -309,7 +354,7 @@ static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq
 				const uint8_t *xt[QT];
 				for (int t = 0; t < QT; t++)
 					xt[t] = xu + (size_t)(j + t < nj ? j + t : nj - 1) * ldu;
-				q8_tile(wr, nb, xt, dot);
+				(nj - j <= 4 ? q8_tile4 : q8_tile6)(wr, nb, xt, dot);
 				for (int t = 0; t < QT && j + t < nj; t++)
 					for (int k = 0; k < 4 && r + k < r1; k++) {
 						int32_t d = (int32_t)((uint32_t)dot[k][t] - 128u * (uint32_t)sw[k]);
