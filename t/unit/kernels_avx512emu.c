@@ -57,6 +57,14 @@ E v512 _mm512_loadu_ps(const float *p) { v512 r; memcpy(r.f, p, 64); return r; }
 E void _mm512_storeu_ps(float *p, v512 a) { memcpy(p, a.f, 64); }
 E void _mm_storeu_si128(v128 *p, v128 a) { memcpy(p, &a, 16); }
 E v128 _mm_loadu_si128(const v128 *p) { v128 r; memcpy(&r, p, 16); return r; }
+E v128 _mm_set1_ps(float f) { v128 r; for (int i = 0; i < 4; i++) r.f[i] = f; return r; }
+E v128 _mm_set1_epi32(int x) { v128 r; for (int i = 0; i < 4; i++) r.d[i] = x; return r; }
+E v128 _mm_sub_epi32(v128 a, v128 b)
+{ for (int i = 0; i < 4; i++) a.d[i] = (int32_t)((uint32_t)a.d[i] - (uint32_t)b.d[i]); return a; }
+E v128 _mm_cvtepi32_ps(v128 a) { for (int i = 0; i < 4; i++) a.f[i] = (float)a.d[i]; return a; }
+E v128 _mm_mul_ps(v128 a, v128 b) { for (int i = 0; i < 4; i++) a.f[i] *= b.f[i]; return a; }
+E v128 _mm_div_ps(v128 a, v128 b) { for (int i = 0; i < 4; i++) a.f[i] /= b.f[i]; return a; }
+E void _mm_storeu_ps(float *p, v128 a) { memcpy(p, a.f, 16); }
 E v256 _mm256_add_epi32(v256 a, v256 b)
 { for (int i = 0; i < 8; i++) a.d[i] = (int32_t)((uint32_t)a.d[i] + (uint32_t)b.d[i]); return a; }
 E v512 _mm512_add_epi32(v512 a, v512 b)
@@ -134,6 +142,7 @@ E float _mm_cvtss_f32(v128 a) { return a.f[0]; }
 #define wf_kern_avx512 emu_kern_avx512
 /* the kernel's register pins are asm on real vectors */
 #define PIN(v) ((void)(v))
+#define DPA(acc, c, q) ((acc) = _mm512_dpbusd_epi32(acc, c, q))
 #include "tmat_avx512.c"
 
 static uint64_t rng = 0x2545f4914f6cdd1dull;
