@@ -245,10 +245,22 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 					}
 				}
 			}
+			/* wf_tmat_out 8 rows at a time: the same IEEE division and
+			 * product per lane as the scalar expression */
+			const int rs = gb * 4 > r0 ? gb * 4 : r0, re = (gb + ng) * 4 < r1 ? (gb + ng) * 4 : r1;
+			const __m256 vw = _mm256_set1_ps(w->scale);
 			for (int j = 0; j < nj; j++) {
 				float *o = out + (size_t)(j0 + j) * ldo;
-				for (int r = gb * 4 > r0 ? gb * 4 : r0; r < (gb + ng) * 4 && r < r1; r++)
-					o[r] = wf_tmat_out(acc[j * LDA + r - gb * 4] - sq[j], s[j0 + j], w->scale);
+				const int32_t *a = acc + j * LDA;   /* row r at a[r - 4·gb] */
+				const __m256 vs = _mm256_set1_ps(s[j0 + j]);
+				const __m256i vq = _mm256_set1_epi32(sq[j]);
+				int r = rs;
+				for (; r + 8 <= re; r += 8) {
+					__m256i d = _mm256_sub_epi32(_mm256_loadu_si256((const __m256i *)(a + r - gb * 4)), vq);
+					_mm256_storeu_ps(o + r, _mm256_mul_ps(_mm256_div_ps(_mm256_cvtepi32_ps(d), vs), vw));
+				}
+				for (; r < re; r++)
+					o[r] = wf_tmat_out(a[r - gb * 4] - sq[j], s[j0 + j], w->scale);
 			}
 		}
 	}

@@ -41,6 +41,12 @@ E v256 _mm256_setzero_si256(void) { v256 r; memset(&r, 0, sizeof r); return r; }
 E v512 _mm512_setzero_si512(void) { v512 r; memset(&r, 0, sizeof r); return r; }
 E v512 _mm512_setzero_ps(void) { return _mm512_setzero_si512(); }
 E v512 _mm512_set1_ps(float f) { v512 r; for (int i = 0; i < 16; i++) r.f[i] = f; return r; }
+E v512 _mm512_set1_epi32(int x) { v512 r; for (int i = 0; i < 16; i++) r.d[i] = x; return r; }
+E v512 _mm512_sub_epi32(v512 a, v512 b)
+{ for (int i = 0; i < 16; i++) a.d[i] = (int32_t)((uint32_t)a.d[i] - (uint32_t)b.d[i]); return a; }
+E v512 _mm512_cvtepi32_ps(v512 a) { for (int i = 0; i < 16; i++) a.f[i] = (float)a.d[i]; return a; }
+E v512 _mm512_mul_ps(v512 a, v512 b) { for (int i = 0; i < 16; i++) a.f[i] *= b.f[i]; return a; }
+E v512 _mm512_div_ps(v512 a, v512 b) { for (int i = 0; i < 16; i++) a.f[i] /= b.f[i]; return a; }
 E v256 _mm256_set1_epi8(char c) { v256 r; memset(r.b, c, 32); return r; }
 E v512 _mm512_set1_epi8(char c) { v512 r; memset(r.b, c, 64); return r; }
 E v256 _mm256_set1_epi16(short c) { v256 r; for (int i = 0; i < 16; i++) r.w[i] = c; return r; }
