@@ -78,26 +78,12 @@ static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, f
 	if (r0 >= r1)
 		return;
 	int32_t sq = sum_i8(q, w->cols);
-	/* wf_tmat_out for a whole group in one vector: the same IEEE division
-	 * and product per lane, without four scalar divisions a group */
 	const __m128 vs = _mm_set1_ps(s), vw = _mm_set1_ps(w->scale);
 	const __m128i vq = _mm_set1_epi32(sq);
 	for (int g = r0 / 4; g * 4 < r1; g++) {
 		int32_t dot[4];
 		group_dot1(w, g, q, dot);
-		__m128 v = _mm_cvtepi32_ps(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)dot), vq));
-		v = _mm_mul_ps(_mm_div_ps(v, vs), vw);
-		if (4 * g >= r0 && 4 * g + 4 <= r1) {
-			_mm_storeu_ps(out + 4 * g - r0, v);
-			continue;
-		}
-		float o[4];
-		_mm_storeu_ps(o, v);
-		for (int k = 0; k < 4; k++) {
-			int r = 4 * g + k;
-			if (r >= r0 && r < r1)
-				out[r - r0] = o[k];
-		}
+		group_out(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)dot), vq), vs, vw, out, g, r0, r1);
 	}
 }
 

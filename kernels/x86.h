@@ -23,4 +23,23 @@ static inline int32_t sum_i8(const int8_t *q, int n)
 	return _mm_cvtsi128_si32(s);
 }
 
+/* out[r - r0] = wf_tmat_out(d_k, s, s_W) for the rows r = 4g + k of [r0, r1),
+ * d = Σ t·q of the group's four rows: one vector division and product (the
+ * same IEEE result per lane as the scalar expression) instead of four. */
+static inline void group_out(__m128i d, __m128 vs, __m128 vw, float *out, int g, int r0, int r1)
+{
+	__m128 v = _mm_mul_ps(_mm_div_ps(_mm_cvtepi32_ps(d), vs), vw);
+	if (4 * g >= r0 && 4 * g + 4 <= r1) {
+		_mm_storeu_ps(out + 4 * g - r0, v);
+		return;
+	}
+	float o[4];
+	_mm_storeu_ps(o, v);
+	for (int k = 0; k < 4; k++) {
+		int r = 4 * g + k;
+		if (r >= r0 && r < r1)
+			out[r - r0] = o[k];
+	}
+}
+
 #endif
