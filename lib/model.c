@@ -287,18 +287,10 @@ static void pack_worker(void *arg, int ith, int nth)
 		for (; r < j->rows; r += chunk) {
 			int nr = j->rows - r < chunk ? j->rows - r : chunk;
 			/* chunk is a multiple of the 4-row group: whole groups before r */
-			uint8_t *d = j->dst + wf_tmat_packed_size(r, j->cols);
-			/* I2_S and TQ2_0 bytes are codes already: reordered, not decoded */
-			int k = wf_ternary_codes_rows(&j->t, j->row0 + r, j->row0 + r + nr, (uint8_t *)trits,
-			                              j->err, sizeof j->err);
-			if (k == 0) {
-				wf_tmat_pack_codes(d, (const uint8_t *)trits, nr, j->cols);
-				continue;
-			}
-			if (k < 0 || wf_ternary_decode_rows(&j->t, scale, j->row0 + r, j->row0 + r + nr, trits,
-			                                    j->err, sizeof j->err) < 0)
+			if (wf_ternary_tmat_rows(&j->t, scale, j->row0 + r, j->row0 + r + nr, trits,
+			                         j->dst + wf_tmat_packed_size(r, j->cols), j->err,
+			                         sizeof j->err) < 0)
 				break;
-			wf_tmat_pack(d, trits, nr, j->cols);
 		}
 		if (r < j->rows)
 			continue;

@@ -211,8 +211,7 @@ int wf_repack_count(const struct wf_repack *r)
 	return r->n_rewrite + (r->tok_index != NULL);
 }
 
-/* Decode (or reorder) and pack one tensor, CHUNK_WEIGHTS at a time in whole row groups;
- * trits holds CHUNK_WEIGHTS bytes, codes need a quarter of that. */
+/* Pack one tensor, CHUNK_WEIGHTS at a time in whole row groups. */
 static int write_packed(struct wf_repack *r, const struct item *it, int8_t *trits, uint8_t *packed,
                         char *err, size_t errlen)
 {
@@ -222,16 +221,8 @@ static int write_packed(struct wf_repack *r, const struct item *it, int8_t *trit
 		step = group;
 	for (int r0 = 0; r0 < it->rows; r0 += step) {
 		int r1 = r0 + step < it->rows ? r0 + step : it->rows;
-		/* I2_S and TQ2_0 bytes are codes already: reordered, not decoded */
-		int k = wf_ternary_codes_rows(it->t, r0, r1, (uint8_t *)trits, err, errlen);
-		if (k < 0)
+		if (wf_ternary_tmat_rows(it->t, it->scale, r0, r1, trits, packed, err, errlen) < 0)
 			return -1;
-		if (k == 0)
-			wf_tmat_pack_codes(packed, (const uint8_t *)trits, r1 - r0, it->cols);
-		else if (wf_ternary_decode_rows(it->t, it->scale, r0, r1, trits, err, errlen) < 0)
-			return -1;
-		else
-			wf_tmat_pack(packed, trits, r1 - r0, it->cols);
 		if (wf_gguf_writer_data(r->w, packed, wf_tmat_packed_size(r1 - r0, it->cols)) < 0)
 			return wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 	}

@@ -530,6 +530,25 @@ int wf_ternary_codes_rows(const struct wf_gguf_tensor *t, int64_t r0, int64_t r1
 	return wf_errf(err, errlen, "tensor '%s': a code 3 that the decoder does not find", t->name);
 }
 
+int wf_ternary_tmat_rows(const struct wf_gguf_tensor *t, float scale, int64_t r0, int64_t r1,
+                         int8_t *scratch, uint8_t *dst, char *err, size_t errlen)
+{
+	int64_t rows, cols;
+	if (wf_ternary_check(t, &rows, &cols, err, errlen))
+		return -1;
+	int k = wf_ternary_codes_rows(t, r0, r1, (uint8_t *)scratch, err, errlen);
+	if (k < 0)
+		return -1;
+	if (k == 0) {
+		wf_tmat_pack_codes(dst, (const uint8_t *)scratch, (int)(r1 - r0), (int)cols);
+		return 0;
+	}
+	if (wf_ternary_decode_rows(t, scale, r0, r1, scratch, err, errlen))
+		return -1;
+	wf_tmat_pack(dst, scratch, (int)(r1 - r0), (int)cols);
+	return 0;
+}
+
 int wf_ternary_decode(const struct wf_gguf_tensor *t, int8_t *trits, float *scale,
                       char *err, size_t errlen)
 {

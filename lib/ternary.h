@@ -98,6 +98,16 @@ int wf_ternary_codes_rows(const struct wf_gguf_tensor *t, int64_t r0, int64_t r1
                           char *err, size_t errlen);
 
 /*
+ * Rows [r0, r1) of t in wf's packed kernel layout (wf_tmat_pack's bytes for
+ * those rows) at dst: I2_S and TQ2_0 by wf_ternary_codes_rows and
+ * wf_tmat_pack_codes, other types by wf_ternary_decode_rows and
+ * wf_tmat_pack.  scratch holds (r1 - r0)·cols bytes.  Errors as
+ * wf_ternary_decode_rows.
+ */
+int wf_ternary_tmat_rows(const struct wf_gguf_tensor *t, float scale, int64_t r0, int64_t r1,
+                         int8_t *scratch, uint8_t *dst, char *err, size_t errlen);
+
+/*
  * Trits of rows [r0, r1) of t into out[(r1 - r0) * cols].  scale is the
  * value wf_ternary_scale() gave (used only by F32/F16/BF16).  Errors: a
  * 2-bit code 3 in I2_S or TQ2_0 (not a trit: the peers would read +2),
