@@ -38,7 +38,8 @@ static inline __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
 #define WIDEN(t, u, x4) \
 	t = _mm256_add_epi32(t, _mm256_add_epi32(_mm256_madd_epi16(u, fours), _mm256_madd_epi16(x4, ones16)))
 
-/* 4·Σ c·q for the 4 rows of group g and one token, into dot[4]. */
+/* Σ c·q for the 4 rows of group g and one token, into dot[4] (the int32
+ * total 4·Σ c·q divided exactly by 4). */
 static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t dot[4])
 {
 	const __m256i m3 = _mm256_set1_epi8(3), mc = _mm256_set1_epi8(12);
@@ -72,23 +73,13 @@ static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t 
 		WIDEN(t2, u2, x2);
 		WIDEN(t3, u3, x3);
 	}
-	_mm_storeu_si128((__m128i *)dot, hsum4(t0, t1, t2, t3));
+	_mm_storeu_si128((__m128i *)dot, _mm_srai_epi32(hsum4(t0, t1, t2, t3), 2));
 }
 
 static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
                           int r0, int r1)
 {
-	if (r0 >= r1)
-		return;
-	int32_t sq = sum_i8(q, w->cols);
-	const __m128 vs = _mm_set1_ps(s), vw = _mm_set1_ps(w->scale);
-	const __m128i vq = _mm_set1_epi32(sq);
-	for (int g = r0 / 4; g * 4 < r1; g++) {
-		int32_t dot[4];
-		group_dot1(w, g, q, dot);
-		group_out(_mm_sub_epi32(_mm_srai_epi32(_mm_loadu_si128((const __m128i *)dot), 2), vq), vs, vw,
-		          out, g, r0, r1);
-	}
+	tmat_vec_groups(w, q, s, out, r0, r1, group_dot1);
 }
 
 /*
@@ -101,7 +92,7 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
  * adds: 12 maddubs per 8 loads, no extraction in the inner loop.  A tile
  * covers at most KSTEPS = 64 steps of 32 columns: a lane takes 64 maddubs
  * results in [-512, 508], [-32768, 32512], no wrap; it is widened to int32
- * at the tile's end.  Plain codes here (Σ c·q, not 4·Σ c·q as group_dot1).
+ * at the tile's end.  Plain codes here, not the 4-scaled ones of group_dot1's loop.
  * The buffers and sums live on the caller's stack: about 200 KB a call.
  */
 #define BUFB (128 * 1024)

@@ -75,16 +75,7 @@ static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t 
 static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
                             int r0, int r1)
 {
-	if (r0 >= r1)
-		return;
-	int32_t sq = sum_i8(q, w->cols);
-	const __m128 vs = _mm_set1_ps(s), vw = _mm_set1_ps(w->scale);
-	const __m128i vq = _mm_set1_epi32(sq);
-	for (int g = r0 / 4; g * 4 < r1; g++) {
-		int32_t dot[4];
-		group_dot1(w, g, q, dot);
-		group_out(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)dot), vq), vs, vw, out, g, r0, r1);
-	}
+	tmat_vec_groups(w, q, s, out, r0, r1, group_dot1);
 }
 
 /* Fewer than MAT_MIN_TOKENS tokens take the vector kernel per token over

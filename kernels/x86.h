@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "kernels.h"
+
 /* Σ q[i] over n int8 (n a multiple of 32), exact in int32. */
 static inline int32_t sum_i8(const int8_t *q, int n)
 {
@@ -39,6 +41,23 @@ static inline void group_out(__m128i d, __m128 vs, __m128 vw, float *out, int g,
 		int r = 4 * g + k;
 		if (r >= r0 && r < r1)
 			out[r - r0] = o[k];
+	}
+}
+
+/* The vector kernel (kernels.h wf_tmat_vec) over the groups of rows
+ * [r0, r1), dot1(w, g, q, dot) giving Σ c·q of group g's four rows. */
+static inline __attribute__((always_inline)) void
+tmat_vec_groups(const struct wf_tmat *w, const int8_t *q, float s, float *out, int r0, int r1,
+                void (*dot1)(const struct wf_tmat *, int, const int8_t *, int32_t[4]))
+{
+	if (r0 >= r1)
+		return;
+	const __m128 vs = _mm_set1_ps(s), vw = _mm_set1_ps(w->scale);
+	const __m128i vq = _mm_set1_epi32(sum_i8(q, w->cols));
+	for (int g = r0 / 4; g * 4 < r1; g++) {
+		int32_t dot[4];
+		dot1(w, g, q, dot);
+		group_out(_mm_sub_epi32(_mm_loadu_si128((const __m128i *)dot), vq), vs, vw, out, g, r0, r1);
 	}
 }
 
