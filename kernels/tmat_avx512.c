@@ -205,14 +205,18 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 			memset(acc, 0, (size_t)(nj + TT) * LDA * sizeof *acc);
 			for (int b0 = 0; b0 < nb; b0 += bpc) {
 				const int nbk = nb - b0 < bpc ? nb - b0 : bpc;
-				for (int j = 0; j < nj; j += TT) {
+				for (int j = 0, tw; j < nj; j += tw) {
+					/* 6-token tiles, but 7 or 8 left go as two 4-token
+					 * tiles (same speed per token) rather than 6 + a
+					 * padded 4 */
+					tw = nj - j <= 4 || nj - j == 7 || nj - j == 8 ? 4 : TT;
 					const int8_t *qt[TT];
 					/* a last tile of fewer tokens repeats its last token
 					 * into rows nobody reads */
 					for (int t = 0; t < TT; t++)
 						qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + 128 * b0;
 					void (*tile)(const uint8_t *, const uint8_t *, int, const int8_t *const *,
-					             int32_t *) = nj - j <= 4 ? tile8x4 : tile8x6;
+					             int32_t *) = tw == 4 ? tile8x4 : tile8x6;
 					/* an odd last group goes twice, into columns nobody reads */
 					for (int gi = 0; gi < ng; gi += 2)
 						tile(wf_tile(w, gb + gi, b0), wf_tile(w, gb + gi + (gi + 1 < ng), b0), nbk,

@@ -448,6 +448,7 @@ static void test_tmat(const char *v)
 	/* more row groups than one AVX-512 block (32) and more tokens than one
 	 * pass (96), with a 12-token tile tail */
 	tmat_case(v, 150, 256, 101, 0, 0);
+	tmat_case(v, 70, 384, 104, 0, 0);      /* a second pass of 8: two 4-token tiles */
 	tmat_case(v, 133, 2688, 20, 1, 1);      /* two column chunks, worst-case sums */
 }
 
