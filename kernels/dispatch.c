@@ -144,6 +144,11 @@ void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, floa
 	ops->attn_mix(w, V, ldv, hd, T, o);
 }
 
+void wf_softmax(float *s, int T)
+{
+	ops->softmax(s, T);
+}
+
 /* Rows per block when a variant has no tiles: 64 x 2560 Q8_0 = 174 KB, in L2. */
 #define Q8_ROWS 64
 

@@ -28,6 +28,7 @@ struct wf_kern_ops {
 	/* NULL: wf_q8_0_matvec_row per token over row blocks */
 	void (*q8_0_matmat_row)(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
 	                        float *out, size_t ldo, int r0, int r1);
+	void (*softmax)(float *s, int T);
 };
 
 /* The scalar Q8_0 product, also used by variants without their own. */
@@ -42,6 +43,7 @@ void wf_q8_0_from_f16_row_scalar(const uint16_t *w, int cols, uint8_t *dst, int 
 void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
                            float *s);
 void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
+void wf_softmax_scalar(float *s, int T);
 
 /* The scalar quantiser, also used by variants without their own. */
 float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
@@ -86,6 +88,7 @@ void wf_q8_0_from_f16_row_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0
 void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
                          float *s);
 void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
+void wf_softmax_avx2(float *s, int T);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;
@@ -111,6 +114,47 @@ static inline void wf_attn_mix_cols(const float *w, const float *V, size_t ldv, 
 			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
 		o[i] = a;
 	}
+}
+
+/*
+ * exp(x) for x <= 0 (kernels.h wf_softmax), each step one IEEE operation
+ * that the SIMD variants repeat lane for lane:
+ *   x < −87: 0 (below 2^−125.5, nothing next to the maximum's e = 1);
+ *   n = round_half_even(x·log2 e) by the 1.5·2^23 add, so −126 <= n <= 0;
+ *   r = x − n·ln 2 by two FMAs with ln 2 split in a float and its error
+ *   (|r| <= 0.35); p = Σ_{k<=7} r^k / k! by Horner with FMAs (truncation
+ *   below 6e-9 relative); e = p · 2^n (2^n normal; the one rounding of the
+ *   product matters only where it is subnormal).
+ */
+#define WF_EXP_LOG2E 1.44269504f
+#define WF_EXP_LN2HI 0.693147182f      /* float(ln 2) */
+#define WF_EXP_LN2LO -1.90465430e-9f   /* ln 2 − float(ln 2) */
+#define WF_EXP_MIN -87.0f
+static const float wf_exp_c[8] = { 1.0f, 1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120,
+                                  1.0f / 720, 1.0f / 5040 };
+
+static inline float wf_exp_le0(float x)
+{
+	if (x < WF_EXP_MIN)
+		return 0;
+	float t = x * WF_EXP_LOG2E;
+	t = t + 12582912.0f;
+	float n = t - 12582912.0f;
+	float r = __builtin_fmaf(-n, WF_EXP_LN2HI, x);
+	r = __builtin_fmaf(-n, WF_EXP_LN2LO, r);
+	float p = wf_exp_c[7];
+	for (int k = 6; k >= 0; k--)
+		p = __builtin_fmaf(p, r, wf_exp_c[k]);
+	union { uint32_t u; float f; } e = { (uint32_t)((int)n + 127) << 23 };
+	return p * e.f;
+}
+
+/* wf_softmax's output for inputs with a NaN or an infinity. */
+static inline void wf_softmax_nan(float *s, int T)
+{
+	union { uint32_t u; float f; } q = { 0x7fc00000u };
+	for (int t = 0; t < T; t++)
+		s[t] = q.f;
 }
 
 /* Bytes of one 4-row x 128-column tile. */

@@ -128,6 +128,17 @@ void wf_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, f
 void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 
 /*
+ * Softmax of s[0..T) in place (T >= 1), in a fixed order so that all
+ * variants agree bit for bit:
+ *   m = max_t s[t];  e_t = wf_exp_le0(s[t] − m) (kern.h: exp for x <= 0 by
+ *   range reduction and a degree-7 polynomial, within 2 ulp of exp; 0 below
+ *   −87);  Σ in 16 partial sums p[t % 16] += e_t for t ascending, folded
+ *   p[l] += p[l + h] for h = 8, 4, 2, 1;  s[t] = e_t · (1 / Σ).
+ * A NaN or infinity anywhere makes every output the quiet NaN 0x7fc00000.
+ */
+void wf_softmax(float *s, int T);
+
+/*
  * Q8_0, ggml's block type 8: blocks of 32 values, each an F16 scale d then
  * 32 int8 q (34 bytes), value_i = d·q_i.  Used for an 8-bit copy of the
  * output matrix (half the bytes of F16 per generated token) and for the

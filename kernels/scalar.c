@@ -145,6 +145,28 @@ void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int 
 	wf_attn_mix_cols(w, V, ldv, 0, hd, T, o);
 }
 
+void wf_softmax_scalar(float *s, int T)
+{
+	float m = s[0], p[16] = {0};
+	int bad = 0;
+	for (int t = 0; t < T; t++) {
+		bad |= !(s[t] - s[t] == 0);   /* NaN or infinite */
+		if (s[t] > m)
+			m = s[t];
+	}
+	if (bad) {
+		wf_softmax_nan(s, T);
+		return;
+	}
+	for (int t = 0; t < T; t++) {
+		s[t] = wf_exp_le0(s[t] - m);
+		p[t % 16] += s[t];
+	}
+	float inv = 1.0f / wf_fold16(p);
+	for (int t = 0; t < T; t++)
+		s[t] *= inv;
+}
+
 size_t wf_q8_0_size(int n)
 {
 	return (size_t)(n / WF_Q8_0_BLOCK) * WF_Q8_0_BYTES;
@@ -272,4 +294,5 @@ const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
 	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
 	wf_q8_0_from_f16_row_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
+	wf_softmax_scalar,
 };

@@ -600,9 +600,77 @@ void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T,
 	wf_attn_mix_cols(w, V, ldv, i, hd, T, o);
 }
 
+/* kernels.h wf_softmax: 16 values a step, their exponentials' partial
+ * sums p[t % 16] in the lanes of two accumulators (t from a multiple of
+ * 16), the scalar steps for the last T % 16. */
+static __m256 exp8_le0(__m256 x)
+{
+	const __m256 magic = _mm256_set1_ps(12582912.0f);
+	__m256 t = _mm256_add_ps(_mm256_mul_ps(x, _mm256_set1_ps(WF_EXP_LOG2E)), magic);
+	__m256 n = _mm256_sub_ps(t, magic);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(WF_EXP_LN2HI), x);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(WF_EXP_LN2LO), r);
+	__m256 p = _mm256_set1_ps(wf_exp_c[7]);
+	for (int k = 6; k >= 0; k--)
+		p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(wf_exp_c[k]));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+	__m256 lo = _mm256_cmp_ps(x, _mm256_set1_ps(WF_EXP_MIN), _CMP_LT_OQ);
+	return _mm256_andnot_ps(lo, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+void wf_softmax_avx2(float *s, int T)
+{
+	__m256 vm = _mm256_set1_ps(s[0]), bad = _mm256_setzero_ps();
+	int t = 0;
+	for (; t + 8 <= T; t += 8) {
+		__m256 v = _mm256_loadu_ps(s + t);
+		vm = _mm256_max_ps(vm, v);
+		bad = _mm256_or_ps(bad, _mm256_cmp_ps(_mm256_sub_ps(v, v), _mm256_setzero_ps(), _CMP_NEQ_UQ));
+	}
+	float mv[8], m = s[0];
+	_mm256_storeu_ps(mv, vm);
+	int nbad = _mm256_movemask_ps(bad);
+	for (int l = 0; l < 8; l++)
+		if (mv[l] > m)
+			m = mv[l];
+	for (; t < T; t++) {
+		nbad |= !(s[t] - s[t] == 0);
+		if (s[t] > m)
+			m = s[t];
+	}
+	if (nbad) {
+		wf_softmax_nan(s, T);
+		return;
+	}
+	const __m256 vmax = _mm256_set1_ps(m);
+	__m256 a0 = _mm256_setzero_ps(), a1 = a0;
+	for (t = 0; t + 16 <= T; t += 16) {
+		__m256 e0 = exp8_le0(_mm256_sub_ps(_mm256_loadu_ps(s + t), vmax));
+		__m256 e1 = exp8_le0(_mm256_sub_ps(_mm256_loadu_ps(s + t + 8), vmax));
+		_mm256_storeu_ps(s + t, e0);
+		_mm256_storeu_ps(s + t + 8, e1);
+		a0 = _mm256_add_ps(a0, e0);
+		a1 = _mm256_add_ps(a1, e1);
+	}
+	float p[16];
+	_mm256_storeu_ps(p, a0);
+	_mm256_storeu_ps(p + 8, a1);
+	for (; t < T; t++) {
+		s[t] = wf_exp_le0(s[t] - m);
+		p[t % 16] += s[t];
+	}
+	const float inv = 1.0f / wf_fold16(p);
+	const __m256 vi = _mm256_set1_ps(inv);
+	for (t = 0; t + 8 <= T; t += 8)
+		_mm256_storeu_ps(s + t, _mm256_mul_ps(_mm256_loadu_ps(s + t), vi));
+	for (; t < T; t++)
+		s[t] *= inv;
+}
+
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
 	wf_q8_0_from_f16_row_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
+	wf_softmax_avx2,
 };
 #endif

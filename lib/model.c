@@ -1623,19 +1623,7 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 		const float *V = c->vc + kv_off(c, c->tseq[j], c->layer, kh);
 		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
 		wf_attn_scores(qv, K, (size_t)hd, hd, T, scale, s);
-		float mx = -INFINITY;
-		for (int t = 0; t < T; t++)
-			if (s[t] > mx)
-				mx = s[t];
-		double sum = 0;
-		for (int t = 0; t < T; t++) {
-			float e = expf(s[t] - mx);
-			s[t] = e;
-			sum += e;
-		}
-		float inv = (float)(1.0 / sum);
-		for (int t = 0; t < T; t++)
-			s[t] *= inv;
+		wf_softmax(s, T);
 		wf_attn_mix(s, V, (size_t)hd, hd, T, c->att + (size_t)j * H + (size_t)h * hd);
 	}
 }

@@ -56,15 +56,15 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 	[ "$output" = "ok" ]
 }
 
-@test "attention scores and mix: scalar against the documented order" {
+@test "attention scores, softmax and mix: scalar against the documented order" {
 	variant attn scalar
 }
 
-@test "attention scores and mix: avx2 bit-identical to scalar" {
+@test "attention scores, softmax and mix: avx2 bit-identical to scalar" {
 	variant attn avx2
 }
 
-@test "attention scores and mix: avx512 bit-identical to scalar" {
+@test "attention scores, softmax and mix: avx512 bit-identical to scalar" {
 	variant attn avx512
 }
 

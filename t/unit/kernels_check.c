@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kernels.h"
+#include "kern.h"   /* wf_exp_le0 */
 
 static int fails;
 static int use(const char *v);
@@ -504,6 +504,80 @@ static void test_attn(const char *v)
 		}
 }
 
+/* Softmax: the scalar exp against libm's in double, the scalar softmax
+ * against the documented order and against double arithmetic, every
+ * variant bit for bit against the scalar one. */
+static void test_softmax(const char *v)
+{
+	use("scalar");
+	double worst = 0;
+	for (int i = 0; i <= 200000; i++) {
+		float x = i == 0 ? 0.0f : -87.0f * (float)i / 200000.0f;
+		double want = exp((double)x), got = wf_exp_le0(x), rel = fabs(got - want) / want;
+		worst = rel > worst ? rel : worst;
+	}
+	CHECK(worst < 2.5e-7, "exp: relative error %g", worst);
+	CHECK(wf_exp_le0(0.0f) == 1.0f && wf_exp_le0(-0.0f) == 1.0f, "exp(0) is not 1");
+	CHECK(wf_exp_le0(-87.01f) == 0.0f && wf_exp_le0(-INFINITY) == 0.0f, "exp below -87 is not 0");
+	int Ts[] = { 1, 2, 7, 15, 16, 17, 31, 33, 64, 100, 129, 4099 };
+	for (size_t k = 0; k < sizeof Ts / sizeof Ts[0]; k++)
+		for (int mode = 0; mode < 4; mode++) {
+			int T = Ts[k];
+			float *x = xalloc((size_t)T * 4), *a = xalloc((size_t)(T + 1) * 4), *b = xalloc((size_t)(T + 1) * 4);
+			for (int t = 0; t < T; t++) {
+				float u = (float)rnd() / 4294967296.0f - 0.5f;
+				/* 0: small spread; 1: some far below the maximum (exp 0);
+				 * 2: ties and signed zeros; 3: one NaN or infinity */
+				x[t] = mode == 1 ? u * 400.0f : mode == 2 ? (float)rndn(3) - 1.0f : u * 20.0f;
+				if (mode == 2 && x[t] == 0 && rndn(2))
+					x[t] = -0.0f;
+			}
+			if (mode == 3)
+				x[rndn(T)] = rndn(3) == 0 ? NAN : rndn(2) ? INFINITY : -INFINITY;
+			memcpy(a, x, (size_t)T * 4);
+			use("scalar");
+			wf_softmax(a, T);
+			if (mode == 3) {
+				for (int t = 0; t < T; t++)
+					CHECK(f2u(a[t]) == 0x7fc00000u, "softmax of a non-finite T=%d: %a", T, a[t]);
+			} else {
+				float m = x[0], p[16] = {0}, e[4099];
+				double sum = 0;
+				for (int t = 1; t < T; t++)
+					m = x[t] > m ? x[t] : m;
+				for (int t = 0; t < T; t++) {
+					e[t] = wf_exp_le0(x[t] - m);
+					p[t % 16] += e[t];
+					sum += exp((double)x[t] - m);
+				}
+				for (int h = 8; h >= 1; h /= 2)
+					for (int l = 0; l < h; l++)
+						p[l] += p[l + h];
+				for (int t = 0; t < T; t++) {
+					double want = exp((double)x[t] - m) / sum;
+					CHECK(f2u(a[t]) == f2u(e[t] * (1.0f / p[0])), "softmax order T=%d at %d", T, t);
+					/* the float x − m's rounding (relative error of exp =
+					 * absolute error of its argument), exp's 2 ulp, then a
+					 * float sum's rounding per term of a partial, the
+					 * division and the product */
+					double tol = fabs((double)x[t] - m) * 6e-8 + 5e-7 + (T / 16 + 4) * 6e-8;
+					CHECK(fabs(a[t] - want) <= tol * want + 1e-37, "softmax T=%d at %d: %g vs %g",
+					      T, t, a[t], want);
+				}
+			}
+			memcpy(b, x, (size_t)T * 4);
+			b[T] = u2f(SENTINEL);
+			use(v);
+			wf_softmax(b, T);
+			for (int t = 0; t < T; t++)
+				CHECK(f2u(a[t]) == f2u(b[t]), "softmax mode %d T=%d at %d: %a vs %a", mode, T, t, a[t], b[t]);
+			CHECK(f2u(b[T]) == SENTINEL, "softmax wrote past T");
+			free(x);
+			free(a);
+			free(b);
+		}
+}
+
 /* ---- F16 matrix x float vector ---- */
 
 static void test_f16mv(const char *v)
@@ -749,8 +823,10 @@ int main(int argc, char **argv)
 		test_tmat(v);
 	else if (!strcmp(t, "f16mv"))
 		test_f16mv(v);
-	else if (!strcmp(t, "attn"))
+	else if (!strcmp(t, "attn")) {
 		test_attn(v);
+		test_softmax(v);
+	}
 	else if (!strcmp(t, "q8mv")) {
 		test_q8(v);
 		test_q8mm(v);
