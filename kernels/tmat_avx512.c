@@ -314,11 +314,64 @@ static void q8_tile4(const uint8_t *const w[4], int nb, const uint8_t *const xu[
 	q8_tile(w, nb, xu, dot, 4);
 }
 
+/*
+ * One token (generation): a row at a time (sequential reads: four rows
+ * interleaved ran at 22 against 37 GB/s from memory), per 64 columns
+ * vpdpbusd with the shifted activations and with 128 (the offset 128·Σ qW,
+ * subtracted lane by lane before the one reduction; exact modulo 2^32 as
+ * above), in two chains.
+ */
+static void avx512_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0,
+                                   int r1)
+{
+	if (cols > QCOLS) {
+		wf_q8_0_matvec_row_avx2(w, cols, xq, out, r0, r1);
+		return;
+	}
+	const int nb = cols / WF_Q8_0_BLOCK;
+	const size_t rb = (size_t)nb * WF_Q8_0_BYTES;
+	_Alignas(64) uint8_t xu[QCOLS + 64];
+	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	const __m512i c128 = _mm512_set1_epi8((char)0x80);
+	for (int b = 0; b < nb; b++)
+		_mm256_storeu_si256((__m256i *)(xu + 32 * b),
+		                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xq + (size_t)b * WF_Q8_0_BYTES + 2)), bias));
+	memset(xu + 32 * nb, 0, 64);   /* zero halves and blocks past the end */
+	uint16_t dx;
+	memcpy(&dx, xq, 2);
+	const float fdx = _cvtsh_ss(dx);
+	for (int r = r0; r < r1; r++) {
+		const uint8_t *wr = w + (size_t)r * rb;
+		__m512i a0 = _mm512_setzero_si512(), a1 = a0, o0 = a0, o1 = a0;
+		int b = 0;
+		for (; b + 4 <= nb; b += 4) {
+			__m512i k0 = q8_w64(wr, b, nb), k1 = q8_w64(wr, b + 2, nb);
+			DP(a0, _mm512_loadu_si512((const void *)(xu + 32 * b)), k0);
+			DP(o0, c128, k0);
+			DP(a1, _mm512_loadu_si512((const void *)(xu + 32 * b + 64)), k1);
+			DP(o1, c128, k1);
+		}
+		for (; b < nb; b += 2) {
+			__m512i k0 = q8_w64(wr, b, nb);
+			DP(a0, _mm512_loadu_si512((const void *)(xu + 32 * b)), k0);
+			DP(o0, c128, k0);
+		}
+		uint16_t dw;
+		memcpy(&dw, wr, 2);
+		int32_t d = _mm512_reduce_add_epi32(_mm512_sub_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(o0, o1)));
+		out[r - r0] = (float)d * (_cvtsh_ss(dw) * fdx);
+	}
+}
+
 static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
                                    float *out, size_t ldo, int r0, int r1)
 {
 	const int nb = cols / WF_Q8_0_BLOCK;
 	const size_t rb = (size_t)nb * WF_Q8_0_BYTES;
+	if (n == 1) {
+		avx512_q8_0_matvec_row(w, cols, xq, out, r0, r1);
+		return;
+	}
 	if (n < 2 || cols > QCOLS) {
 		for (int b0 = r0; b0 < r1; b0 += 64) {
 			int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
@@ -508,7 +561,7 @@ static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, 
 
 const struct wf_kern_ops wf_kern_avx512 = {
 	"avx512", avx512_tmat_vec, avx512_tmat_mat, avx512_f16_matvec, wf_quantize_avx2,
-	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
+	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avx512_q8_0_matvec_row,
 	wf_q8_0_from_f16_row_avx2, avx512_attn_scores, avx512_attn_mix, avx512_q8_0_matmat_row,
 	wf_softmax_avx2,
 };

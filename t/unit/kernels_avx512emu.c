@@ -291,6 +291,8 @@ int main(void)
 	qcase(5, 96, 2);
 	qcase(9, 2560, 7);
 	qcase(4, 64, 19);
+	qcase(7, 160, 1);   /* one token, an odd block count */
+	qcase(3, 2560, 1);
 	acase(128, 19);
 	acase(37, 9);
 	acase(160, 3);
