@@ -1635,9 +1635,9 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 	int grp = hp->n_head / hp->n_head_kv;
 	float scale = 1.0f / sqrtf((float)hd);
 	float *s = c->scores + (size_t)ti * c->n_ctx;
-	int total = c->n * hp->n_head, i0, i1;
-	tokens_range(total, ti, nt, &i0, &i1);
-	for (int it = i0; it < i1; it++) {
+	/* pairs dealt round-robin: a causal prompt's later tokens cost more */
+	int total = c->n * hp->n_head;
+	for (int it = ti; it < total; it += nt) {
 		int j = it / hp->n_head, h = it % hp->n_head, kh = h / grp;
 		/* the token's own sequence, up to its position (a block: the whole block) */
 		int T = c->attn == WF_ATTN_BLOCK ? c->tpos[0] + c->n : c->tpos[j] + 1;
