@@ -117,7 +117,7 @@ static inline void wf_attn_mix_cols(const float *w, const float *V, size_t ldv, 
 }
 
 /*
- * exp(x) for x <= 0 (kernels.h wf_softmax), each step one IEEE operation
+ * exp(x) for a number x <= 0, not NaN (kernels.h wf_softmax), each step one IEEE operation
  * that the SIMD variants repeat lane for lane:
  *   x < −87: 0 (below 2^−125.5, nothing next to the maximum's e = 1);
  *   n = round_half_even(x·log2 e) by the 1.5·2^23 add, so −126 <= n <= 0;

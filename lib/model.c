@@ -117,9 +117,9 @@ oom:
 /*
  * n bytes (64-aligned) for a packed matrix.  Matrices under ARENA_MIN bytes
  * (q, k, v, o of 2B-4T: 0.4-1.6 MB) are cut from shared ARENA-byte blocks so
- * they too sit on transparent huge pages: with 4 KiB pages one thread
- * streamed them at about 26 GB/s in the model against 37 GB/s for the
- * others (perf, 2B-4T tg64, Zen 5, 2026-12-04).  Unused block tails are
+ * they too sit on transparent huge pages: with 4 KiB pages the vector
+ * kernel streamed at about 26 GB/s in the model (perf, 2B-4T tg64, one
+ * thread, Zen 5, 2026-12-04) against 37 GB/s in kernels_bench.  Unused block tails are
  * never touched, so they cost address space only.
  */
 #define ARENA (32u << 20)
