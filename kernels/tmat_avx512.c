@@ -268,10 +268,20 @@ static inline __m512i q8_w64(const uint8_t *row, int b, int nb)
 	return _mm512_inserti64x4(lo, _mm256_loadu_si256((const __m256i *)(p + WF_Q8_0_BYTES)), 1);
 }
 
-/* dot[k][t] = Σ (qx_t + 128)·qW over the rows w[k] (k < 4), tokens xu[t]. */
+/* [Σ a, Σ b, Σ c, Σ d] over the lanes of four accumulators. */
+static inline __m128i hsum_rows(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+#define H8(v) _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))
+	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(H8(a), H8(b)), _mm256_hadd_epi32(H8(c), H8(d)));
+#undef H8
+	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/* dot[t] = [Σ (qx_t + 128)·qW over row w[k], k < 4], tokens xu[t]. */
 static inline __attribute__((always_inline)) void q8_tile(const uint8_t *const w[4], int nb,
                                                           const uint8_t *const xu[QT],
-                                                          int32_t dot[4][QT], const int nt)
+                                                          __m128i dot[QT], const uint8_t *pf,
+                                                          const int nt)
 {
 	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
 	__m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
@@ -281,6 +291,14 @@ static inline __attribute__((always_inline)) void q8_tile(const uint8_t *const w
 		__m512i k0 = q8_w64(w[0], b, nb), k1 = q8_w64(w[1], b, nb);
 		__m512i k2 = q8_w64(w[2], b, nb), k3 = q8_w64(w[3], b, nb), x;
 		PIN(k0); PIN(k1); PIN(k2); PIN(k3);
+		if (pf) {
+			const char *p = (const char *)pf + 160 * b;
+			_mm_prefetch(p, _MM_HINT_T0);
+			_mm_prefetch(p + 64, _MM_HINT_T0);
+			_mm_prefetch(p + 128, _MM_HINT_T0);
+			_mm_prefetch(p + 192, _MM_HINT_T0);
+			_mm_prefetch(p + 256, _MM_HINT_T0);
+		}
 #define TOK(t, a, bb, c, d) x = _mm512_loadu_si512((const void *)(xu[t] + 32 * b)); PIN(x); \
 	DP(a, x, k0); DP(bb, x, k1); DP(c, x, k2); DP(d, x, k3); PIN(a); PIN(bb); PIN(c); PIN(d)
 		TOK(0, a0, b0, c0, d0); TOK(1, a1, b1, c1, d1); TOK(2, a2, b2, c2, d2);
@@ -291,27 +309,26 @@ static inline __attribute__((always_inline)) void q8_tile(const uint8_t *const w
 		}
 #undef TOK
 	}
-#define RED(k, t, v) dot[k][t] = _mm512_reduce_add_epi32(v)
-	RED(0, 0, a0); RED(0, 1, a1); RED(0, 2, a2); RED(0, 3, a3);
-	RED(1, 0, b0); RED(1, 1, b1); RED(1, 2, b2); RED(1, 3, b3);
-	RED(2, 0, c0); RED(2, 1, c1); RED(2, 2, c2); RED(2, 3, c3);
-	RED(3, 0, d0); RED(3, 1, d1); RED(3, 2, d2); RED(3, 3, d3);
+#define RED(t) dot[t] = hsum_rows(a##t, b##t, c##t, d##t)
+	RED(0); RED(1); RED(2); RED(3);
 	if (nt > 4) {
-		RED(0, 4, a4); RED(0, 5, a5); RED(1, 4, b4); RED(1, 5, b5);
-		RED(2, 4, c4); RED(2, 5, c5); RED(3, 4, d4); RED(3, 5, d5);
+		RED(4);
+		RED(5);
 	}
 #undef RED
 }
 
 /* 6 tokens, or at most 4 (a chunk's last tile). */
-static void q8_tile6(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], int32_t dot[4][QT])
+static void q8_tile6(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], __m128i dot[QT],
+                     const uint8_t *pf)
 {
-	q8_tile(w, nb, xu, dot, 6);
+	q8_tile(w, nb, xu, dot, pf, 6);
 }
 
-static void q8_tile4(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], int32_t dot[4][QT])
+static void q8_tile4(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], __m128i dot[QT],
+                     const uint8_t *pf)
 {
-	q8_tile(w, nb, xu, dot, 4);
+	q8_tile(w, nb, xu, dot, pf, 4);
 }
 
 /*
@@ -401,15 +418,25 @@ static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq
 		}
 		for (int r = r0; r < r1; r += 4) {
 			const uint8_t *wr[4];
-			int32_t sw[4], dot[4][QT];
+			int32_t sw[4];
 			float fdw[4];
+			__m128i dot[QT];
 			for (int k = 0; k < 4; k++) {
 				/* rows past r1 repeat the last row; their sums are dropped */
 				wr[k] = w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rb;
-				__m512i acc = _mm512_setzero_si512();
-				for (int b = 0; b < nb; b += 2)
-					acc = _mm512_dpbusd_epi32(acc, ones, q8_w64(wr[k], b, nb));
-				sw[k] = _mm512_reduce_add_epi32(acc);
+				/* four chains: one would wait on vpdpbusd's latency */
+				__m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+				int b = 0;
+				for (; b + 8 <= nb; b += 8) {
+					DP(s0, ones, q8_w64(wr[k], b, nb));
+					DP(s1, ones, q8_w64(wr[k], b + 2, nb));
+					DP(s2, ones, q8_w64(wr[k], b + 4, nb));
+					DP(s3, ones, q8_w64(wr[k], b + 6, nb));
+				}
+				for (; b < nb; b += 2)
+					DP(s0, ones, q8_w64(wr[k], b, nb));
+				sw[k] = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(s0, s1),
+				                                                 _mm512_add_epi32(s2, s3)));
 				uint16_t dw;
 				memcpy(&dw, wr[k], 2);
 				fdw[k] = _cvtsh_ss(dw);
@@ -418,13 +445,27 @@ static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq
 				const uint8_t *xt[QT];
 				for (int t = 0; t < QT; t++)
 					xt[t] = xu + (size_t)(j + t < nj ? j + t : nj - 1) * ldu;
-				(nj - j <= 4 ? q8_tile4 : q8_tile6)(wr, nb, xt, dot);
-				for (int t = 0; t < QT && j + t < nj; t++)
-					for (int k = 0; k < 4 && r + k < r1; k++) {
-						int32_t d = (int32_t)((uint32_t)dot[k][t] - 128u * (uint32_t)sw[k]);
-						out[(size_t)(j0 + j + t) * ldo + (r + k - r0)] =
-						    (float)d * (fdw[k] * fdx[j + t]);
+				/* the first tile prefetches the next four rows (contiguous,
+				 * 4·rb bytes: 160 bytes a step of 64 columns) */
+				const uint8_t *pf = j == 0 && r + 4 < r1 ? w + (size_t)(r + 4) * rb : NULL;
+				(nj - j <= 4 ? q8_tile4 : q8_tile6)(wr, nb, xt, dot, pf);
+				/* (float)(dot − 128·Σ qW) · (dW · dx), four rows a vector:
+				 * the scalar expression's operations lane by lane */
+				const __m128i off = _mm_slli_epi32(_mm_loadu_si128((const __m128i *)sw), 7);
+				const __m128 vdw = _mm_loadu_ps(fdw);
+				for (int t = 0; t < QT && j + t < nj; t++) {
+					__m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(dot[t], off)),
+					                      _mm_mul_ps(vdw, _mm_set1_ps(fdx[j + t])));
+					float *o = out + (size_t)(j0 + j + t) * ldo + (r - r0);
+					if (r + 4 <= r1) {
+						_mm_storeu_ps(o, v);
+					} else {
+						float ov[4];
+						_mm_storeu_ps(ov, v);
+						for (int k = 0; r + k < r1; k++)
+							o[k] = ov[k];
 					}
+				}
 			}
 		}
 	}

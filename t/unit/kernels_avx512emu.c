@@ -37,6 +37,8 @@ typedef v512 __m512i;
 typedef v512 __m512;
 
 #define E static inline
+#define _MM_HINT_T0 1
+E void _mm_prefetch(const char *p, int h) { (void)p; (void)h; }
 E v256 _mm256_setzero_si256(void) { v256 r; memset(&r, 0, sizeof r); return r; }
 E v512 _mm512_setzero_si512(void) { v512 r; memset(&r, 0, sizeof r); return r; }
 E v512 _mm512_setzero_ps(void) { return _mm512_setzero_si512(); }
@@ -71,6 +73,8 @@ E v128 _mm_cvtepi32_ps(v128 a) { for (int i = 0; i < 4; i++) a.f[i] = (float)a.d
 E v128 _mm_mul_ps(v128 a, v128 b) { for (int i = 0; i < 4; i++) a.f[i] *= b.f[i]; return a; }
 E v128 _mm_div_ps(v128 a, v128 b) { for (int i = 0; i < 4; i++) a.f[i] /= b.f[i]; return a; }
 E void _mm_storeu_ps(float *p, v128 a) { memcpy(p, a.f, 16); }
+E v128 _mm_loadu_ps(const float *p) { v128 r; memcpy(r.f, p, 16); return r; }
+E v128 _mm_slli_epi32(v128 a, int n) { for (int i = 0; i < 4; i++) a.d[i] = (int32_t)((uint32_t)a.d[i] << n); return a; }
 E v256 _mm256_add_epi32(v256 a, v256 b)
 { for (int i = 0; i < 8; i++) a.d[i] = (int32_t)((uint32_t)a.d[i] + (uint32_t)b.d[i]); return a; }
 E v512 _mm512_add_epi32(v512 a, v512 b)
