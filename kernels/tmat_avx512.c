@@ -253,11 +253,28 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
  * tiles of 4 rows x QT tokens; a row's 64 columns are its blocks b and
  * b + 1 joined in one register (an odd last block with zeros above).
  * Tokens go in chunks of QCH, their shifted activations (QCH·cols bytes)
- * on the stack; wider matrices and single tokens take the AVX2 kernel.
+ * on the stack; a single token goes a row at a time (below), and wider
+ * matrices take the AVX2 kernel.
  */
 #define QT 6
 #define QCH 18
 #define QCOLS 4096
+
+/* The values of the row-scaled Q8_0 activations x (nb blocks) plus 128, as
+ * unsigned bytes at xu, with zeros above an odd last block (the 64-column
+ * loads read it whole); returns x's scale. */
+static float q8_shifted(const uint8_t *x, int nb, uint8_t *xu)
+{
+	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	for (int b = 0; b < nb; b++)
+		_mm256_storeu_si256((__m256i *)(xu + 32 * b),
+		                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + (size_t)b * WF_Q8_0_BYTES + 2)), bias));
+	if (nb % 2)
+		memset(xu + 32 * nb, 0, 32);
+	uint16_t dx;
+	memcpy(&dx, x, 2);
+	return _cvtsh_ss(dx);
+}
 
 static inline __m512i q8_w64(const uint8_t *row, int b, int nb)
 {
@@ -277,7 +294,8 @@ static inline __m128i hsum_rows(__m512i a, __m512i b, __m512i c, __m512i d)
 	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-/* dot[t] = [Σ (qx_t + 128)·qW over row w[k], k < 4], tokens xu[t]. */
+/* dot[t] = [Σ (qx_t + 128)·qW over row w[k], k < 4], tokens xu[t]; where pf
+ * is set, the loop also prefetches 160 bytes from it per 64 columns. */
 static inline __attribute__((always_inline)) void q8_tile(const uint8_t *const w[4], int nb,
                                                           const uint8_t *const xu[QT],
                                                           __m128i dot[QT], const uint8_t *pf,
@@ -347,16 +365,9 @@ static void avx512_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq
 	}
 	const int nb = cols / WF_Q8_0_BLOCK;
 	const size_t rb = (size_t)nb * WF_Q8_0_BYTES;
-	_Alignas(64) uint8_t xu[QCOLS + 64];
-	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	_Alignas(64) uint8_t xu[QCOLS];
 	const __m512i c128 = _mm512_set1_epi8((char)0x80);
-	for (int b = 0; b < nb; b++)
-		_mm256_storeu_si256((__m256i *)(xu + 32 * b),
-		                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(xq + (size_t)b * WF_Q8_0_BYTES + 2)), bias));
-	memset(xu + 32 * nb, 0, 64);   /* zero halves and blocks past the end */
-	uint16_t dx;
-	memcpy(&dx, xq, 2);
-	const float fdx = _cvtsh_ss(dx);
+	const float fdx = q8_shifted(xq, nb, xu);
 	for (int r = r0; r < r1; r++) {
 		const uint8_t *wr = w + (size_t)r * rb;
 		__m512i a0 = _mm512_setzero_si512(), a1 = a0, o0 = a0, o1 = a0;
@@ -389,7 +400,7 @@ static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq
 		avx512_q8_0_matvec_row(w, cols, xq, out, r0, r1);
 		return;
 	}
-	if (n < 2 || cols > QCOLS) {
+	if (cols > QCOLS) {
 		for (int b0 = r0; b0 < r1; b0 += 64) {
 			int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
 			for (int j = 0; j < n; j++)
@@ -400,22 +411,12 @@ static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq
 	}
 	const int ldu = (cols + 63) / 64 * 64;
 	_Alignas(64) uint8_t xu[QCH * QCOLS];
-	const __m256i bias = _mm256_set1_epi8((char)0x80);
 	const __m512i ones = _mm512_set1_epi8(1);
 	for (int j0 = 0; j0 < n; j0 += QCH) {
 		const int nj = n - j0 < QCH ? n - j0 : QCH;
 		float fdx[QCH];
-		for (int j = 0; j < nj; j++) {
-			const uint8_t *x = xq + (size_t)(j0 + j) * ldx;
-			uint16_t dx;
-			memcpy(&dx, x, 2);
-			fdx[j] = _cvtsh_ss(dx);
-			for (int b = 0; b < nb; b++)
-				_mm256_storeu_si256((__m256i *)(xu + (size_t)j * ldu + 32 * b),
-				                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + (size_t)b * WF_Q8_0_BYTES + 2)), bias));
-			if (nb % 2)   /* the zero half of an odd last block meets zeros */
-				memset(xu + (size_t)j * ldu + 32 * nb, 0, 32);
-		}
+		for (int j = 0; j < nj; j++)
+			fdx[j] = q8_shifted(xq + (size_t)(j0 + j) * ldx, nb, xu + (size_t)j * ldu);
 		for (int r = r0; r < r1; r += 4) {
 			const uint8_t *wr[4];
 			int32_t sw[4];
