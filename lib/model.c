@@ -119,8 +119,8 @@ oom:
  * (q, k, v, o of 2B-4T: 0.4-1.6 MB) are cut from shared ARENA-byte blocks so
  * they too sit on transparent huge pages: with 4 KiB pages the vector
  * kernel streamed at about 26 GB/s in the model (perf, 2B-4T tg64, one
- * thread, Zen 5, 2026-12-04) against 37 GB/s in kernels_bench.  Unused block tails are
- * never touched, so they cost address space only.
+ * thread, Zen 5, 2026-12-04) against 37 GB/s in kernels_bench.  Unused
+ * block tails are never touched, so they cost address space only.
  */
 #define ARENA (32u << 20)
 #define ARENA_MIN (4u << 20)

@@ -9,7 +9,8 @@
  * memory, not cache; a plain AVX2/memory read of the same buffers is the
  * roofline.  Prefill: GOPS (2 ops per weight per token) of wf_tmat_mat for
  * n = 128 (one matrix, cached), and for n = 16 (a batched-decoding step)
- * cycling through the matrices from memory.  F16 head: GB/s of wf_f16_matvec on a 32768x2560 matrix.
+ * cycling through the matrices from memory.  F16 head: GB/s of
+ * wf_f16_matvec on a 32768x2560 matrix.
  * WF_BENCH_CHUNKS=k hands the rows out as k chunks per thread (wf_pool_for).
  */
 #include <stdio.h>
@@ -143,6 +144,18 @@ static void dispatch(struct wf_pool *p, wf_pool_fn fn, void *arg)
 		wf_pool_run(p, fn, arg);
 }
 
+/* Seconds for fn over NMAT matrices, j->w = &w[m·step] (step 0: w[0]
+ * every time, so from cache after the first). */
+static double pass(struct wf_pool *p, wf_pool_fn fn, struct job *j, struct wf_tmat *w, int step)
+{
+	double t0 = now();
+	for (int m = 0; m < NMAT; m++) {
+		j->w = &w[m * step];
+		dispatch(p, fn, j);
+	}
+	return now() - t0;
+}
+
 static void run_vec(void *arg, int ith, int nth)
 {
 	struct job *j = arg;
@@ -238,24 +251,14 @@ int main(int argc, char **argv)
 			int reps = 4;
 			double best = 1e9, bestr = 1e9, besth = 1e9;
 			for (int r = 0; r < reps; r++) {
-				double t0 = now();
-				for (int m = 0; m < NMAT; m++) {
-					j.w = &w[m];
-					dispatch(p, run_vec, &j);
-				}
-				double t = now() - t0;
+				double t = pass(p, run_vec, &j, w, 1);
 				best = t < best ? t : best;
-				t0 = now();
+				double t0 = now();
 				wf_pool_run(p, run_read, &j);
 				t = now() - t0;
 				bestr = t < bestr ? t : bestr;
 				/* one matrix again and again: from cache */
-				t0 = now();
-				for (int m = 0; m < NMAT; m++) {
-					j.w = &w[0];
-					dispatch(p, run_vec, &j);
-				}
-				t = now() - t0;
+				t = pass(p, run_vec, &j, w, 0);
 				besth = t < besth ? t : besth;
 			}
 			double gb = (double)bytes * NMAT / 1e9;
@@ -291,12 +294,7 @@ int main(int argc, char **argv)
 			j.n = 16;
 			double b16 = 1e9;
 			for (int r = 0; r < reps; r++) {
-				double t0 = now();
-				for (int m = 0; m < NMAT; m++) {
-					j.w = &w[m];
-					dispatch(p, run_mat, &j);
-				}
-				double t = now() - t0;
+				double t = pass(p, run_mat, &j, w, 1);
 				b16 = t < b16 ? t : b16;
 			}
 			j.n = 128;
