@@ -149,6 +149,11 @@ void wf_softmax(float *s, int T)
 	ops->softmax(s, T);
 }
 
+void wf_f16_round(float *x, int n)
+{
+	ops->f16_round(x, n);
+}
+
 /* Rows per block when a variant has no tiles: 64 x 2560 Q8_0 = 174 KB, in L2. */
 #define Q8_ROWS 64
 

@@ -29,6 +29,7 @@ struct wf_kern_ops {
 	void (*q8_0_matmat_row)(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
 	                        float *out, size_t ldo, int r0, int r1);
 	void (*softmax)(float *s, int T);
+	void (*f16_round)(float *x, int n);
 };
 
 /* The scalar Q8_0 product, also used by variants without their own. */
@@ -44,6 +45,7 @@ void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, i
                            float *s);
 void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 void wf_softmax_scalar(float *s, int T);
+void wf_f16_round_scalar(float *x, int n);
 
 /* The scalar quantiser, also used by variants without their own. */
 float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
@@ -89,6 +91,7 @@ void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int
                          float *s);
 void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 void wf_softmax_avx2(float *s, int T);
+void wf_f16_round_avx2(float *x, int n);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;

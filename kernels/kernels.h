@@ -138,6 +138,11 @@ void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, floa
  */
 void wf_softmax(float *s, int T);
 
+/* x[i] = wf_f16_to_f32(wf_f32_to_f16(x[i])) for i < n: each value rounded
+ * to the nearest F16 (ties to even, NaN quiet with its top payload bits),
+ * all variants bit for bit (the F16 KV cache and output products). */
+void wf_f16_round(float *x, int n);
+
 /*
  * Q8_0, ggml's block type 8: blocks of 32 values, each an F16 scale d then
  * 32 int8 q (34 bytes), value_i = d·q_i.  Used for an 8-bit copy of the

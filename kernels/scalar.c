@@ -290,9 +290,15 @@ void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float 
 	}
 }
 
+void wf_f16_round_scalar(float *x, int n)
+{
+	for (int i = 0; i < n; i++)
+		x[i] = wf_f16_to_f32(wf_f32_to_f16(x[i]));
+}
+
 const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
 	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
 	wf_q8_0_from_f16_row_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
-	wf_softmax_scalar,
+	wf_softmax_scalar, wf_f16_round_scalar,
 };

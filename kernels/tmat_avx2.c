@@ -667,10 +667,24 @@ void wf_softmax_avx2(float *s, int T)
 		s[t] *= inv;
 }
 
+/* kernels.h wf_f16_round by F16C: vcvtps2ph rounds to nearest even (the
+ * immediate, not MXCSR), keeps F16 subnormals, and quiets a NaN keeping
+ * its top payload bits, as wf_f32_to_f16 does; vcvtph2ps is exact. */
+void wf_f16_round_avx2(float *x, int n)
+{
+	int i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+		_mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
+	}
+	for (; i < n; i++)
+		x[i] = wf_f16_to_f32(wf_f32_to_f16(x[i]));
+}
+
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
 	wf_q8_0_from_f16_row_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
-	wf_softmax_avx2,
+	wf_softmax_avx2, wf_f16_round_avx2,
 };
 #endif

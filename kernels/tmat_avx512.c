@@ -605,6 +605,6 @@ const struct wf_kern_ops wf_kern_avx512 = {
 	"avx512", avx512_tmat_vec, avx512_tmat_mat, avx512_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avx512_q8_0_matvec_row,
 	wf_q8_0_from_f16_row_avx2, avx512_attn_scores, avx512_attn_mix, avx512_q8_0_matmat_row,
-	wf_softmax_avx2,
+	wf_softmax_avx2, wf_f16_round_avx2,
 };
 #endif

@@ -1574,8 +1574,7 @@ static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 			/* An F16 output matrix multiplies an F16 copy of the hidden
 			 * state, as ggml's F16 matmul does (vec_dot_type F16). */
 			else if (m->out.f16)
-				for (int i = 0; i < H; i++)
-					xn[i] = wf_f16_to_f32(wf_f32_to_f16(xn[i]));
+				wf_f16_round(xn, H);
 			break;
 		default:
 			break;
@@ -1609,21 +1608,15 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 			size_t off = kv_off(c, c->tseq[j], c->layer, kh) + (size_t)pos * hd;
 			const float *k = c->k + (size_t)j * kvd + (size_t)kh * hd;
 			const float *v = c->v + (size_t)j * kvd + (size_t)kh * hd;
+			memcpy(c->kc + off, k, (size_t)hd * sizeof *k);
+			memcpy(c->vc + off, v, (size_t)hd * sizeof *v);
 			if (c->kv_f16) {
-				for (int i = 0; i < hd; i++) {
-					c->kc[off + i] = wf_f16_to_f32(wf_f32_to_f16(k[i]));
-					c->vc[off + i] = wf_f16_to_f32(wf_f32_to_f16(v[i]));
-				}
-			} else {
-				memcpy(c->kc + off, k, (size_t)hd * sizeof *k);
-				memcpy(c->vc + off, v, (size_t)hd * sizeof *v);
+				wf_f16_round(c->kc + off, hd);
+				wf_f16_round(c->vc + off, hd);
 			}
 		}
-		if (c->kv_f16) {
-			float *q = c->q + (size_t)j * H;
-			for (int i = 0; i < H; i++)
-				q[i] = wf_f16_to_f32(wf_f32_to_f16(q[i]));
-		}
+		if (c->kv_f16)
+			wf_f16_round(c->q + (size_t)j * H, H);
 	}
 }
 

@@ -795,6 +795,56 @@ static void test_q8(const char *v)
 		}
 }
 
+/* F16 rounding: every variant bit for bit against the scalar one on every
+ * F16 value, the floats around each (neighbours, the midpoints to the next
+ * F16 value and theirs: the ties), NaNs with every payload bit, and random
+ * bits; n of every residue so the tails run. */
+static void test_f16_round(const char *v)
+{
+	const int N = 65536 * 6 + 4096;
+	float *x = xalloc((size_t)N * 4), *a = xalloc((size_t)N * 4), *b = xalloc((size_t)(N + 1) * 4);
+	int n = 0;
+	for (uint32_t h = 0; h < 65536; h++) {
+		uint32_t f = f2u(wf_f16_to_f32((uint16_t)h)), g = f2u(wf_f16_to_f32((uint16_t)(h + 1)));
+		x[n++] = u2f(f);
+		x[n++] = u2f(f + 1);
+		x[n++] = u2f(f - 1);
+		float mid = (u2f(f) + u2f(g)) / 2;   /* exact in float when both are finite */
+		x[n++] = mid;
+		x[n++] = u2f(f2u(mid) + 1);
+		x[n++] = u2f(f2u(mid) - 1);
+	}
+	for (int k = 0; k < 23; k++) {
+		x[n++] = u2f(0x7f800000u | 1u << k);
+		x[n++] = u2f(0xff800000u | 1u << k | (k < 22 ? 1u << 22 : 0));
+	}
+	while (n < N)
+		x[n++] = u2f((uint32_t)rnd());
+	memcpy(a, x, (size_t)N * 4);
+	use("scalar");
+	wf_f16_round(a, N);
+	for (int i = 0; i < N; i++)
+		CHECK(f2u(a[i]) == f2u(wf_f16_to_f32(wf_f32_to_f16(x[i]))), "f16 round scalar %a", x[i]);
+	use(v);
+	for (int len = 0; len < 40; len++) {
+		int off = (int)rndn(N - 40);
+		memcpy(b, x + off, (size_t)len * 4);
+		b[len] = u2f(SENTINEL);
+		wf_f16_round(b, len);
+		for (int i = 0; i < len; i++)
+			CHECK(f2u(b[i]) == f2u(a[off + i]), "f16 round %s n=%d: %a gives %a, scalar %a", v, len,
+			      x[off + i], b[i], a[off + i]);
+		CHECK(f2u(b[len]) == SENTINEL, "f16 round wrote past n=%d", len);
+	}
+	memcpy(b, x, (size_t)N * 4);
+	wf_f16_round(b, N);
+	for (int i = 0; i < N; i++)
+		CHECK(f2u(b[i]) == f2u(a[i]), "f16 round %s: %a gives %a, scalar %a", v, x[i], b[i], a[i]);
+	free(x);
+	free(a);
+	free(b);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -826,6 +876,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(t, "attn")) {
 		test_attn(v);
 		test_softmax(v);
+		test_f16_round(v);
 	}
 	else if (!strcmp(t, "q8mv")) {
 		test_q8(v);
