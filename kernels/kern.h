@@ -112,7 +112,7 @@ static inline void wf_attn_mix_cols(const float *w, const float *V, size_t ldv, 
                                     float *o)
 {
 	for (int i = i0; i < hd; i++) {
-		float a = 0;
+		float a = o[i];
 		for (int t = 0; t < T; t++)
 			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
 		o[i] = a;

@@ -121,8 +121,10 @@ void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int 
  *     values in a fixed order (all variants agree bit for bit): 16 partial
  *     sums, p[i % 16] = fmaf(q_i, k_i, p[i % 16]) for i ascending; then
  *     p[l] += p[l + h] for h = 8, 4, 2, 1; dot = p[0].
- *   wf_attn_mix: o[i] = Σ_t w[t]·V[t·ldv + i] for i < hd, each element from
- *     +0 by o_i = fmaf(w[t], v_{t,i}, o_i) for t ascending.
+ *   wf_attn_mix: o[i] += Σ_t w[t]·V[t·ldv + i] for i < hd, each element
+ *     from its value in o by o_i = fmaf(w[t], v_{t,i}, o_i) for t ascending
+ *     (so o zeroed to +0, then calls over consecutive pieces of the keys,
+ *     give the same bits as one call over all of them).
  */
 void wf_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, float scale, float *s);
 void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o);

@@ -569,7 +569,10 @@ void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T,
 {
 	int i = 0;
 	for (; i + 64 <= hd; i += 64) {
-		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+		__m256 a0 = _mm256_loadu_ps(o + i), a1 = _mm256_loadu_ps(o + i + 8);
+		__m256 a2 = _mm256_loadu_ps(o + i + 16), a3 = _mm256_loadu_ps(o + i + 24);
+		__m256 a4 = _mm256_loadu_ps(o + i + 32), a5 = _mm256_loadu_ps(o + i + 40);
+		__m256 a6 = _mm256_loadu_ps(o + i + 48), a7 = _mm256_loadu_ps(o + i + 56);
 		for (int t = 0; t < T; t++) {
 			const float *v = V + (size_t)t * ldv + i;
 			__m256 c = _mm256_set1_ps(w[t]);
@@ -592,7 +595,7 @@ void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T,
 		_mm256_storeu_ps(o + i + 56, a7);
 	}
 	for (; i + 8 <= hd; i += 8) {
-		__m256 a = _mm256_setzero_ps();
+		__m256 a = _mm256_loadu_ps(o + i);
 		for (int t = 0; t < T; t++)
 			a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + (size_t)t * ldv + i), a);
 		_mm256_storeu_ps(o + i, a);

@@ -570,7 +570,10 @@ static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, 
 {
 	int i = 0;
 	for (; i + 128 <= hd; i += 128) {
-		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+		__m512 a0 = _mm512_loadu_ps(o + i), a1 = _mm512_loadu_ps(o + i + 16);
+		__m512 a2 = _mm512_loadu_ps(o + i + 32), a3 = _mm512_loadu_ps(o + i + 48);
+		__m512 a4 = _mm512_loadu_ps(o + i + 64), a5 = _mm512_loadu_ps(o + i + 80);
+		__m512 a6 = _mm512_loadu_ps(o + i + 96), a7 = _mm512_loadu_ps(o + i + 112);
 		for (int t = 0; t < T; t++) {
 			const float *v = V + (size_t)t * ldv + i;
 			__m512 c = _mm512_set1_ps(w[t]);
@@ -593,7 +596,7 @@ static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, 
 		_mm512_storeu_ps(o + i + 112, a7);
 	}
 	for (; i + 16 <= hd; i += 16) {
-		__m512 a = _mm512_setzero_ps();
+		__m512 a = _mm512_loadu_ps(o + i);
 		for (int t = 0; t < T; t++)
 			a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + (size_t)t * ldv + i), a);
 		_mm512_storeu_ps(o + i, a);

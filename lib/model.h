@@ -179,10 +179,12 @@ struct wf_ctx *wf_ctx_new(const struct wf_model *m, int n_ctx, int n_batch, int 
  * The same with n_seqs sequences (1 ..WF_MAX_SEQS), each with room for
  * n_ctx positions; sequence 0 is selected.  wf_ctx_new is n_seqs = 1.
  * A sequence costs n_layer * n_ctx * kvd * 8 bytes of address space
- * (kvd = n_head_kv * head_dim; keys and values as F32), mapped anonymous
- * and without swap reservation, so a page costs memory only once a
- * position in it is written (2B-4T: 153.6 KB per position, 629 MB reserved
- * per sequence at 4096 positions), plus n_ctx * 4 bytes of token ids.
+ * (kvd = n_head_kv * head_dim; keys and values as F32; n_ctx rounded up to
+ * a multiple of 32), mapped anonymous, without swap reservation and on
+ * transparent huge pages where the system allows, so memory is taken as
+ * positions are written, 32 positions at a time (2B-4T: 153.6 KB per
+ * position, 629 MB reserved per sequence at 4096 positions), plus
+ * n_ctx * 4 bytes of token ids.
  * "3000 sequences: not in [1, 1024]".
  */
 #define WF_MAX_SEQS 1024

@@ -236,6 +236,8 @@ static void acase(int hd, int T)
 	for (int t = 0; t < T; t++)
 		if (f2u(a[t]) != f2u(b[t]) && fails++ < 10)
 			printf("FAIL scores hd=%d T=%d key %d\n", hd, T, t);
+	for (int i = 0; i < hd; i++)   /* mix adds into o */
+		a[i] = b[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
 	wf_kern_scalar.attn_mix(w, K, ld, hd, T, a);
 	emu_kern_avx512.attn_mix(w, K, ld, hd, T, b);
 	for (int i = 0; i < hd; i++)

@@ -488,14 +488,35 @@ static void test_attn(const char *v)
 			for (int t = 0; t < T; t++)
 				CHECK(f2u(a[t]) == f2u(b[t]), "scores hd=%d T=%d key %d: %a vs %a", hd, T, t, a[t], b[t]);
 			CHECK(f2u(b[T]) == SENTINEL, "scores wrote past T");
+			/* mix adds into o: from random values (the oracle's order),
+			 * and from +0 over two pieces of the keys as over all */
 			use("scalar");
+			for (int i = 0; i < hd; i++)
+				a[i] = b[i] = (float)rnd() / 4294967296.0f - 0.5f;
+			for (int i = 0; i < hd; i++) {
+				float o = a[i];
+				for (int t = 0; t < T; t++)
+					o = fmaf(w[t], K[(size_t)t * ld + i], o);
+				q[i] = o;   /* q is spent */
+			}
 			wf_attn_mix(w, K, ld, hd, T, a);
+			for (int i = 0; i < hd; i++)
+				CHECK(f2u(a[i]) == f2u(q[i]), "mix oracle hd=%d T=%d column %d", hd, T, i);
 			use(v);
 			b[hd] = u2f(SENTINEL);
 			wf_attn_mix(w, K, ld, hd, T, b);
 			for (int i = 0; i < hd; i++)
 				CHECK(f2u(a[i]) == f2u(b[i]), "mix hd=%d T=%d column %d: %a vs %a", hd, T, i, a[i], b[i]);
 			CHECK(f2u(b[hd]) == SENTINEL, "mix wrote past hd");
+			int T1 = rndn(T + 1);
+			memset(a, 0, (size_t)hd * 4);
+			memset(b, 0, (size_t)hd * 4);
+			wf_attn_mix(w, K, ld, hd, T, a);
+			wf_attn_mix(w, K, ld, hd, T1, b);
+			wf_attn_mix(w + T1, K + (size_t)T1 * ld, ld, hd, T - T1, b);
+			for (int i = 0; i < hd; i++)
+				CHECK(f2u(a[i]) == f2u(b[i]), "mix hd=%d T=%d in pieces at %d, column %d: %a vs %a", hd, T, T1,
+				      i, a[i], b[i]);
 			free(q);
 			free(K);
 			free(w);
