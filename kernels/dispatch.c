@@ -154,6 +154,21 @@ void wf_f16_round(float *x, int n)
 	ops->f16_round(x, n);
 }
 
+void wf_attn_scores_f16(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale, float *s)
+{
+	ops->attn_scores_f16(q, K, ldk, hd, T, scale, s);
+}
+
+void wf_attn_mix_f16(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o)
+{
+	ops->attn_mix_f16(w, V, ldv, hd, T, o);
+}
+
+void wf_f16_from_f32(const float *x, int n, uint16_t *h)
+{
+	ops->f16_from_f32(x, n, h);
+}
+
 /* Rows per block when a variant has no tiles: 64 x 2560 Q8_0 = 174 KB, in L2. */
 #define Q8_ROWS 64
 

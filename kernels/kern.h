@@ -30,6 +30,10 @@ struct wf_kern_ops {
 	                        float *out, size_t ldo, int r0, int r1);
 	void (*softmax)(float *s, int T);
 	void (*f16_round)(float *x, int n);
+	void (*attn_scores_f16)(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale,
+	                        float *s);
+	void (*attn_mix_f16)(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o);
+	void (*f16_from_f32)(const float *x, int n, uint16_t *h);
 };
 
 /* The scalar Q8_0 product, also used by variants without their own. */
@@ -46,6 +50,10 @@ void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, i
 void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 void wf_softmax_scalar(float *s, int T);
 void wf_f16_round_scalar(float *x, int n);
+void wf_attn_scores_f16_scalar(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale,
+                               float *s);
+void wf_attn_mix_f16_scalar(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o);
+void wf_f16_from_f32_scalar(const float *x, int n, uint16_t *h);
 
 /* The scalar quantiser, also used by variants without their own. */
 float wf_quantize_i8_scalar(const float *x, int n, int8_t *q, int32_t *sum);
@@ -92,6 +100,10 @@ void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int
 void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 void wf_softmax_avx2(float *s, int T);
 void wf_f16_round_avx2(float *x, int n);
+void wf_attn_scores_f16_avx2(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale,
+                             float *s);
+void wf_attn_mix_f16_avx2(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o);
+void wf_f16_from_f32_avx2(const float *x, int n, uint16_t *h);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;
@@ -107,14 +119,21 @@ static inline float wf_fold16(float p[16])
 	return p[0];
 }
 
-/* wf_attn_mix for columns [i0, hd) one at a time (the variants' tails). */
-static inline void wf_attn_mix_cols(const float *w, const float *V, size_t ldv, int i0, int hd, int T,
-                                    float *o)
+/* Element i of a KV cache row: F32, or F16 bits widened (f16 set). */
+static inline float wf_kv_elt(const void *K, size_t i, int f16)
+{
+	return f16 ? wf_f16_to_f32(((const uint16_t *)K)[i]) : ((const float *)K)[i];
+}
+
+/* wf_attn_mix (f16: wf_attn_mix_f16) for columns [i0, hd) one at a time
+ * (the variants' tails). */
+static inline void wf_attn_mix_cols(const float *w, const void *V, size_t ldv, int i0, int hd, int T,
+                                    float *o, int f16)
 {
 	for (int i = i0; i < hd; i++) {
 		float a = o[i];
 		for (int t = 0; t < T; t++)
-			a = __builtin_fmaf(w[t], V[(size_t)t * ldv + i], a);
+			a = __builtin_fmaf(w[t], wf_kv_elt(V, (size_t)t * ldv + i, f16), a);
 		o[i] = a;
 	}
 }

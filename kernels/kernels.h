@@ -129,6 +129,12 @@ void wf_f16_matvec(const uint16_t *w, int cols, const float *x, float *out, int 
 void wf_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, float scale, float *s);
 void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
 
+/* The same over an F16 cache: K and V hold F16 bits (strides in elements),
+ * each widened exactly to float, and the results are bit for bit those of
+ * wf_attn_scores / wf_attn_mix on the widened values. */
+void wf_attn_scores_f16(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale, float *s);
+void wf_attn_mix_f16(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o);
+
 /*
  * Softmax of s[0..T) in place (T >= 1), in a fixed order so that all
  * variants agree bit for bit:
@@ -144,6 +150,9 @@ void wf_softmax(float *s, int T);
  * to the nearest F16 (ties to even, NaN quiet with its top payload bits),
  * all variants bit for bit (the F16 KV cache and output products). */
 void wf_f16_round(float *x, int n);
+
+/* h[i] = wf_f32_to_f16(x[i]) for i < n, all variants bit for bit. */
+void wf_f16_from_f32(const float *x, int n, uint16_t *h);
 
 /*
  * Q8_0, ggml's block type 8: blocks of 32 values, each an F16 scale d then

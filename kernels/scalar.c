@@ -128,21 +128,43 @@ static void scalar_f16_matvec(const uint16_t *w, int cols, const float *x, float
 	}
 }
 
-void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
-                           float *s)
+static void attn_scores_any(const float *q, const void *K, size_t ldk, int hd, int T, float scale,
+                            float *s, int f16)
 {
 	for (int t = 0; t < T; t++) {
-		const float *k = K + (size_t)t * ldk;
 		float p[16] = {0};
 		for (int i = 0; i < hd; i++)
-			p[i % 16] = fmaf(q[i], k[i], p[i % 16]);
+			p[i % 16] = fmaf(q[i], wf_kv_elt(K, (size_t)t * ldk + (size_t)i, f16), p[i % 16]);
 		s[t] = wf_fold16(p) * scale;
 	}
 }
 
+void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
+                           float *s)
+{
+	attn_scores_any(q, K, ldk, hd, T, scale, s, 0);
+}
+
+void wf_attn_scores_f16_scalar(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale,
+                               float *s)
+{
+	attn_scores_any(q, K, ldk, hd, T, scale, s, 1);
+}
+
 void wf_attn_mix_scalar(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
 {
-	wf_attn_mix_cols(w, V, ldv, 0, hd, T, o);
+	wf_attn_mix_cols(w, V, ldv, 0, hd, T, o, 0);
+}
+
+void wf_attn_mix_f16_scalar(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o)
+{
+	wf_attn_mix_cols(w, V, ldv, 0, hd, T, o, 1);
+}
+
+void wf_f16_from_f32_scalar(const float *x, int n, uint16_t *h)
+{
+	for (int i = 0; i < n; i++)
+		h[i] = wf_f32_to_f16(x[i]);
 }
 
 void wf_softmax_scalar(float *s, int T)
@@ -300,5 +322,6 @@ const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
 	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
 	wf_q8_0_from_f16_row_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
-	wf_softmax_scalar, wf_f16_round_scalar,
+	wf_softmax_scalar, wf_f16_round_scalar, wf_attn_scores_f16_scalar, wf_attn_mix_f16_scalar,
+	wf_f16_from_f32_scalar,
 };

@@ -515,9 +515,13 @@ static inline float fold8(__m256 v8)
 	return _mm_cvtss_f32(_mm_add_ss(v2, _mm_movehdup_ps(v2)));
 }
 
+/* Eight floats of a cache row at element i: F32, or F16 widened (f16). */
+#define LDK8(p, i, f16) ((f16) ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)(p) + (i)))) \
+                               : _mm256_loadu_ps((const float *)(p) + (i)))
+
 /* The dot from partials a (lanes 0-7) and b (8-15) over [0, nv), and the
  * scalar tail [nv, hd). */
-static float dot_finish(__m256 a, __m256 b, const float *q, const float *k, int nv, int hd)
+static float dot_finish(__m256 a, __m256 b, const float *q, const void *k, int nv, int hd, int f16)
 {
 	if (nv == hd)
 		return fold8(_mm256_add_ps(a, b));
@@ -525,48 +529,67 @@ static float dot_finish(__m256 a, __m256 b, const float *q, const float *k, int 
 	_mm256_storeu_ps(p, a);
 	_mm256_storeu_ps(p + 8, b);
 	for (int i = nv; i < hd; i++)
-		p[i % 16] = __builtin_fmaf(q[i], k[i], p[i % 16]);
+		p[i % 16] = __builtin_fmaf(q[i], wf_kv_elt(k, (size_t)i, f16), p[i % 16]);
 	return wf_fold16(p);
+}
+
+/* wf_attn_scores, or wf_attn_scores_f16 where f16 is set (K's element
+ * size is 2 bytes, or 4). */
+static inline __attribute__((always_inline)) void
+scores(const float *q, const void *K, size_t ldk, int hd, int T, float scale, float *s, const int f16)
+{
+	const int nv = hd & ~15;
+	const size_t es = f16 ? 2 : 4;
+	int t = 0;
+	for (; t + 4 <= T; t += 4) {
+		const char *k0 = (const char *)K + (size_t)t * ldk * es, *k1 = k0 + ldk * es, *k2 = k1 + ldk * es,
+		           *k3 = k2 + ldk * es;
+		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+		for (int i = 0; i < nv; i += 16) {
+			__m256 x = _mm256_loadu_ps(q + i), y = _mm256_loadu_ps(q + i + 8);
+			a0 = _mm256_fmadd_ps(x, LDK8(k0, i, f16), a0);
+			b0 = _mm256_fmadd_ps(y, LDK8(k0, i + 8, f16), b0);
+			a1 = _mm256_fmadd_ps(x, LDK8(k1, i, f16), a1);
+			b1 = _mm256_fmadd_ps(y, LDK8(k1, i + 8, f16), b1);
+			a2 = _mm256_fmadd_ps(x, LDK8(k2, i, f16), a2);
+			b2 = _mm256_fmadd_ps(y, LDK8(k2, i + 8, f16), b2);
+			a3 = _mm256_fmadd_ps(x, LDK8(k3, i, f16), a3);
+			b3 = _mm256_fmadd_ps(y, LDK8(k3, i + 8, f16), b3);
+		}
+		s[t] = dot_finish(a0, b0, q, k0, nv, hd, f16) * scale;
+		s[t + 1] = dot_finish(a1, b1, q, k1, nv, hd, f16) * scale;
+		s[t + 2] = dot_finish(a2, b2, q, k2, nv, hd, f16) * scale;
+		s[t + 3] = dot_finish(a3, b3, q, k3, nv, hd, f16) * scale;
+	}
+	for (; t < T; t++) {
+		const char *k = (const char *)K + (size_t)t * ldk * es;
+		__m256 a = _mm256_setzero_ps(), b = a;
+		for (int i = 0; i < nv; i += 16) {
+			a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), LDK8(k, i, f16), a);
+			b = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), LDK8(k, i + 8, f16), b);
+		}
+		s[t] = dot_finish(a, b, q, k, nv, hd, f16) * scale;
+	}
 }
 
 void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
                          float *s)
 {
-	const int nv = hd & ~15;
-	int t = 0;
-	for (; t + 4 <= T; t += 4) {
-		const float *k0 = K + (size_t)t * ldk, *k1 = k0 + ldk, *k2 = k1 + ldk, *k3 = k2 + ldk;
-		__m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-		for (int i = 0; i < nv; i += 16) {
-			__m256 x = _mm256_loadu_ps(q + i), y = _mm256_loadu_ps(q + i + 8);
-			a0 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k0 + i), a0);
-			b0 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k0 + i + 8), b0);
-			a1 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k1 + i), a1);
-			b1 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k1 + i + 8), b1);
-			a2 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k2 + i), a2);
-			b2 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k2 + i + 8), b2);
-			a3 = _mm256_fmadd_ps(x, _mm256_loadu_ps(k3 + i), a3);
-			b3 = _mm256_fmadd_ps(y, _mm256_loadu_ps(k3 + i + 8), b3);
-		}
-		s[t] = dot_finish(a0, b0, q, k0, nv, hd) * scale;
-		s[t + 1] = dot_finish(a1, b1, q, k1, nv, hd) * scale;
-		s[t + 2] = dot_finish(a2, b2, q, k2, nv, hd) * scale;
-		s[t + 3] = dot_finish(a3, b3, q, k3, nv, hd) * scale;
-	}
-	for (; t < T; t++) {
-		const float *k = K + (size_t)t * ldk;
-		__m256 a = _mm256_setzero_ps(), b = a;
-		for (int i = 0; i < nv; i += 16) {
-			a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(k + i), a);
-			b = _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8), _mm256_loadu_ps(k + i + 8), b);
-		}
-		s[t] = dot_finish(a, b, q, k, nv, hd) * scale;
-	}
+	scores(q, K, ldk, hd, T, scale, s, 0);
 }
 
-/* o[i] over t for 64 columns at a time (eight chains), then 8, then one. */
-void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+void wf_attn_scores_f16_avx2(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale,
+                             float *s)
 {
+	scores(q, K, ldk, hd, T, scale, s, 1);
+}
+
+/* o[i] over t for 64 columns at a time (eight chains), then 8, then one;
+ * V as in scores(). */
+static inline __attribute__((always_inline)) void
+mix(const float *w, const void *V, size_t ldv, int hd, int T, float *o, const int f16)
+{
+	const size_t es = f16 ? 2 : 4;
 	int i = 0;
 	for (; i + 64 <= hd; i += 64) {
 		__m256 a0 = _mm256_loadu_ps(o + i), a1 = _mm256_loadu_ps(o + i + 8);
@@ -574,16 +597,16 @@ void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T,
 		__m256 a4 = _mm256_loadu_ps(o + i + 32), a5 = _mm256_loadu_ps(o + i + 40);
 		__m256 a6 = _mm256_loadu_ps(o + i + 48), a7 = _mm256_loadu_ps(o + i + 56);
 		for (int t = 0; t < T; t++) {
-			const float *v = V + (size_t)t * ldv + i;
+			const char *v = (const char *)V + (size_t)t * ldv * es;
 			__m256 c = _mm256_set1_ps(w[t]);
-			a0 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v), a0);
-			a1 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 8), a1);
-			a2 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 16), a2);
-			a3 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 24), a3);
-			a4 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 32), a4);
-			a5 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 40), a5);
-			a6 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 48), a6);
-			a7 = _mm256_fmadd_ps(c, _mm256_loadu_ps(v + 56), a7);
+			a0 = _mm256_fmadd_ps(c, LDK8(v, i, f16), a0);
+			a1 = _mm256_fmadd_ps(c, LDK8(v, i + 8, f16), a1);
+			a2 = _mm256_fmadd_ps(c, LDK8(v, i + 16, f16), a2);
+			a3 = _mm256_fmadd_ps(c, LDK8(v, i + 24, f16), a3);
+			a4 = _mm256_fmadd_ps(c, LDK8(v, i + 32, f16), a4);
+			a5 = _mm256_fmadd_ps(c, LDK8(v, i + 40, f16), a5);
+			a6 = _mm256_fmadd_ps(c, LDK8(v, i + 48, f16), a6);
+			a7 = _mm256_fmadd_ps(c, LDK8(v, i + 56, f16), a7);
 		}
 		_mm256_storeu_ps(o + i, a0);
 		_mm256_storeu_ps(o + i + 8, a1);
@@ -597,10 +620,20 @@ void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T,
 	for (; i + 8 <= hd; i += 8) {
 		__m256 a = _mm256_loadu_ps(o + i);
 		for (int t = 0; t < T; t++)
-			a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), _mm256_loadu_ps(V + (size_t)t * ldv + i), a);
+			a = _mm256_fmadd_ps(_mm256_set1_ps(w[t]), LDK8((const char *)V + (size_t)t * ldv * es, i, f16), a);
 		_mm256_storeu_ps(o + i, a);
 	}
-	wf_attn_mix_cols(w, V, ldv, i, hd, T, o);
+	wf_attn_mix_cols(w, V, ldv, i, hd, T, o, f16);
+}
+
+void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+{
+	mix(w, V, ldv, hd, T, o, 0);
+}
+
+void wf_attn_mix_f16_avx2(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o)
+{
+	mix(w, V, ldv, hd, T, o, 1);
 }
 
 /* kernels.h wf_softmax: 16 values a step, their exponentials' partial
@@ -684,10 +717,22 @@ void wf_f16_round_avx2(float *x, int n)
 		x[i] = wf_f16_to_f32(wf_f32_to_f16(x[i]));
 }
 
+/* kernels.h wf_f16_from_f32 by F16C (see wf_f16_round_avx2). */
+void wf_f16_from_f32_avx2(const float *x, int n, uint16_t *h)
+{
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(h + i),
+		                 _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+	for (; i < n; i++)
+		h[i] = wf_f32_to_f16(x[i]);
+}
+
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
 	wf_q8_0_from_f16_row_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
-	wf_softmax_avx2, wf_f16_round_avx2,
+	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,
+	wf_f16_from_f32_avx2,
 };
 #endif

@@ -509,11 +509,16 @@ static void avx512_f16_matvec(const uint16_t *w, int cols, const float *x, float
 	}
 }
 
+/* Sixteen floats of a cache row at element i: F32, or F16 widened (f16). */
+#define LDK16(p, i, f16) ((f16) ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)(p) + (i)))) \
+                                : _mm512_loadu_ps((const float *)(p) + (i)))
+
 /*
  * Attention (kernels.h's order): the 16 partials are one register's lanes;
- * eight keys at a time (eight chains) hide the FMA latency.
+ * eight keys at a time (eight chains) hide the FMA latency.  The dot from
+ * partials a over [0, nv), and the scalar tail [nv, hd).
  */
-static float dot_finish512(__m512 a, const float *q, const float *k, int nv, int hd)
+static float dot_finish512(__m512 a, const float *q, const void *k, int nv, int hd, int f16)
 {
 	if (nv == hd) {
 		__m256 v8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
@@ -524,50 +529,68 @@ static float dot_finish512(__m512 a, const float *q, const float *k, int nv, int
 	float p[16];
 	_mm512_storeu_ps(p, a);
 	for (int i = nv; i < hd; i++)
-		p[i % 16] = __builtin_fmaf(q[i], k[i], p[i % 16]);
+		p[i % 16] = __builtin_fmaf(q[i], wf_kv_elt(k, (size_t)i, f16), p[i % 16]);
 	return wf_fold16(p);
+}
+
+/* wf_attn_scores, or wf_attn_scores_f16 where f16 is set: eight keys at a
+ * time, one accumulator each. */
+static inline __attribute__((always_inline)) void
+scores512(const float *q, const void *K, size_t ldk, int hd, int T, float scale, float *s, const int f16)
+{
+	const int nv = hd & ~15;
+	const size_t ld = ldk * (f16 ? 2 : 4);   /* bytes */
+	int t = 0;
+	for (; t + 8 <= T; t += 8) {
+		const char *k = (const char *)K + (size_t)t * ld;
+		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+		for (int i = 0; i < nv; i += 16) {
+			__m512 x = _mm512_loadu_ps(q + i);
+			a0 = _mm512_fmadd_ps(x, LDK16(k, i, f16), a0);
+			a1 = _mm512_fmadd_ps(x, LDK16(k + ld, i, f16), a1);
+			a2 = _mm512_fmadd_ps(x, LDK16(k + 2 * ld, i, f16), a2);
+			a3 = _mm512_fmadd_ps(x, LDK16(k + 3 * ld, i, f16), a3);
+			a4 = _mm512_fmadd_ps(x, LDK16(k + 4 * ld, i, f16), a4);
+			a5 = _mm512_fmadd_ps(x, LDK16(k + 5 * ld, i, f16), a5);
+			a6 = _mm512_fmadd_ps(x, LDK16(k + 6 * ld, i, f16), a6);
+			a7 = _mm512_fmadd_ps(x, LDK16(k + 7 * ld, i, f16), a7);
+		}
+		s[t] = dot_finish512(a0, q, k, nv, hd, f16) * scale;
+		s[t + 1] = dot_finish512(a1, q, k + ld, nv, hd, f16) * scale;
+		s[t + 2] = dot_finish512(a2, q, k + 2 * ld, nv, hd, f16) * scale;
+		s[t + 3] = dot_finish512(a3, q, k + 3 * ld, nv, hd, f16) * scale;
+		s[t + 4] = dot_finish512(a4, q, k + 4 * ld, nv, hd, f16) * scale;
+		s[t + 5] = dot_finish512(a5, q, k + 5 * ld, nv, hd, f16) * scale;
+		s[t + 6] = dot_finish512(a6, q, k + 6 * ld, nv, hd, f16) * scale;
+		s[t + 7] = dot_finish512(a7, q, k + 7 * ld, nv, hd, f16) * scale;
+	}
+	for (; t < T; t++) {
+		const char *k = (const char *)K + (size_t)t * ld;
+		__m512 a = _mm512_setzero_ps();
+		for (int i = 0; i < nv; i += 16)
+			a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), LDK16(k, i, f16), a);
+		s[t] = dot_finish512(a, q, k, nv, hd, f16) * scale;
+	}
 }
 
 static void avx512_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
                                float *s)
 {
-	const int nv = hd & ~15;
-	int t = 0;
-	for (; t + 8 <= T; t += 8) {
-		const float *k = K + (size_t)t * ldk;
-		__m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
-		for (int i = 0; i < nv; i += 16) {
-			__m512 x = _mm512_loadu_ps(q + i);
-			a0 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + i), a0);
-			a1 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + ldk + i), a1);
-			a2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 2 * ldk + i), a2);
-			a3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 3 * ldk + i), a3);
-			a4 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 4 * ldk + i), a4);
-			a5 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 5 * ldk + i), a5);
-			a6 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 6 * ldk + i), a6);
-			a7 = _mm512_fmadd_ps(x, _mm512_loadu_ps(k + 7 * ldk + i), a7);
-		}
-		s[t] = dot_finish512(a0, q, k, nv, hd) * scale;
-		s[t + 1] = dot_finish512(a1, q, k + ldk, nv, hd) * scale;
-		s[t + 2] = dot_finish512(a2, q, k + 2 * ldk, nv, hd) * scale;
-		s[t + 3] = dot_finish512(a3, q, k + 3 * ldk, nv, hd) * scale;
-		s[t + 4] = dot_finish512(a4, q, k + 4 * ldk, nv, hd) * scale;
-		s[t + 5] = dot_finish512(a5, q, k + 5 * ldk, nv, hd) * scale;
-		s[t + 6] = dot_finish512(a6, q, k + 6 * ldk, nv, hd) * scale;
-		s[t + 7] = dot_finish512(a7, q, k + 7 * ldk, nv, hd) * scale;
-	}
-	for (; t < T; t++) {
-		const float *k = K + (size_t)t * ldk;
-		__m512 a = _mm512_setzero_ps();
-		for (int i = 0; i < nv; i += 16)
-			a = _mm512_fmadd_ps(_mm512_loadu_ps(q + i), _mm512_loadu_ps(k + i), a);
-		s[t] = dot_finish512(a, q, k, nv, hd) * scale;
-	}
+	scores512(q, K, ldk, hd, T, scale, s, 0);
 }
 
-/* o[i] over t for 128 columns at a time (eight chains), then 16, then one. */
-static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+static void avx512_attn_scores_f16(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale,
+                                   float *s)
 {
+	scores512(q, K, ldk, hd, T, scale, s, 1);
+}
+
+/* o[i] over t for 128 columns at a time (eight chains), then 16, then one;
+ * V as in scores512(). */
+static inline __attribute__((always_inline)) void
+mix512(const float *w, const void *V, size_t ldv, int hd, int T, float *o, const int f16)
+{
+	const size_t ld = ldv * (f16 ? 2 : 4);   /* bytes */
 	int i = 0;
 	for (; i + 128 <= hd; i += 128) {
 		__m512 a0 = _mm512_loadu_ps(o + i), a1 = _mm512_loadu_ps(o + i + 16);
@@ -575,16 +598,16 @@ static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, 
 		__m512 a4 = _mm512_loadu_ps(o + i + 64), a5 = _mm512_loadu_ps(o + i + 80);
 		__m512 a6 = _mm512_loadu_ps(o + i + 96), a7 = _mm512_loadu_ps(o + i + 112);
 		for (int t = 0; t < T; t++) {
-			const float *v = V + (size_t)t * ldv + i;
+			const char *v = (const char *)V + (size_t)t * ld;
 			__m512 c = _mm512_set1_ps(w[t]);
-			a0 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v), a0);
-			a1 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 16), a1);
-			a2 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 32), a2);
-			a3 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 48), a3);
-			a4 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 64), a4);
-			a5 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 80), a5);
-			a6 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 96), a6);
-			a7 = _mm512_fmadd_ps(c, _mm512_loadu_ps(v + 112), a7);
+			a0 = _mm512_fmadd_ps(c, LDK16(v, i, f16), a0);
+			a1 = _mm512_fmadd_ps(c, LDK16(v, i + 16, f16), a1);
+			a2 = _mm512_fmadd_ps(c, LDK16(v, i + 32, f16), a2);
+			a3 = _mm512_fmadd_ps(c, LDK16(v, i + 48, f16), a3);
+			a4 = _mm512_fmadd_ps(c, LDK16(v, i + 64, f16), a4);
+			a5 = _mm512_fmadd_ps(c, LDK16(v, i + 80, f16), a5);
+			a6 = _mm512_fmadd_ps(c, LDK16(v, i + 96, f16), a6);
+			a7 = _mm512_fmadd_ps(c, LDK16(v, i + 112, f16), a7);
 		}
 		_mm512_storeu_ps(o + i, a0);
 		_mm512_storeu_ps(o + i + 16, a1);
@@ -598,16 +621,27 @@ static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, 
 	for (; i + 16 <= hd; i += 16) {
 		__m512 a = _mm512_loadu_ps(o + i);
 		for (int t = 0; t < T; t++)
-			a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), _mm512_loadu_ps(V + (size_t)t * ldv + i), a);
+			a = _mm512_fmadd_ps(_mm512_set1_ps(w[t]), LDK16((const char *)V + (size_t)t * ld, i, f16), a);
 		_mm512_storeu_ps(o + i, a);
 	}
-	wf_attn_mix_cols(w, V, ldv, i, hd, T, o);
+	wf_attn_mix_cols(w, V, ldv, i, hd, T, o, f16);
+}
+
+static void avx512_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
+{
+	mix512(w, V, ldv, hd, T, o, 0);
+}
+
+static void avx512_attn_mix_f16(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o)
+{
+	mix512(w, V, ldv, hd, T, o, 1);
 }
 
 const struct wf_kern_ops wf_kern_avx512 = {
 	"avx512", avx512_tmat_vec, avx512_tmat_mat, avx512_f16_matvec, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avx512_q8_0_matvec_row,
 	wf_q8_0_from_f16_row_avx2, avx512_attn_scores, avx512_attn_mix, avx512_q8_0_matmat_row,
-	wf_softmax_avx2, wf_f16_round_avx2,
+	wf_softmax_avx2, wf_f16_round_avx2, avx512_attn_scores_f16, avx512_attn_mix_f16,
+	wf_f16_from_f32_avx2,
 };
 #endif

@@ -1051,9 +1051,10 @@ struct wf_ctx {
 	struct wf_pool *pool;
 	int n_seq, cur;      /* sequences, and the one the single-sequence API works on */
 	int *past;           /* [n_seq] positions cached per sequence */
-	int kv_f16;          /* round keys and values to F16 */
+	int kv_f16;          /* keys and values (and queries) rounded to F16, the cache stored as F16 */
 	int32_t *tokens;     /* [n_seq][n_ctx] */
-	float *kc, *vc;      /* [n_seq][kv_nblk][n_layer][n_head_kv][KV_BLOCK][head_dim]: kv_at */
+	float *kc, *vc;      /* [n_seq][kv_nblk][n_layer][n_head_kv][KV_BLOCK][head_dim]: kv_at;
+	                      * F32, or F16 (kv_f16) in the first half of each map */
 	size_t kv_bytes;     /* of each of the two anonymous maps */
 	int kv_nblk;         /* position blocks per sequence */
 	int *tpos, *tseq;    /* [n_batch] position and sequence of each token of the piece */
@@ -1309,7 +1310,12 @@ int wf_ctx_set_seq(struct wf_ctx *c, int s)
 
 void wf_ctx_set_kv_f16(struct wf_ctx *c, int on)
 {
+	if (c->kv_f16 == (on != 0))
+		return;
 	c->kv_f16 = on != 0;
+	/* the cache changes its element type: what it held is gone */
+	for (int s = 0; s < c->n_seq; s++)
+		c->past[s] = 0;
 }
 
 void wf_ctx_truncate(struct wf_ctx *c, int n)
@@ -1627,11 +1633,12 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 			size_t off = kv_at(c, c->tseq[j], c->layer, kh, pos);
 			const float *k = c->k + (size_t)j * kvd + (size_t)kh * hd;
 			const float *v = c->v + (size_t)j * kvd + (size_t)kh * hd;
-			memcpy(c->kc + off, k, (size_t)hd * sizeof *k);
-			memcpy(c->vc + off, v, (size_t)hd * sizeof *v);
 			if (c->kv_f16) {
-				wf_f16_round(c->kc + off, hd);
-				wf_f16_round(c->vc + off, hd);
+				wf_f16_from_f32(k, hd, (uint16_t *)c->kc + off);
+				wf_f16_from_f32(v, hd, (uint16_t *)c->vc + off);
+			} else {
+				memcpy(c->kc + off, k, (size_t)hd * sizeof *k);
+				memcpy(c->vc + off, v, (size_t)hd * sizeof *v);
 			}
 		}
 		if (c->kv_f16)
@@ -1655,15 +1662,25 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 		int T = c->attn == WF_ATTN_BLOCK ? c->tpos[0] + c->n : c->tpos[j] + 1;
 		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
 		float *o = c->att + (size_t)j * H + (size_t)h * hd;
-		for (int t = 0; t < T; t += KV_BLOCK)
-			wf_attn_scores(qv, c->kc + kv_at(c, c->tseq[j], c->layer, kh, t), (size_t)hd, hd,
-			               T - t < KV_BLOCK ? T - t : KV_BLOCK, scale, s + t);
+		for (int t = 0; t < T; t += KV_BLOCK) {
+			size_t at = kv_at(c, c->tseq[j], c->layer, kh, t);
+			int nk = T - t < KV_BLOCK ? T - t : KV_BLOCK;
+			if (c->kv_f16)
+				wf_attn_scores_f16(qv, (const uint16_t *)c->kc + at, (size_t)hd, hd, nk, scale, s + t);
+			else
+				wf_attn_scores(qv, c->kc + at, (size_t)hd, hd, nk, scale, s + t);
+		}
 		wf_softmax(s, T);
 		/* the mix adds each block into o in the order of one call */
 		memset(o, 0, (size_t)hd * sizeof *o);
-		for (int t = 0; t < T; t += KV_BLOCK)
-			wf_attn_mix(s + t, c->vc + kv_at(c, c->tseq[j], c->layer, kh, t), (size_t)hd, hd,
-			            T - t < KV_BLOCK ? T - t : KV_BLOCK, o);
+		for (int t = 0; t < T; t += KV_BLOCK) {
+			size_t at = kv_at(c, c->tseq[j], c->layer, kh, t);
+			int nk = T - t < KV_BLOCK ? T - t : KV_BLOCK;
+			if (c->kv_f16)
+				wf_attn_mix_f16(s + t, (const uint16_t *)c->vc + at, (size_t)hd, hd, nk, o);
+			else
+				wf_attn_mix(s + t, c->vc + at, (size_t)hd, hd, nk, o);
+		}
 	}
 }
 

@@ -196,8 +196,10 @@ int wf_ctx_n_ctx(const struct wf_ctx *c);
 int wf_ctx_n_batch(const struct wf_ctx *c);
 int wf_ctx_n_threads(const struct wf_ctx *c);
 
-/* 1: round cached keys and values, and queries, to F16 like the peers;
- * 0 (the default): keep them F32 (exact).  Call before the first evaluation. */
+/* 1: round cached keys and values, and queries, to F16 like the peers, and
+ * store the cache as F16 (half the memory); 0 (the default): keep them F32
+ * (exact).  Changing it forgets what every sequence has cached (call it
+ * before the first evaluation). */
 void wf_ctx_set_kv_f16(struct wf_ctx *c, int on);
 
 int wf_ctx_n_seqs(const struct wf_ctx *c);

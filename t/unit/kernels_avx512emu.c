@@ -243,6 +243,25 @@ static void acase(int hd, int T)
 	for (int i = 0; i < hd; i++)
 		if (f2u(a[i]) != f2u(b[i]) && fails++ < 10)
 			printf("FAIL mix hd=%d T=%d column %d\n", hd, T, i);
+	/* an F16 cache: the F32 kernels' bits on the widened values */
+	uint16_t *K16 = malloc((size_t)T * ld * 2);
+	for (size_t i = 0; i < (size_t)T * ld; i++) {
+		K16[i] = wf_f32_to_f16(K[i]);
+		K[i] = wf_f16_to_f32(K16[i]);
+	}
+	wf_kern_scalar.attn_scores(q, K, ld, hd, T, 0.125f, a);
+	emu_kern_avx512.attn_scores_f16(q, K16, ld, hd, T, 0.125f, b);
+	for (int t = 0; t < T; t++)
+		if (f2u(a[t]) != f2u(b[t]) && fails++ < 10)
+			printf("FAIL scores f16 hd=%d T=%d key %d\n", hd, T, t);
+	for (int i = 0; i < hd; i++)
+		a[i] = b[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+	wf_kern_scalar.attn_mix(w, K, ld, hd, T, a);
+	emu_kern_avx512.attn_mix_f16(w, K16, ld, hd, T, b);
+	for (int i = 0; i < hd; i++)
+		if (f2u(a[i]) != f2u(b[i]) && fails++ < 10)
+			printf("FAIL mix f16 hd=%d T=%d column %d\n", hd, T, i);
+	free(K16);
 	free(q);
 	free(K);
 	free(w);

@@ -517,6 +517,33 @@ static void test_attn(const char *v)
 			for (int i = 0; i < hd; i++)
 				CHECK(f2u(a[i]) == f2u(b[i]), "mix hd=%d T=%d in pieces at %d, column %d: %a vs %a", hd, T, T1,
 				      i, a[i], b[i]);
+			/* an F16 cache: the F32 kernels' bits on the widened values */
+			uint16_t *K16 = xalloc((size_t)T * ld * 2 + 2);
+			for (size_t i = 0; i < (size_t)T * ld; i++) {
+				K16[i] = wf_f32_to_f16(K[i]);
+				K[i] = wf_f16_to_f32(K16[i]);
+			}
+			K16[(size_t)T * ld] = 0x7e00;   /* a NaN just past the last row: must not be read */
+			use("scalar");
+			wf_attn_scores(q, K, ld, hd, T, scale, a);
+			use(v);
+			b[T] = u2f(SENTINEL);
+			wf_attn_scores_f16(q, K16, ld, hd, T, scale, b);
+			for (int t = 0; t < T; t++)
+				CHECK(f2u(a[t]) == f2u(b[t]), "scores f16 hd=%d T=%d key %d: %a vs %a", hd, T, t, a[t], b[t]);
+			CHECK(f2u(b[T]) == SENTINEL, "scores f16 wrote past T");
+			for (int i = 0; i < hd; i++)
+				a[i] = b[i] = (float)rnd() / 4294967296.0f - 0.5f;
+			b[hd] = u2f(SENTINEL);
+			use("scalar");
+			wf_attn_mix(w, K, ld, hd, T, a);
+			use(v);
+			wf_attn_mix_f16(w, K16, ld, hd, T1, b);
+			wf_attn_mix_f16(w + T1, K16 + (size_t)T1 * ld, ld, hd, T - T1, b);
+			for (int i = 0; i < hd; i++)
+				CHECK(f2u(a[i]) == f2u(b[i]), "mix f16 hd=%d T=%d column %d: %a vs %a", hd, T, i, a[i], b[i]);
+			CHECK(f2u(b[hd]) == SENTINEL, "mix f16 wrote past hd");
+			free(K16);
 			free(q);
 			free(K);
 			free(w);
@@ -861,6 +888,21 @@ static void test_f16_round(const char *v)
 	wf_f16_round(b, N);
 	for (int i = 0; i < N; i++)
 		CHECK(f2u(b[i]) == f2u(a[i]), "f16 round %s: %a gives %a, scalar %a", v, x[i], b[i], a[i]);
+	/* wf_f16_from_f32: the scalar conversion's bits, nothing past n */
+	uint16_t *h = xalloc((size_t)(N + 1) * 2);
+	for (int len = 0; len < 40; len++) {
+		int off = (int)rndn(N - 40);
+		h[len] = 0xbeef;
+		wf_f16_from_f32(x + off, len, h);
+		for (int i = 0; i < len; i++)
+			CHECK(h[i] == wf_f32_to_f16(x[off + i]), "f16 from f32 %s n=%d: %a gives %04x", v, len, x[off + i],
+			      h[i]);
+		CHECK(h[len] == 0xbeef, "f16 from f32 wrote past n=%d", len);
+	}
+	wf_f16_from_f32(x, N, h);
+	for (int i = 0; i < N; i++)
+		CHECK(h[i] == wf_f32_to_f16(x[i]), "f16 from f32 %s: %a gives %04x", v, x[i], h[i]);
+	free(h);
 	free(x);
 	free(a);
 	free(b);
