@@ -1646,6 +1646,26 @@ static void stage_rope(struct wf_ctx *c, int ti, int nt)
 	}
 }
 
+/* Prefetch the cached keys and values token j reads for KV head kh, unless
+ * they are those of (token pj, KV head pkh). */
+static void attn_prefetch(const struct wf_ctx *c, int j, int kh, int pj, int pkh)
+{
+	const struct wf_hparams *hp = &c->m->hp;
+	if (kh == pkh && c->tseq[j] == c->tseq[pj] && c->tpos[j] == c->tpos[pj])
+		return;
+	int T = c->tpos[j] + 1;
+	size_t es = c->kv_f16 ? 2 : 4;
+	for (int t = 0; t < T; t += KV_BLOCK) {
+		const char *k = (const char *)c->kc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
+		const char *v = (const char *)c->vc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
+		size_t n = (size_t)(T - t < KV_BLOCK ? T - t : KV_BLOCK) * (size_t)hp->head_dim * es;
+		for (size_t b = 0; b < n; b += 64) {
+			__builtin_prefetch(k + b);
+			__builtin_prefetch(v + b);
+		}
+	}
+}
+
 /* softmax(q·K / sqrt(hd)) V for (token, head) pairs. */
 static void stage_attn(struct wf_ctx *c, int ti, int nt)
 {
@@ -1656,12 +1676,17 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 	float *s = c->scores + (size_t)ti * c->n_ctx;
 	/* pairs dealt round-robin: a causal prompt's later tokens cost more */
 	int total = c->n * hp->n_head;
+	/* tokens of several sequences (a batched step): each pair's keys and
+	 * values come from memory, so the next pair's are prefetched */
+	int many = c->n > 1 && c->tseq[0] != c->tseq[c->n - 1];
 	for (int it = ti; it < total; it += nt) {
 		int j = it / hp->n_head, h = it % hp->n_head, kh = h / grp;
 		/* the token's own sequence, up to its position (a block: the whole block) */
 		int T = c->attn == WF_ATTN_BLOCK ? c->tpos[0] + c->n : c->tpos[j] + 1;
 		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
 		float *o = c->att + (size_t)j * H + (size_t)h * hd;
+		if (many && it + nt < total)
+			attn_prefetch(c, (it + nt) / hp->n_head, (it + nt) % hp->n_head / grp, j, kh);
 		for (int t = 0; t < T; t += KV_BLOCK) {
 			size_t at = kv_at(c, c->tseq[j], c->layer, kh, t);
 			int nk = T - t < KV_BLOCK ? T - t : KV_BLOCK;
