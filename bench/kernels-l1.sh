@@ -9,7 +9,8 @@
 #   - wf_tmat_vec on 64 rows x 2560 columns (40 KB packed), every
 #     variant this CPU has, in cycles per 128-byte tile at CLOCK_GHZ;
 #   - attention for one query over 128 keys of head size 128, contiguous
-#     (wf_attn_scores + wf_attn_mix, every variant).
+#     (wf_attn_scores + wf_attn_mix, every variant), and for four queries
+#     sharing them (wf_attn_scores_grp + wf_attn_mix_grp).
 #
 #   bench/kernels-l1.sh [CLOCK_GHZ]     default 3.66 (this machine's, from a
 #                                       chain of dependent adds)
@@ -156,6 +157,23 @@ static void attn(const char *v)
 			best = t;
 	}
 	printf("attention %s, one query, 128 keys x 128: %.2f us\n", v, best / R * 1e6);
+	/* four queries of one KV head (grouped-query attention) at once */
+	float q4[4 * 128], s4[4 * 128], o4[4 * 128];
+	for (int i = 0; i < 4 * hd; i++)
+		q4[i] = (float)(i % 131) / hd;
+	best = 1e9;
+	for (int r = 0; r < 5; r++) {
+		double t0 = now();
+		for (long i = 0; i < R; i++) {
+			wf_attn_scores_grp(q4, (size_t)hd, 4, K, 0, (size_t)hd, hd, T, 0.1f, s4, (size_t)T);
+			memset(o4, 0, sizeof o4);
+			wf_attn_mix_grp(s4, (size_t)T, 4, K, 0, (size_t)hd, hd, T, o4, (size_t)hd);
+		}
+		double t = now() - t0;
+		if (t < best)
+			best = t;
+	}
+	printf("attention %s, four queries of one KV head, 128 keys x 128: %.2f us\n", v, best / R * 1e6);
 	free(K);
 }
 

@@ -169,6 +169,36 @@ void wf_f16_from_f32(const float *x, int n, uint16_t *h)
 	ops->f16_from_f32(x, n, h);
 }
 
+void wf_attn_scores_grp(const float *q, size_t ldq, int nq, const void *K, int f16, size_t ldk, int hd, int T,
+                        float scale, float *s, size_t lds)
+{
+	if (ops->attn_scores_grp) {
+		ops->attn_scores_grp(q, ldq, nq, K, f16, ldk, hd, T, scale, s, lds);
+		return;
+	}
+	for (int g = 0; g < nq; g++) {
+		if (f16)
+			ops->attn_scores_f16(q + g * ldq, K, ldk, hd, T, scale, s + g * lds);
+		else
+			ops->attn_scores(q + g * ldq, K, ldk, hd, T, scale, s + g * lds);
+	}
+}
+
+void wf_attn_mix_grp(const float *w, size_t ldw, int nq, const void *V, int f16, size_t ldv, int hd, int T,
+                     float *o, size_t ldo)
+{
+	if (ops->attn_mix_grp) {
+		ops->attn_mix_grp(w, ldw, nq, V, f16, ldv, hd, T, o, ldo);
+		return;
+	}
+	for (int g = 0; g < nq; g++) {
+		if (f16)
+			ops->attn_mix_f16(w + g * ldw, V, ldv, hd, T, o + g * ldo);
+		else
+			ops->attn_mix(w + g * ldw, V, ldv, hd, T, o + g * ldo);
+	}
+}
+
 /* Rows per block when a variant has no tiles: 64 x 2560 Q8_0 = 174 KB, in L2. */
 #define Q8_ROWS 64
 

@@ -34,6 +34,11 @@ struct wf_kern_ops {
 	                        float *s);
 	void (*attn_mix_f16)(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o);
 	void (*f16_from_f32)(const float *x, int n, uint16_t *h);
+	/* NULL: the single-query kernels, query by query */
+	void (*attn_scores_grp)(const float *q, size_t ldq, int nq, const void *K, int f16, size_t ldk, int hd,
+	                        int T, float scale, float *s, size_t lds);
+	void (*attn_mix_grp)(const float *w, size_t ldw, int nq, const void *V, int f16, size_t ldv, int hd, int T,
+	                     float *o, size_t ldo);
 };
 
 /* The scalar Q8_0 product, also used by variants without their own. */

@@ -135,6 +135,17 @@ void wf_attn_mix(const float *w, const float *V, size_t ldv, int hd, int T, floa
 void wf_attn_scores_f16(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale, float *s);
 void wf_attn_mix_f16(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o);
 
+/* The same for nq >= 1 queries sharing their keys and values (the heads of
+ * one KV head): query g at q + g·ldq, its scores at s + g·lds, its weights
+ * at w + g·ldw, its output at o + g·ldo; each query's results are bit for
+ * bit those of the functions above (f16: of the _f16 pair, K and V then
+ * holding F16 bits), and a variant may read the keys and values once for
+ * all the queries. */
+void wf_attn_scores_grp(const float *q, size_t ldq, int nq, const void *K, int f16, size_t ldk, int hd, int T,
+                        float scale, float *s, size_t lds);
+void wf_attn_mix_grp(const float *w, size_t ldw, int nq, const void *V, int f16, size_t ldv, int hd, int T,
+                     float *o, size_t ldo);
+
 /*
  * Softmax of s[0..T) in place (T >= 1), in a fixed order so that all
  * variants agree bit for bit:

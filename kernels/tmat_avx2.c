@@ -733,6 +733,6 @@ const struct wf_kern_ops wf_kern_avx2 = {
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
 	wf_q8_0_from_f16_row_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
 	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,
-	wf_f16_from_f32_avx2,
+	wf_f16_from_f32_avx2, NULL, NULL,
 };
 #endif

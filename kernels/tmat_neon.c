@@ -132,6 +132,6 @@ const struct wf_kern_ops wf_kern_neon = {
 	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
 	wf_q8_0_from_f16_row_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
 	wf_softmax_scalar, wf_f16_round_scalar, wf_attn_scores_f16_scalar, wf_attn_mix_f16_scalar,
-	wf_f16_from_f32_scalar,
+	wf_f16_from_f32_scalar, NULL, NULL,
 };
 #endif

@@ -1063,7 +1063,7 @@ struct wf_ctx {
 	float *x, *xn, *q, *k, *v, *att, *ao, *g, *u;
 	int8_t *q8;
 	float *qs;
-	float *scores;       /* [n_threads][n_ctx] */
+	float *scores;       /* [n_threads][n_head / n_head_kv][n_ctx] */
 	float *lrc_t;        /* [n_batch][3][max_rank]: V x of the linears sharing an input */
 	/* MoE */
 	int32_t *sel;        /* [n_batch][n_expert_used] chosen experts */
@@ -1209,7 +1209,8 @@ struct wf_ctx *wf_ctx_new_seqs(const struct wf_model *m, int n_ctx, int n_batch,
 	c->u = xcalloc(B * (size_t)F, sizeof(float), &fail);
 	c->q8 = xcalloc(B * (size_t)HF, 1, &fail);
 	c->qs = xcalloc(B, sizeof(float), &fail);
-	c->scores = xcalloc((size_t)n_threads * (size_t)n_ctx, sizeof(float), &fail);
+	c->scores = xcalloc((size_t)n_threads * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)n_ctx,
+	                    sizeof(float), &fail);
 	if (hp->n_expert) {
 		int Fe = hp->n_ff_exp, HFe = H > Fe ? H : Fe;
 		c->sel = xcalloc(B * (size_t)hp->n_expert_used, sizeof(int32_t), &fail);
@@ -1666,45 +1667,49 @@ static void attn_prefetch(const struct wf_ctx *c, int j, int kh, int pj, int pkh
 	}
 }
 
-/* softmax(q·K / sqrt(hd)) V for (token, head) pairs. */
+/*
+ * softmax(q·K / sqrt(hd)) V for every (token, head).  The work goes in
+ * units of one token and gq heads of one KV head's group, whose keys and
+ * values the grouped kernels read once for all gq (gq the largest divisor
+ * of the group that still leaves four units a thread), dealt round-robin:
+ * a causal prompt's later tokens cost more.
+ */
 static void stage_attn(struct wf_ctx *c, int ti, int nt)
 {
 	const struct wf_hparams *hp = &c->m->hp;
 	int H = hp->n_embd, hd = hp->head_dim;
-	int grp = hp->n_head / hp->n_head_kv;
+	int grp = hp->n_head / hp->n_head_kv, gq = grp;
+	while (gq > 1 && (grp % gq || (long)c->n * (hp->n_head / gq) < 4L * nt))
+		gq--;
 	float scale = 1.0f / sqrtf((float)hd);
-	float *s = c->scores + (size_t)ti * c->n_ctx;
-	/* pairs dealt round-robin: a causal prompt's later tokens cost more */
-	int total = c->n * hp->n_head;
-	/* tokens of several sequences (a batched step): each pair's keys and
-	 * values come from memory, so the next pair's are prefetched */
+	float *s = c->scores + (size_t)ti * (size_t)grp * c->n_ctx;
+	size_t lds = (size_t)c->n_ctx;
+	int per_tok = hp->n_head / gq, total = c->n * per_tok;
+	/* tokens of several sequences (a batched step): each unit's keys and
+	 * values come from memory, so the next unit's are prefetched */
 	int many = c->n > 1 && c->tseq[0] != c->tseq[c->n - 1];
 	for (int it = ti; it < total; it += nt) {
-		int j = it / hp->n_head, h = it % hp->n_head, kh = h / grp;
+		int j = it / per_tok, h = it % per_tok * gq, kh = h / grp;
 		/* the token's own sequence, up to its position (a block: the whole block) */
 		int T = c->attn == WF_ATTN_BLOCK ? c->tpos[0] + c->n : c->tpos[j] + 1;
 		const float *qv = c->q + (size_t)j * H + (size_t)h * hd;
 		float *o = c->att + (size_t)j * H + (size_t)h * hd;
 		if (many && it + nt < total)
-			attn_prefetch(c, (it + nt) / hp->n_head, (it + nt) % hp->n_head / grp, j, kh);
+			attn_prefetch(c, (it + nt) / per_tok, (it + nt) % per_tok * gq / grp, j, kh);
+		size_t es = c->kv_f16 ? 2 : 4;
 		for (int t = 0; t < T; t += KV_BLOCK) {
-			size_t at = kv_at(c, c->tseq[j], c->layer, kh, t);
-			int nk = T - t < KV_BLOCK ? T - t : KV_BLOCK;
-			if (c->kv_f16)
-				wf_attn_scores_f16(qv, (const uint16_t *)c->kc + at, (size_t)hd, hd, nk, scale, s + t);
-			else
-				wf_attn_scores(qv, c->kc + at, (size_t)hd, hd, nk, scale, s + t);
+			const char *K = (const char *)c->kc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
+			wf_attn_scores_grp(qv, (size_t)hd, gq, K, c->kv_f16, (size_t)hd, hd,
+			                   T - t < KV_BLOCK ? T - t : KV_BLOCK, scale, s + t, lds);
 		}
-		wf_softmax(s, T);
+		for (int g = 0; g < gq; g++)
+			wf_softmax(s + g * lds, T);
 		/* the mix adds each block into o in the order of one call */
-		memset(o, 0, (size_t)hd * sizeof *o);
+		memset(o, 0, (size_t)gq * (size_t)hd * sizeof *o);
 		for (int t = 0; t < T; t += KV_BLOCK) {
-			size_t at = kv_at(c, c->tseq[j], c->layer, kh, t);
-			int nk = T - t < KV_BLOCK ? T - t : KV_BLOCK;
-			if (c->kv_f16)
-				wf_attn_mix_f16(s + t, (const uint16_t *)c->vc + at, (size_t)hd, hd, nk, o);
-			else
-				wf_attn_mix(s + t, c->vc + at, (size_t)hd, hd, nk, o);
+			const char *V = (const char *)c->vc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
+			wf_attn_mix_grp(s + t, lds, gq, V, c->kv_f16, (size_t)hd, hd, T - t < KV_BLOCK ? T - t : KV_BLOCK,
+			                o, (size_t)hd);
 		}
 	}
 }

@@ -261,6 +261,28 @@ static void acase(int hd, int T)
 	for (int i = 0; i < hd; i++)
 		if (f2u(a[i]) != f2u(b[i]) && fails++ < 10)
 			printf("FAIL mix f16 hd=%d T=%d column %d\n", hd, T, i);
+	/* three queries at once against the scalar kernels one by one: the
+	 * keys as queries, their scores as weights, F16 cache */
+	if (T >= 3 && hd <= (int)ld) {
+		float *sa = malloc((size_t)3 * T * 4), *sb = malloc((size_t)3 * T * 4);
+		float *oa = calloc((size_t)3 * hd, 4), *ob = calloc((size_t)3 * hd, 4);
+		for (int g = 0; g < 3; g++)
+			wf_kern_scalar.attn_scores(K + g * ld, K, ld, hd, T, 0.125f, sa + g * T);
+		emu_kern_avx512.attn_scores_grp(K, ld, 3, K16, 1, ld, hd, T, 0.125f, sb, (size_t)T);
+		for (int i = 0; i < 3 * T; i++)
+			if (f2u(sa[i]) != f2u(sb[i]) && fails++ < 10)
+				printf("FAIL scores grp hd=%d T=%d at %d\n", hd, T, i);
+		for (int g = 0; g < 3; g++)
+			wf_kern_scalar.attn_mix(sa + g * T, K, ld, hd, T, oa + g * hd);
+		emu_kern_avx512.attn_mix_grp(sa, (size_t)T, 3, K16, 1, ld, hd, T, ob, (size_t)hd);
+		for (int i = 0; i < 3 * hd; i++)
+			if (f2u(oa[i]) != f2u(ob[i]) && fails++ < 10)
+				printf("FAIL mix grp hd=%d T=%d at %d\n", hd, T, i);
+		free(sa);
+		free(sb);
+		free(oa);
+		free(ob);
+	}
 	free(K16);
 	free(q);
 	free(K);

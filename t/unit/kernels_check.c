@@ -552,6 +552,61 @@ static void test_attn(const char *v)
 		}
 }
 
+/* Grouped queries: each query's scores and mix bit for bit the scalar
+ * single-query kernels' (F32 and F16 caches, 1-9 queries, odd head sizes,
+ * padded strides), nothing written past a query's row. */
+static void test_attn_grp(const char *v)
+{
+	int hds[] = { 3, 16, 17, 64, 100, 128, 129 };
+	for (size_t k = 0; k < sizeof hds / sizeof hds[0]; k++)
+		for (int nq = 1; nq <= 9; nq++)
+			for (int f16 = 0; f16 < 2; f16++) {
+				int hd = hds[k], T = 1 + rndn(70);
+				size_t ld = (size_t)hd + (size_t)rndn(5), ldq = (size_t)hd + (size_t)rndn(3);
+				size_t lds = (size_t)T + 1 + (size_t)rndn(3), ldo = (size_t)hd + 1 + (size_t)rndn(3);
+				float *q = xalloc(nq * ldq * 4), *K = xalloc((size_t)T * ld * 4);
+				float *sa = xalloc(nq * lds * 4), *sb = xalloc(nq * lds * 4);
+				float *oa = xalloc(nq * ldo * 4), *ob = xalloc(nq * ldo * 4);
+				uint16_t *K16 = xalloc((size_t)T * ld * 2);
+				for (size_t i = 0; i < nq * ldq; i++)
+					q[i] = ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(8) - 4);
+				for (size_t i = 0; i < (size_t)T * ld; i++) {
+					K[i] = ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(8) - 4);
+					K16[i] = wf_f32_to_f16(K[i]);
+					if (f16)
+						K[i] = wf_f16_to_f32(K16[i]);
+				}
+				for (size_t i = 0; i < nq * lds; i++)
+					sa[i] = sb[i] = u2f(SENTINEL);
+				use("scalar");
+				for (int g = 0; g < nq; g++)
+					wf_attn_scores(q + g * ldq, K, ld, hd, T, 0.25f, sa + g * lds);
+				use(v);
+				wf_attn_scores_grp(q, ldq, nq, f16 ? (const void *)K16 : K, f16, ld, hd, T, 0.25f, sb, lds);
+				for (size_t i = 0; i < nq * lds; i++)
+					CHECK(f2u(sa[i]) == f2u(sb[i]), "scores grp %s nq=%d f16=%d hd=%d T=%d at %zu: %a vs %a", v,
+					      nq, f16, hd, T, i, sa[i], sb[i]);
+				/* the scores as weights (any values do) */
+				for (size_t i = 0; i < nq * ldo; i++)
+					oa[i] = ob[i] = (i % ldo) < (size_t)hd ? (float)rnd() / 4294967296.0f : u2f(SENTINEL);
+				use("scalar");
+				for (int g = 0; g < nq; g++)
+					wf_attn_mix(sa + g * lds, K, ld, hd, T, oa + g * ldo);
+				use(v);
+				wf_attn_mix_grp(sa, lds, nq, f16 ? (const void *)K16 : K, f16, ld, hd, T, ob, ldo);
+				for (size_t i = 0; i < nq * ldo; i++)
+					CHECK(f2u(oa[i]) == f2u(ob[i]), "mix grp %s nq=%d f16=%d hd=%d T=%d at %zu: %a vs %a", v, nq,
+					      f16, hd, T, i, oa[i], ob[i]);
+				free(q);
+				free(K);
+				free(K16);
+				free(sa);
+				free(sb);
+				free(oa);
+				free(ob);
+			}
+}
+
 /* Softmax: the scalar exp against libm's in double, the scalar softmax
  * against the documented order and against double arithmetic, every
  * variant bit for bit against the scalar one. */
@@ -938,6 +993,7 @@ int main(int argc, char **argv)
 		test_f16mv(v);
 	else if (!strcmp(t, "attn")) {
 		test_attn(v);
+		test_attn_grp(v);
 		test_softmax(v);
 		test_f16_round(v);
 	}
