@@ -1,7 +1,7 @@
 /*
  * wf-bench — prompt-processing and generation throughput, like llama-bench.
  *
- *   wf-bench [-m MODEL] [-p 128] [-n 64] [-t 1,2] [-r 5] [--json]
+ *   wf-bench [-m MODEL] [-p 128] [-n 64] [-t 1,2] [-r 5] [--kv-type f32|f16] [--json]
  *
  * ppP: P random token ids evaluated as one batch from an empty context,
  * logits of the last only; tgN: N tokens decoded one at a time from an
@@ -29,7 +29,7 @@
 
 #define USAGE                                                                                         \
 	"wf-bench [-m MODEL] [-p N[,N...]] [-n N[,N...]] [-t N[,N...]] [-r REPS] [-c CTX] [--act relu2|silu]\n" \
-	"       [--json] [--decode dlm [--threshold T[,T...]] [--prompt FILE]]"
+	"       [--kv-type f32|f16] [--json] [--decode dlm [--threshold T[,T...]] [--prompt FILE]]"
 
 #define MAXL 16
 
@@ -120,7 +120,8 @@ static int dlm_collect(void *ud, int pos, const int32_t *ids, int n)
  * autoregressively by the same model.
  */
 static void bench_dlm(const struct wf_model *m, const struct wf_gguf *g, const char *name, const int32_t *prompt,
-                      int L, int n, int threads, int reps, const float *thr, int nthr, int json, int n_ctx)
+                      int L, int n, int threads, int reps, const float *thr, int nthr, int json, int n_ctx,
+                      int kv_f16)
 {
 	char err[512];
 	const int V = wf_model_hparams(m)->n_vocab;
@@ -135,6 +136,7 @@ static void bench_dlm(const struct wf_model *m, const struct wf_gguf *g, const c
 	struct wf_ctx *c = wf_ctx_new(m, n_ctx, 0, threads, err, sizeof err);
 	if (!c)
 		die("%s: %s", name, err);
+	wf_ctx_set_kv_f16(c, kv_f16);
 	int32_t *seq = malloc((size_t)(L + n + 1) * sizeof *seq);
 	float *lg = malloc((size_t)(n > 0 ? n : 1) * (size_t)V * sizeof *lg);
 	if (!seq || !lg)
@@ -257,6 +259,7 @@ int main(int argc, char **argv)
 		{"repetitions", required_argument, NULL, 'r'},
 		{"ctx-size", required_argument, NULL, 'c'},
 		{"act", required_argument, NULL, 'a'},
+		{"kv-type", required_argument, NULL, 'K'},
 		{"json", no_argument, NULL, 'j'},
 		{"decode", required_argument, NULL, 'D'},
 		{"threshold", required_argument, NULL, 'T'},
@@ -268,7 +271,7 @@ int main(int argc, char **argv)
 	int pp[MAXL] = {128}, tg[MAXL] = {64}, th[MAXL] = {0};
 	int npp = 1, ntg = 1, nth = 1, reps = 5, json = 0, act = WF_ACT_DEFAULT;
 	long n_ctx = 0;
-	int dlm = 0, nthr = 5;
+	int dlm = 0, nthr = 5, kv_f16 = 0;
 	float thr[MAXL] = {0.5f, 0.7f, 0.8f, 0.9f, 0.95f};
 	const char *prompt_path = NULL;
 	char err[512];
@@ -300,6 +303,11 @@ int main(int argc, char **argv)
 			act = wf_act_parse(optarg);
 			if (act < 0)
 				usage_die("--act: '%s' is not relu2 or silu", optarg);
+			break;
+		case 'K':
+			if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
+				usage_die("--kv-type: '%s' is not f16 or f32", optarg);
+			kv_f16 = !strcmp(optarg, "f16");
 			break;
 		case 'j': json = 1; break;
 		case 'D':
@@ -350,7 +358,7 @@ int main(int argc, char **argv)
 	if (dlm) {
 		int32_t *pr = NULL;
 		int L = prompt_path ? read_prompt(prompt_path, hp->n_vocab, &pr) : (pp[0] > 0 ? pp[0] : 1);
-		bench_dlm(m, &g, src.name, pr ? pr : toks, L, tg[0], th[0], reps, thr, nthr, json, (int)n_ctx);
+		bench_dlm(m, &g, src.name, pr ? pr : toks, L, tg[0], th[0], reps, thr, nthr, json, (int)n_ctx, kv_f16);
 		free(pr);
 		free(toks);
 		free(logits);
@@ -376,6 +384,7 @@ int main(int argc, char **argv)
 		struct wf_ctx *ctx = wf_ctx_new(m, (int)n_ctx, need, th[ti], err, sizeof err);
 		if (!ctx)
 			die("%s: %s", src.name, err);
+		wf_ctx_set_kv_f16(ctx, kv_f16);
 		for (int kind = 0; kind < 2; kind++) {
 			int *ns = kind == 0 ? pp : tg, nn = kind == 0 ? npp : ntg;
 			for (int k = 0; k < nn; k++) {
@@ -396,10 +405,11 @@ int main(int argc, char **argv)
 				if (json) {
 					printf("%s\n  {\"model\": \"%s\", \"size_bytes\": %llu, \"params\": %llu, "
 					       "\"kernels\": \"%s\", \"threads\": %d, \"test\": \"%s\", \"n_tokens\": %d, "
-					       "\"reps\": %d, \"avg_ts\": %.3f, \"stddev_ts\": %.3f, \"load_s\": %.3f}",
+					       "\"kv_type\": \"%s\", \"reps\": %d, \"avg_ts\": %.3f, \"stddev_ts\": %.3f, "
+					       "\"load_s\": %.3f}",
 					       first ? "" : ",", desc, (unsigned long long)hp->n_bytes,
-					       (unsigned long long)hp->n_params, wf_kernels_name(), th[ti], test, n, reps,
-					       mean, sd, tl);
+					       (unsigned long long)hp->n_params, wf_kernels_name(), th[ti], test, n,
+					       kv_f16 ? "f16" : "f32", reps, mean, sd, tl);
 				} else {
 					printf("| %s | %.2f GiB | %.2f B | CPU %s | %d | %s | %.2f ± %.2f |\n", desc, gib,
 					       params, wf_kernels_name(), th[ti], test, mean, sd);

@@ -26,6 +26,15 @@ setup_file() {
 	[ "$(jq -r '.[0].avg_ts > 0' <<<"$output")" = "true" ]
 }
 
+@test "--kv-type f16: the F16 cache, named in the JSON" {
+	run -0 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -p 16 -n 4 -t 1 -r 1 --kv-type f16 --json
+	[ "$(jq length <<<"$output")" -eq 2 ]
+	[ "$(jq -r '.[0].kv_type' <<<"$output")" = "f16" ]
+	[ "$(jq -r '.[1].test' <<<"$output")" = "tg4" ]
+	run -0 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -p 8 -n 0 -t 1 -r 1 --json
+	[ "$(jq -r '.[0].kv_type' <<<"$output")" = "f32" ]
+}
+
 @test "usage errors exit 2" {
 	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -p x
 	[ "${lines[0]}" = "wf-bench: -p: 'x' is not a list of integers >= 0" ]
@@ -33,6 +42,8 @@ setup_file() {
 	[ "${lines[0]}" = "wf-bench: -t: '0' is not a list of integers >= 1" ]
 	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -c 4 -p 8 -n 0
 	[ "${lines[0]}" = "wf-bench: -c 4 is smaller than the longest test (8)" ]
+	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" --kv-type q8
+	[ "${lines[0]}" = "wf-bench: --kv-type: 'q8' is not f16 or f32" ]
 }
 
 @test "a bad model is exit 1" {
