@@ -159,7 +159,8 @@ void wf_softmax(float *s, int T);
 
 /* x[i] = wf_f16_to_f32(wf_f32_to_f16(x[i])) for i < n: each value rounded
  * to the nearest F16 (ties to even, NaN quiet with its top payload bits),
- * all variants bit for bit (the F16 KV cache and output products). */
+ * all variants bit for bit (queries against an F16 cache, the input of an
+ * F16 output matrix). */
 void wf_f16_round(float *x, int n);
 
 /* h[i] = wf_f32_to_f16(x[i]) for i < n, all variants bit for bit. */
