@@ -1053,10 +1053,9 @@ struct wf_ctx {
 	int *past;           /* [n_seq] positions cached per sequence */
 	int kv_f16;          /* keys and values (and queries) rounded to F16, the cache stored as F16 */
 	int32_t *tokens;     /* [n_seq][n_ctx] */
-	float *kc, *vc;      /* [n_seq][kv_nblk][n_layer][n_head_kv][KV_BLOCK][head_dim]: kv_at;
+	float *kc, *vc;      /* [n_seq][kv_blocks][n_layer][n_head_kv][KV_BLOCK][head_dim]: kv_at;
 	                      * F32, or F16 (kv_f16) in the first half of each map */
 	size_t kv_bytes;     /* of each of the two anonymous maps */
-	int kv_nblk;         /* position blocks per sequence */
 	int *tpos, *tseq;    /* [n_batch] position and sequence of each token of the piece */
 	float *rope_cos, *rope_sin; /* [n_ctx][n_rot/2] */
 	/* scratch for n_batch tokens */
@@ -1110,12 +1109,23 @@ static void ctx_job(void *arg, int ti, int nt);
  * Offset in kc / vc of (sequence s, layer l, KV head kh, position p):
  */
 #define KV_BLOCK 32
+static size_t kv_blocks(int n_ctx)
+{
+	return ((size_t)n_ctx + KV_BLOCK - 1) / KV_BLOCK;
+}
+
 static size_t kv_at(const struct wf_ctx *c, int s, int l, int kh, int p)
 {
 	const struct wf_hparams *hp = &c->m->hp;
-	size_t blk = (size_t)s * (size_t)c->kv_nblk + (size_t)(p / KV_BLOCK);
+	size_t blk = (size_t)s * kv_blocks(c->n_ctx) + (size_t)(p / KV_BLOCK);
 	return (((blk * (size_t)hp->n_layer + (size_t)l) * (size_t)hp->n_head_kv + (size_t)kh) * KV_BLOCK +
 	        (size_t)(p % KV_BLOCK)) * (size_t)hp->head_dim;
+}
+
+/* The same as an address in cache (kc or vc): F32, or F16 where kv_f16. */
+static const void *kv_ptr(const struct wf_ctx *c, const float *cache, int s, int l, int kh, int p)
+{
+	return (const char *)cache + kv_at(c, s, l, kh, p) * (c->kv_f16 ? 2 : 4);
 }
 
 /* A zeroed anonymous mapping whose pages cost nothing until written (and
@@ -1181,9 +1191,9 @@ struct wf_ctx *wf_ctx_new_seqs(const struct wf_model *m, int n_ctx, int n_batch,
 	size_t B = (size_t)n_batch;
 	int fail = 0;
 	size_t S = (size_t)n_seqs;
-	c->kv_nblk = (n_ctx + KV_BLOCK - 1) / KV_BLOCK;
-	size_t kvn = S * (size_t)c->kv_nblk * KV_BLOCK * (size_t)hp->n_layer * (size_t)kvd;
-	if (kvn / S / (size_t)c->kv_nblk / KV_BLOCK != (size_t)hp->n_layer * (size_t)kvd ||
+	size_t nblk = kv_blocks(n_ctx);
+	size_t kvn = S * nblk * KV_BLOCK * (size_t)hp->n_layer * (size_t)kvd;
+	if (kvn / S / nblk / KV_BLOCK != (size_t)hp->n_layer * (size_t)kvd ||
 	    kvn > SIZE_MAX / sizeof(float)) {
 		wf_errf(err, errlen, "a cache of %d sequences x %d positions does not fit in memory", n_seqs, n_ctx);
 		free(c);
@@ -1657,8 +1667,8 @@ static void attn_prefetch(const struct wf_ctx *c, int j, int kh, int pj, int pkh
 	int T = c->tpos[j] + 1;
 	size_t es = c->kv_f16 ? 2 : 4;
 	for (int t = 0; t < T; t += KV_BLOCK) {
-		const char *k = (const char *)c->kc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
-		const char *v = (const char *)c->vc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
+		const char *k = kv_ptr(c, c->kc, c->tseq[j], c->layer, kh, t);
+		const char *v = kv_ptr(c, c->vc, c->tseq[j], c->layer, kh, t);
 		size_t n = (size_t)(T - t < KV_BLOCK ? T - t : KV_BLOCK) * (size_t)hp->head_dim * es;
 		for (size_t b = 0; b < n; b += 64) {
 			__builtin_prefetch(k + b);
@@ -1696,21 +1706,16 @@ static void stage_attn(struct wf_ctx *c, int ti, int nt)
 		float *o = c->att + (size_t)j * H + (size_t)h * hd;
 		if (many && it + nt < total)
 			attn_prefetch(c, (it + nt) / per_tok, (it + nt) % per_tok * gq / grp, j, kh);
-		size_t es = c->kv_f16 ? 2 : 4;
-		for (int t = 0; t < T; t += KV_BLOCK) {
-			const char *K = (const char *)c->kc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
-			wf_attn_scores_grp(qv, (size_t)hd, gq, K, c->kv_f16, (size_t)hd, hd,
-			                   T - t < KV_BLOCK ? T - t : KV_BLOCK, scale, s + t, lds);
-		}
+		for (int t = 0; t < T; t += KV_BLOCK)
+			wf_attn_scores_grp(qv, (size_t)hd, gq, kv_ptr(c, c->kc, c->tseq[j], c->layer, kh, t), c->kv_f16,
+			                   (size_t)hd, hd, T - t < KV_BLOCK ? T - t : KV_BLOCK, scale, s + t, lds);
 		for (int g = 0; g < gq; g++)
 			wf_softmax(s + g * lds, T);
 		/* the mix adds each block into o in the order of one call */
 		memset(o, 0, (size_t)gq * (size_t)hd * sizeof *o);
-		for (int t = 0; t < T; t += KV_BLOCK) {
-			const char *V = (const char *)c->vc + kv_at(c, c->tseq[j], c->layer, kh, t) * es;
-			wf_attn_mix_grp(s + t, lds, gq, V, c->kv_f16, (size_t)hd, hd, T - t < KV_BLOCK ? T - t : KV_BLOCK,
-			                o, (size_t)hd);
-		}
+		for (int t = 0; t < T; t += KV_BLOCK)
+			wf_attn_mix_grp(s + t, lds, gq, kv_ptr(c, c->vc, c->tseq[j], c->layer, kh, t), c->kv_f16,
+			                (size_t)hd, hd, T - t < KV_BLOCK ? T - t : KV_BLOCK, o, (size_t)hd);
 	}
 }
 
