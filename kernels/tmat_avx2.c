@@ -713,8 +713,7 @@ void wf_f16_round_avx2(float *x, int n)
 		__m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 		_mm256_storeu_ps(x + i, _mm256_cvtph_ps(h));
 	}
-	for (; i < n; i++)
-		x[i] = wf_f16_to_f32(wf_f32_to_f16(x[i]));
+	wf_f16_round_scalar(x + i, n - i);
 }
 
 /* kernels.h wf_f16_from_f32 by F16C (see wf_f16_round_avx2). */
@@ -724,8 +723,7 @@ void wf_f16_from_f32_avx2(const float *x, int n, uint16_t *h)
 	for (; i + 8 <= n; i += 8)
 		_mm_storeu_si128((__m128i *)(h + i),
 		                 _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-	for (; i < n; i++)
-		h[i] = wf_f32_to_f16(x[i]);
+	wf_f16_from_f32_scalar(x + i, n - i, h + i);
 }
 
 const struct wf_kern_ops wf_kern_avx2 = {
