@@ -11,9 +11,9 @@
 # Bytes per token of the 2B-4T shape (30 layers, H 2560, F 6912, KV 640):
 # the ternary projections, packed at 2 bits a weight (wf's WF_TMAT layout,
 # bitnet.cpp's I2_S, TQ2_0), plus the output matrix (the tied embedding,
-# 128256 x 2560) as F16, Q8_0 (wf's default for it), Q6_K (ik_llama.cpp's
-# default) or Q4_0; the KV cache read by attention is small at short
-# contexts and left out.
+# 128256 x 2560) as F16, wf's 8-bit copy (WF_Q8R: int8 rows, a scale and a
+# sum per row; wf's default for it), Q6_K (ik_llama.cpp's default) or Q4_0;
+# the KV cache read by attention is small at short contexts and left out.
 # The helper is compiled from this script with the system cc into
 # $WF_BENCH_DIR (default /tmp/wf-bench).
 set -eu
@@ -100,14 +100,14 @@ ${CC:-cc} -O2 -mavx2 -pthread -o "$exe" "$src"
 H=2560 F=6912 L=30 KV=640 V=128256
 tern=$(( L * (H * H * 2 + H * KV * 2 + H * F * 3) / 4 ))
 f16=$(( V * H * 2 ))
-q8=$(( V * H / 32 * 34 ))
+q8=$(( V * (H + 8) ))
 q6=$(( V * H / 256 * 210 ))
 q4=$(( V * H / 32 * 18 ))
 
 echo "# $(date -u +%Y-%m-%d) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# bench/bandwidth.sh $mib $reps \"$threads\""
-echo "# bytes per token: ternary $tern; output F16 $f16, Q8_0 $q8, Q6_K $q6, Q4_0 $q4"
-printf '| threads | read GB/s | roofline t/s, F16 output | Q8_0 output | Q6_K output | Q4_0 output |\n'
+echo "# bytes per token: ternary $tern; output F16 $f16, 8-bit (WF_Q8R) $q8, Q6_K $q6, Q4_0 $q4"
+printf '| threads | read GB/s | roofline t/s, F16 output | 8-bit output | Q6_K output | Q4_0 output |\n'
 printf '| ---: | ---: | ---: | ---: | ---: | ---: |\n'
 for t in $threads; do
 	bw=$("$exe" "$mib" "$reps" "$t")

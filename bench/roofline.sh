@@ -6,7 +6,7 @@
 #
 #   roofline t/s = bandwidth / bytes read per generated token
 #
-# (the ternary projections plus the Q8_0 output copy: 0.870 GB; the KV
+# (the ternary projections plus the 8-bit output copy: 0.850 GB; the KV
 # cache, small at 64 positions, is left out).  The host's memory speed can
 # move by a third within a minute, hence the two readings.
 #
@@ -26,9 +26,10 @@ if [ ! -f "$model" ]; then
 	"$bin/wf-gen" -o "$model" --shape 2b4t --type i2_s >&2
 fi
 # bytes per token: 30 layers of 2B-4T's projections at 2 bits, the output
-# matrix (128256 x 2560) as Q8_0
+# matrix (128256 x 2560) as wf's 8-bit copy (WF_Q8R: int8 rows, a float
+# scale and an int32 sum per row)
 H=2560 F=6912 L=30 KV=640 V=128256
-bytes=$(( L * (H * H * 2 + H * KV * 2 + H * F * 3) / 4 + V * H / 32 * 34 ))
+bytes=$(( L * (H * H * 2 + H * KV * 2 + H * F * 3) / 4 + V * (H + 8) ))
 bw() {   # read GB/s at $1 threads
 	sh "$here/bandwidth.sh" 1024 3 "$1" | awk -F'|' '/^\| [0-9]/ { gsub(/ /, "", $3); print $3 }'
 }

@@ -129,11 +129,6 @@ void wf_q8_0_from_f16(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
 	ops->q8_0_from_f16(w, cols, dst, r0, r1);
 }
 
-void wf_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1)
-{
-	ops->q8_0_matvec_row(w, cols, xq, out, r0, r1);
-}
-
 void wf_attn_scores(const float *q, const float *K, size_t ldk, int hd, int T, float scale, float *s)
 {
 	ops->attn_scores(q, K, ldk, hd, T, scale, s);
@@ -199,24 +194,28 @@ void wf_attn_mix_grp(const float *w, size_t ldw, int nq, const void *V, int f16,
 	}
 }
 
-/* Rows per block when a variant has no tiles: 64 x 2560 Q8_0 = 174 KB, in L2. */
+/* Rows per block when a variant has no tiles: 64 x 2560 bytes, in L2. */
 #define Q8_ROWS 64
 
-void wf_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n, float *out,
-                        size_t ldo, int r0, int r1)
+void wf_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ldx, const float *dx, int n,
+                   float *out, size_t ldo, int r0, int r1)
 {
-	if (ops->q8_0_matmat_row) {
-		ops->q8_0_matmat_row(w, cols, xq, ldx, n, out, ldo, r0, r1);
+	if (n == 1) {
+		ops->q8r_matvec(w, x, dx[0], out, r0, r1);
+		return;
+	}
+	if (ops->q8r_matmat) {
+		ops->q8r_matmat(w, x, ldx, dx, n, out, ldo, r0, r1);
 		return;
 	}
 	for (int b0 = r0; b0 < r1; b0 += Q8_ROWS) {
 		int b1 = r1 - b0 < Q8_ROWS ? r1 : b0 + Q8_ROWS;
 		for (int j = 0; j < n; j++)
-			ops->q8_0_matvec_row(w, cols, xq + (size_t)j * ldx, out + (size_t)j * ldo + (b0 - r0), b0, b1);
+			ops->q8r_matvec(w, x + (size_t)j * ldx, dx[j], out + (size_t)j * ldo + (b0 - r0), b0, b1);
 	}
 }
 
-void wf_q8_0_from_f16_row(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+void wf_q8r_from_f16(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1)
 {
-	ops->q8_0_from_f16_row(w, cols, dst, r0, r1);
+	ops->q8r_from_f16(w, cols, q, d, sum, r0, r1);
 }

@@ -19,15 +19,15 @@ struct wf_kern_ops {
 	void (*q8_0_matvec)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
 	                    int r0, int r1);
 	void (*q8_0_from_f16)(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
-	void (*q8_0_matvec_row)(const uint8_t *w, int cols, const uint8_t *xq, float *out,
-	                        int r0, int r1);
-	void (*q8_0_from_f16_row)(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+	/* one token of wf_q8r_matmat */
+	void (*q8r_matvec)(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1);
+	void (*q8r_from_f16)(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1);
 	void (*attn_scores)(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
 	                    float *s);
 	void (*attn_mix)(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
-	/* NULL: wf_q8_0_matvec_row per token over row blocks */
-	void (*q8_0_matmat_row)(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
-	                        float *out, size_t ldo, int r0, int r1);
+	/* NULL: q8r_matvec per token over row blocks */
+	void (*q8r_matmat)(const struct wf_q8r *w, const int8_t *x, size_t ldx, const float *dx, int n,
+	                   float *out, size_t ldo, int r0, int r1);
 	void (*softmax)(float *s, int T);
 	void (*f16_round)(float *x, int n);
 	void (*attn_scores_f16)(const float *q, const uint16_t *K, size_t ldk, int hd, int T, float scale,
@@ -45,9 +45,8 @@ struct wf_kern_ops {
 void wf_q8_0_matvec_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                            int r0, int r1);
 void wf_q8_0_from_f16_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
-void wf_q8_0_matvec_row_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
-                               int r0, int r1);
-void wf_q8_0_from_f16_row_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+void wf_q8r_matvec_scalar(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1);
+void wf_q8r_from_f16_scalar(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1);
 
 /* The scalar attention, also used by variants without their own. */
 void wf_attn_scores_scalar(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
@@ -97,9 +96,8 @@ float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum);
 void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                          int r0, int r1);
 void wf_q8_0_from_f16_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
-void wf_q8_0_matvec_row_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
-                             int r0, int r1);
-void wf_q8_0_from_f16_row_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+void wf_q8r_matvec_avx2(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1);
+void wf_q8r_from_f16_avx2(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1);
 void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
                          float *s);
 void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o);

@@ -168,15 +168,15 @@ void wf_f16_from_f32(const float *x, int n, uint16_t *h);
 
 /*
  * Q8_0, ggml's block type 8: blocks of 32 values, each an F16 scale d then
- * 32 int8 q (34 bytes), value_i = d·q_i.  Used for an 8-bit copy of the
- * output matrix (half the bytes of F16 per generated token) and for the
- * activations multiplied by it.  n (or cols) must be a multiple of 32.
+ * 32 int8 q (34 bytes), value_i = d·q_i.  What a file's Q8_0 output.weight
+ * holds, multiplied by activations quantised the same way (as ggml does).
+ * n (or cols) must be a multiple of 32.
  */
 #define WF_Q8_0_BLOCK 32
 #define WF_Q8_0_BYTES 34
 
 /* The default for the output matrix (lib/model, lib/repack): one stored in
- * F16/F32 of at least this many bytes is multiplied as a Q8_0 copy (there
+ * F16/F32 of at least this many bytes is multiplied as a WF_Q8R copy (there
  * it is the largest read per generated token: 2B-4T's is 656 MB); smaller
  * ones stay in cache and keep the exact product.  $WF_OUTPUT=q8_0 or f16
  * overrides either way. */
@@ -209,36 +209,54 @@ void wf_q8_0_from_f16(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
 void wf_q8_0_matvec(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1);
 
 /*
- * Row-scaled Q8_0: valid Q8_0 whose blocks all carry one scale per row (or
- * per token for activations), so a product is one integer dot and one
- * float multiply: about half the instructions of wf_q8_0_matvec, enough to
- * run at memory speed.  What wf's own output copies use (lib/model,
- * lib/repack mark them `wf.output_q8_0.row_scaled`).
+ * WF_Q8R, wf's 8-bit copy of an output matrix [rows][cols] (cols a multiple
+ * of 32): each row r scaled by its own d_r, value = d_r·q, and stored
+ * without gaps so the kernels read a row as one stream.  In memory (and as
+ * the image's tensor type WF_Q8R, lib/gguf.h), wf_q8r_bytes(rows, cols):
  *
- * wf_q8_0_quantize_row: as wf_q8_0_quantize with m = max |x_i| over all n
- * (NaN ignored) for every block.  wf_q8_0_from_f16_row: rows [r0, r1) of an
- * F16 matrix so, each row with its own m.
+ *   int8_t  q[rows][cols]    |q| <= 127
+ *   float   d[rows]          an F16 value, widened
+ *   int32_t sum[rows]        Σ_i q[r][i], which kernels multiplying
+ *                            activations shifted to unsigned subtract
+ *
+ * Activations are quantised the same way, one scale per token
+ * (wf_q8r_quantize).  A product is then one exact integer dot and one float
+ * multiply.  Conversion, per row (and per token), NaN ignored in the max:
+ *   m = max |w_i|, id = m > 0 ? 127 / m : 0, q_i = wf_q8(w_i · id),
+ *   d = wf_f16_to_f32(wf_f32_to_f16(m / 127)).
  */
-void wf_q8_0_quantize_row(const float *x, int n, uint8_t *dst);
-void wf_q8_0_from_f16_row(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1);
+#define WF_Q8R_ALIGN 32
+
+struct wf_q8r {
+	const int8_t *q;
+	const float *d;
+	const int32_t *sum;
+	int cols;
+};
+
+/* Bytes of a WF_Q8R matrix; and its three arrays within data (rows x cols
+ * as above; data 4-byte aligned, 64 for the fastest loads). */
+size_t wf_q8r_bytes(int rows, int cols);
+void wf_q8r_bind(struct wf_q8r *m, const void *data, int rows, int cols);
+
+/* x[n] to q[n]; returns d (the conversion above, one scale for all n). */
+float wf_q8r_quantize(const float *x, int n, int8_t *q);
+
+/* Rows [r0, r1) of an F16 (F32) matrix w [rows][cols] converted: row r to
+ * q + (r - r0)·cols, d[r - r0], sum[r - r0]. */
+void wf_q8r_from_f16(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1);
+void wf_q8r_from_f32(const float *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1);
 
 /*
- * Rows [r0, r1) of a row-scaled Q8_0 matrix times row-scaled activations
- * (|q| <= 127 on both sides):  out = (float)dot · (f16(dW) · f16(dx)), dot
- * the exact int32 Σ qW·qx over the row (|dot| < 2^31 for cols < 133,000),
- * dW and dx the first block's scales (the others are ignored).
+ * Rows [r0, r1) of W times n tokens x + j·ldx (int8 [cols], |x| <= 127,
+ * scale dx[j]):  out[j·ldo + r - r0] = (float)dot · (d_r · dx[j]), dot the
+ * exact int32 Σ q·x over the row (|dot| < 2^31 for cols < 133,000).  All
+ * variants agree bit for bit; the matrix is read from memory once for all
+ * the tokens (register tiles of rows x tokens where a variant has them).
+ * Uses up to about 80 KB of stack.
  */
-void wf_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1);
-
-/*
- * The same for n tokens, activations xq + j·ldx (bytes): out[j·ldo + r - r0]
- * equals wf_q8_0_matvec_row's out[r - r0] for token j, bit for bit; the
- * matrix is read from memory once for all of them (row blocks, or register
- * tiles of rows x tokens where a variant has them).  Uses up to about
- * 80 KB of stack.
- */
-void wf_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n, float *out,
-                        size_t ldo, int r0, int r1);
+void wf_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ldx, const float *dx, int n,
+                   float *out, size_t ldo, int r0, int r1);
 
 /* Conversions. */
 float wf_f16_to_f32(uint16_t h);

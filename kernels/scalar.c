@@ -223,15 +223,48 @@ void wf_q8_0_quantize(const float *x, int n, uint8_t *dst)
 		q8_0_blocks(x, WF_Q8_0_BLOCK, absmax(x, WF_Q8_0_BLOCK), dst);
 }
 
-void wf_q8_0_quantize_row(const float *x, int n, uint8_t *dst)
+size_t wf_q8r_bytes(int rows, int cols)
 {
-	q8_0_blocks(x, n, absmax(x, n), dst);
+	return (size_t)rows * ((size_t)cols + sizeof(float) + sizeof(int32_t));
 }
 
-void wf_q8_0_from_f16_row_scalar(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+void wf_q8r_bind(struct wf_q8r *m, const void *data, int rows, int cols)
 {
-	size_t rb = wf_q8_0_size(cols);
-	float x[WF_Q8_0_BLOCK];
+	const char *p = data;
+	m->q = (const int8_t *)p;
+	m->d = (const float *)(const void *)(p + (size_t)rows * cols);
+	m->sum = (const int32_t *)(const void *)(p + (size_t)rows * ((size_t)cols + sizeof(float)));
+	m->cols = cols;
+}
+
+/* x[n] (max |x| = m) to q[n] with its sum; returns d. */
+static float q8r_row(const float *x, int n, float m, int8_t *q, int32_t *sum)
+{
+	float id = m > 0 ? 127.0f / m : 0.0f;
+	int32_t s = 0;
+	for (int i = 0; i < n; i++)
+		s += q[i] = wf_q8(x[i] * id);
+	if (sum)
+		*sum = s;
+	return wf_f16_to_f32(wf_f32_to_f16(m / 127.0f));
+}
+
+float wf_q8r_quantize(const float *x, int n, int8_t *q)
+{
+	return q8r_row(x, n, absmax(x, n), q, NULL);
+}
+
+void wf_q8r_from_f32(const float *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1)
+{
+	for (int r = r0; r < r1; r++) {
+		const float *row = w + (size_t)r * cols;
+		d[r - r0] = q8r_row(row, cols, absmax(row, cols), q + (size_t)(r - r0) * cols, sum + (r - r0));
+	}
+}
+
+void wf_q8r_from_f16_scalar(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1)
+{
+	float x[WF_Q8R_ALIGN];
 	for (int r = r0; r < r1; r++) {
 		const uint16_t *row = w + (size_t)r * cols;
 		float m = 0;
@@ -240,30 +273,25 @@ void wf_q8_0_from_f16_row_scalar(const uint16_t *w, int cols, uint8_t *dst, int 
 			if (a > m)
 				m = a;
 		}
-		for (int b = 0; b < cols / WF_Q8_0_BLOCK; b++) {
-			for (int i = 0; i < WF_Q8_0_BLOCK; i++)
-				x[i] = wf_f16_to_f32(row[WF_Q8_0_BLOCK * b + i]);
-			q8_0_blocks(x, WF_Q8_0_BLOCK, m, dst + (size_t)(r - r0) * rb + (size_t)b * WF_Q8_0_BYTES);
+		int32_t s = 0, sb;
+		for (int b = 0; b < cols; b += WF_Q8R_ALIGN) {
+			for (int i = 0; i < WF_Q8R_ALIGN; i++)
+				x[i] = wf_f16_to_f32(row[b + i]);
+			d[r - r0] = q8r_row(x, WF_Q8R_ALIGN, m, q + (size_t)(r - r0) * cols + b, &sb);
+			s += sb;
 		}
+		sum[r - r0] = s;
 	}
 }
 
-void wf_q8_0_matvec_row_scalar(const uint8_t *w, int cols, const uint8_t *xq, float *out,
-                               int r0, int r1)
+void wf_q8r_matvec_scalar(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1)
 {
-	int nb = cols / WF_Q8_0_BLOCK;
-	uint16_t dx;
-	memcpy(&dx, xq, 2);
 	for (int r = r0; r < r1; r++) {
-		const uint8_t *row = w + (size_t)r * nb * WF_Q8_0_BYTES;
+		const int8_t *row = w->q + (size_t)r * w->cols;
 		int32_t dot = 0;
-		for (int b = 0; b < nb; b++)
-			for (int i = 0; i < WF_Q8_0_BLOCK; i++)
-				dot += (int8_t)row[(size_t)b * WF_Q8_0_BYTES + 2 + i] *
-				       (int8_t)xq[(size_t)b * WF_Q8_0_BYTES + 2 + i];
-		uint16_t dw;
-		memcpy(&dw, row, 2);
-		out[r - r0] = (float)dot * (wf_f16_to_f32(dw) * wf_f16_to_f32(dx));
+		for (int i = 0; i < w->cols; i++)
+			dot += row[i] * x[i];
+		out[r - r0] = (float)dot * (w->d[r] * dx);
 	}
 }
 
@@ -320,8 +348,8 @@ void wf_f16_round_scalar(float *x, int n)
 
 const struct wf_kern_ops wf_kern_scalar = {
 	"scalar", scalar_tmat_vec, scalar_tmat_mat, scalar_f16_matvec, wf_quantize_i8_scalar,
-	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
-	wf_q8_0_from_f16_row_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
+	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8r_matvec_scalar,
+	wf_q8r_from_f16_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
 	wf_softmax_scalar, wf_f16_round_scalar, wf_attn_scores_f16_scalar, wf_attn_mix_f16_scalar,
 	wf_f16_from_f32_scalar, NULL, NULL,
 };

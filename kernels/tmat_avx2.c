@@ -390,66 +390,67 @@ void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *o
 	}
 }
 
-/* Integer-only row product: 2 blocks a step, |w|, sign(x, w), maddubs,
- * madd into int32 (exact; no scale until the row's end). */
-void wf_q8_0_matvec_row_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0, int r1)
+/* WF_Q8R, one token: 64 columns a step (32 at the end), |q|, sign(x, q),
+ * maddubs, madd into int32 (exact; the scale once at the row's end). */
+void wf_q8r_matvec_avx2(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1)
 {
 	const __m256i ones16 = _mm256_set1_epi16(1);
-	const int nb = cols / WF_Q8_0_BLOCK, B = WF_Q8_0_BYTES;
-	uint16_t dx;
-	__builtin_memcpy(&dx, xq, 2);
-	const float fdx = _cvtsh_ss(dx);
+	const int cols = w->cols;
 	for (int r = r0; r < r1; r++) {
-		const uint8_t *row = w + (size_t)r * nb * B;
+		const int8_t *row = w->q + (size_t)r * cols;
 		__m256i a0 = _mm256_setzero_si256(), a1 = a0;
-		int b = 0;
-#define BLK(acc, k) do { \
-	__m256i wv = _mm256_loadu_si256((const __m256i *)(row + (size_t)(k) * B + 2)); \
-	__m256i xv = _mm256_loadu_si256((const __m256i *)(xq + (size_t)(k) * B + 2)); \
+		int i = 0;
+#define STEP(acc, k) do { \
+	__m256i wv = _mm256_loadu_si256((const __m256i *)(row + (k))); \
+	__m256i xv = _mm256_loadu_si256((const __m256i *)(x + (k))); \
 	acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(wv), \
 	                                                                   _mm256_sign_epi8(xv, wv)), ones16)); \
 } while (0)
-		for (; b + 2 <= nb; b += 2) {
-			BLK(a0, b);
-			BLK(a1, b + 1);
+		for (; i + 64 <= cols; i += 64) {
+			STEP(a0, i);
+			STEP(a1, i + 32);
 		}
-		if (b < nb)
-			BLK(a0, b);
-#undef BLK
+		if (i < cols)
+			STEP(a0, i);
+#undef STEP
 		__m256i t = _mm256_add_epi32(a0, a1);
 		__m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
 		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
 		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-		uint16_t dw;
-		__builtin_memcpy(&dw, row, 2);
-		out[r - r0] = (float)_mm_cvtsi128_si32(h) * (_cvtsh_ss(dw) * fdx);
+		out[r - r0] = (float)_mm_cvtsi128_si32(h) * (w->d[r] * dx);
 	}
 }
 
-/* Blocks of 32 F16 values to Q8_0 with absmax m (the scalar code's ops). */
-static void q8_0_blocks_f16(const uint16_t *row, int cols, float m, uint8_t *d)
+/* An F16 row (absmax m) to WF_Q8R q with the scalar code's float ops;
+ * returns Σ q. */
+static int32_t q8r_row_f16(const uint16_t *row, int cols, float m, int8_t *q)
 {
 	const __m256i perm = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+	const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
 	float id = m > 0 ? 127.0f / m : 0.0f;
-	uint16_t sc = wf_f32_to_f16(m / 127.0f);
 	__m256 vs = _mm256_set1_ps(id);
-	for (int b = 0; b < cols / WF_Q8_0_BLOCK; b++, row += 32, d += WF_Q8_0_BYTES) {
+	__m256i s = _mm256_setzero_si256();
+	for (int b = 0; b < cols; b += 32, row += 32) {
 		float x[32];
 		_mm256_storeu_ps(x, LDH(row));
 		_mm256_storeu_ps(x + 8, LDH(row + 8));
 		_mm256_storeu_ps(x + 16, LDH(row + 16));
 		_mm256_storeu_ps(x + 24, LDH(row + 24));
-		__builtin_memcpy(d, &sc, 2);
 		__m256i a = q8x8(x, vs), bq = q8x8(x + 8, vs), c = q8x8(x + 16, vs), e = q8x8(x + 24, vs);
-		__m256i p = _mm256_packs_epi16(_mm256_packs_epi32(a, bq), _mm256_packs_epi32(c, e));
-		_mm256_storeu_si256((__m256i *)(d + 2), _mm256_permutevar8x32_epi32(p, perm));
+		__m256i p = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(_mm256_packs_epi32(a, bq),
+		                                                           _mm256_packs_epi32(c, e)), perm);
+		_mm256_storeu_si256((__m256i *)(q + b), p);
+		s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, p), ones16));
 	}
+	__m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+	return _mm_cvtsi128_si32(h);
 }
 
-void wf_q8_0_from_f16_row_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0, int r1)
+void wf_q8r_from_f16_avx2(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1)
 {
 	const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-	const size_t rb = wf_q8_0_size(cols);
 	for (int r = r0; r < r1; r++) {
 		const uint16_t *row = w + (size_t)r * cols;
 		__m256 m8 = _mm256_setzero_ps();
@@ -465,7 +466,8 @@ void wf_q8_0_from_f16_row_avx2(const uint16_t *w, int cols, uint8_t *dst, int r0
 			if (a > m)
 				m = a;
 		}
-		q8_0_blocks_f16(row, cols, m, dst + (size_t)(r - r0) * rb);
+		sum[r - r0] = q8r_row_f16(row, cols, m, q + (size_t)(r - r0) * cols);
+		d[r - r0] = wf_f16_to_f32(wf_f32_to_f16(m / 127.0f));
 	}
 }
 
@@ -728,8 +730,8 @@ void wf_f16_from_f32_avx2(const float *x, int n, uint16_t *h)
 
 const struct wf_kern_ops wf_kern_avx2 = {
 	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
-	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8_0_matvec_row_avx2,
-	wf_q8_0_from_f16_row_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
+	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8r_matvec_avx2,
+	wf_q8r_from_f16_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
 	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,
 	wf_f16_from_f32_avx2, NULL, NULL,
 };

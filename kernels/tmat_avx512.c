@@ -245,13 +245,12 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 }
 
 /*
- * Row-scaled Q8_0 for several tokens.  Σ qW·qx = Σ (qx + 128)·qW − 128·Σ qW:
- * one vpdpbusd (unsigned shifted activations, signed weights) per 64
- * products, and each row's Σ qW by vpdpbusd with ones.  The int32 lanes
- * wrap beyond 66,000 columns, but the difference is exact modulo 2^32 and
- * |dot| < 2^31 by contract, so it is the scalar kernel's dot.  Register
- * tiles of 4 rows x QT tokens; a row's 64 columns are its blocks b and
- * b + 1 joined in one register (an odd last block with zeros above).
+ * WF_Q8R (kernels.h).  Σ q·x = Σ (x + 128)·q − 128·Σ q: one vpdpbusd
+ * (unsigned shifted activations, signed weights) per 64 products, Σ q
+ * stored with the row.  The int32 lanes wrap beyond 66,000 columns, but
+ * the difference is exact modulo 2^32 and |dot| < 2^31 by contract, so it
+ * is the scalar kernel's dot.  Register tiles of 4 rows x QT tokens, 64
+ * columns a step (32, zero-extended, at the end of a row of 64k + 32).
  * Tokens go in chunks of QCH, their shifted activations (QCH·cols bytes)
  * on the stack; a single token goes a row at a time (below), and wider
  * matrices take the AVX2 kernel.
@@ -260,29 +259,23 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 #define QCH 18
 #define QCOLS 4096
 
-/* The values of the row-scaled Q8_0 activations x (nb blocks) plus 128, as
- * unsigned bytes at xu, with zeros above an odd last block (the 64-column
- * loads read it whole); returns x's scale. */
-static float q8_shifted(const uint8_t *x, int nb, uint8_t *xu)
+/* x[cols] plus 128 as unsigned bytes at xu, zeros up to the next 64. */
+static void q8_shifted(const int8_t *x, int cols, uint8_t *xu)
 {
 	const __m256i bias = _mm256_set1_epi8((char)0x80);
-	for (int b = 0; b < nb; b++)
-		_mm256_storeu_si256((__m256i *)(xu + 32 * b),
-		                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + (size_t)b * WF_Q8_0_BYTES + 2)), bias));
-	if (nb % 2)
-		memset(xu + 32 * nb, 0, 32);
-	uint16_t dx;
-	memcpy(&dx, x, 2);
-	return _cvtsh_ss(dx);
+	for (int i = 0; i < cols; i += 32)
+		_mm256_storeu_si256((__m256i *)(xu + i),
+		                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + i)), bias));
+	if (cols % 64)
+		memset(xu + cols, 0, 32);
 }
 
-static inline __m512i q8_w64(const uint8_t *row, int b, int nb)
+/* Columns [i, i + 64) of a row, zeros past cols (a multiple of 32). */
+static inline __m512i q8_w64(const int8_t *row, int i, int cols)
 {
-	const uint8_t *p = row + (size_t)b * WF_Q8_0_BYTES + 2;
-	__m512i lo = _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)p));
-	if (b + 1 == nb)
-		return lo;
-	return _mm512_inserti64x4(lo, _mm256_loadu_si256((const __m256i *)(p + WF_Q8_0_BYTES)), 1);
+	if (i + 64 <= cols)
+		return _mm512_loadu_si512((const void *)(row + i));
+	return _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)(row + i)));
 }
 
 /* [Σ a, Σ b, Σ c, Σ d] over the lanes of four accumulators. */
@@ -294,30 +287,30 @@ static inline __m128i hsum_rows(__m512i a, __m512i b, __m512i c, __m512i d)
 	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
 }
 
-/* dot[t] = [Σ (qx_t + 128)·qW over row w[k], k < 4], tokens xu[t]; where pf
- * is set, the loop also prefetches 160 bytes from it per 64 columns. */
-static inline __attribute__((always_inline)) void q8_tile(const uint8_t *const w[4], int nb,
+/* dot[t] = [Σ (x_t + 128)·q over row w[k], k < 4], tokens xu[t]; where pf
+ * is set, the loop also prefetches the 256 bytes at pf + 4·i per 64
+ * columns i (the next four rows). */
+static inline __attribute__((always_inline)) void q8_tile(const int8_t *const w[4], int cols,
                                                           const uint8_t *const xu[QT],
-                                                          __m128i dot[QT], const uint8_t *pf,
+                                                          __m128i dot[QT], const int8_t *pf,
                                                           const int nt)
 {
 	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
 	__m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
 	__m512i c0 = a0, c1 = a0, c2 = a0, c3 = a0, c4 = a0, c5 = a0;
 	__m512i d0 = a0, d1 = a0, d2 = a0, d3 = a0, d4 = a0, d5 = a0;
-	for (int b = 0; b < nb; b += 2) {
-		__m512i k0 = q8_w64(w[0], b, nb), k1 = q8_w64(w[1], b, nb);
-		__m512i k2 = q8_w64(w[2], b, nb), k3 = q8_w64(w[3], b, nb), x;
+	for (int i = 0; i < cols; i += 64) {
+		__m512i k0 = q8_w64(w[0], i, cols), k1 = q8_w64(w[1], i, cols);
+		__m512i k2 = q8_w64(w[2], i, cols), k3 = q8_w64(w[3], i, cols), x;
 		PIN(k0); PIN(k1); PIN(k2); PIN(k3);
 		if (pf) {
-			const char *p = (const char *)pf + 160 * b;
+			const char *p = (const char *)pf + 4 * i;
 			_mm_prefetch(p, _MM_HINT_T0);
 			_mm_prefetch(p + 64, _MM_HINT_T0);
 			_mm_prefetch(p + 128, _MM_HINT_T0);
 			_mm_prefetch(p + 192, _MM_HINT_T0);
-			_mm_prefetch(p + 256, _MM_HINT_T0);
 		}
-#define TOK(t, a, bb, c, d) x = _mm512_loadu_si512((const void *)(xu[t] + 32 * b)); PIN(x); \
+#define TOK(t, a, bb, c, d) x = _mm512_loadu_si512((const void *)(xu[t] + i)); PIN(x); \
 	DP(a, x, k0); DP(bb, x, k1); DP(c, x, k2); DP(d, x, k3); PIN(a); PIN(bb); PIN(c); PIN(d)
 		TOK(0, a0, b0, c0, d0); TOK(1, a1, b1, c1, d1); TOK(2, a2, b2, c2, d2);
 		TOK(3, a3, b3, c3, d3);
@@ -337,126 +330,94 @@ static inline __attribute__((always_inline)) void q8_tile(const uint8_t *const w
 }
 
 /* 6 tokens, or at most 4 (a chunk's last tile). */
-static void q8_tile6(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], __m128i dot[QT],
-                     const uint8_t *pf)
+static void q8_tile6(const int8_t *const w[4], int cols, const uint8_t *const xu[QT], __m128i dot[QT],
+                     const int8_t *pf)
 {
-	q8_tile(w, nb, xu, dot, pf, 6);
+	q8_tile(w, cols, xu, dot, pf, 6);
 }
 
-static void q8_tile4(const uint8_t *const w[4], int nb, const uint8_t *const xu[QT], __m128i dot[QT],
-                     const uint8_t *pf)
+static void q8_tile4(const int8_t *const w[4], int cols, const uint8_t *const xu[QT], __m128i dot[QT],
+                     const int8_t *pf)
 {
-	q8_tile(w, nb, xu, dot, pf, 4);
+	q8_tile(w, cols, xu, dot, pf, 4);
 }
 
 /*
  * One token (generation): a row at a time (sequential reads: four rows
- * interleaved ran at 22 against 37 GB/s from memory), per 64 columns
- * vpdpbusd with the shifted activations and with 128 (the offset 128·Σ qW,
- * subtracted lane by lane before the one reduction; exact modulo 2^32 as
- * above), in two chains.
+ * interleaved ran at 22 against 37 GB/s from memory), 64 columns a step in
+ * two chains.
  */
-static void avx512_q8_0_matvec_row(const uint8_t *w, int cols, const uint8_t *xq, float *out, int r0,
-                                   int r1)
+static void avx512_q8r_matvec(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1)
 {
+	const int cols = w->cols;
 	if (cols > QCOLS) {
-		wf_q8_0_matvec_row_avx2(w, cols, xq, out, r0, r1);
+		wf_q8r_matvec_avx2(w, x, dx, out, r0, r1);
 		return;
 	}
-	const int nb = cols / WF_Q8_0_BLOCK;
-	const size_t rb = (size_t)nb * WF_Q8_0_BYTES;
 	_Alignas(64) uint8_t xu[QCOLS];
-	const __m512i c128 = _mm512_set1_epi8((char)0x80);
-	const float fdx = q8_shifted(xq, nb, xu);
+	q8_shifted(x, cols, xu);
 	for (int r = r0; r < r1; r++) {
-		const uint8_t *wr = w + (size_t)r * rb;
-		__m512i a0 = _mm512_setzero_si512(), a1 = a0, o0 = a0, o1 = a0;
-		int b = 0;
-		for (; b + 4 <= nb; b += 4) {
-			__m512i k0 = q8_w64(wr, b, nb), k1 = q8_w64(wr, b + 2, nb);
-			DP(a0, _mm512_loadu_si512((const void *)(xu + 32 * b)), k0);
-			DP(o0, c128, k0);
-			DP(a1, _mm512_loadu_si512((const void *)(xu + 32 * b + 64)), k1);
-			DP(o1, c128, k1);
+		const int8_t *wr = w->q + (size_t)r * cols;
+		__m512i a0 = _mm512_setzero_si512(), a1 = a0;
+		int i = 0;
+		for (; i + 128 <= cols; i += 128) {
+			DP(a0, _mm512_loadu_si512((const void *)(xu + i)), _mm512_loadu_si512((const void *)(wr + i)));
+			DP(a1, _mm512_loadu_si512((const void *)(xu + i + 64)),
+			   _mm512_loadu_si512((const void *)(wr + i + 64)));
 		}
-		for (; b < nb; b += 2) {
-			__m512i k0 = q8_w64(wr, b, nb);
-			DP(a0, _mm512_loadu_si512((const void *)(xu + 32 * b)), k0);
-			DP(o0, c128, k0);
-		}
-		uint16_t dw;
-		memcpy(&dw, wr, 2);
-		int32_t d = _mm512_reduce_add_epi32(_mm512_sub_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(o0, o1)));
-		out[r - r0] = (float)d * (_cvtsh_ss(dw) * fdx);
+		for (; i < cols; i += 64)
+			DP(a0, _mm512_loadu_si512((const void *)(xu + i)), q8_w64(wr, i, cols));
+		int32_t d = (int32_t)((uint32_t)_mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1)) -
+		                      ((uint32_t)w->sum[r] << 7));
+		out[r - r0] = (float)d * (w->d[r] * dx);
 	}
 }
 
-static void avx512_q8_0_matmat_row(const uint8_t *w, int cols, const uint8_t *xq, size_t ldx, int n,
-                                   float *out, size_t ldo, int r0, int r1)
+static void avx512_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ldx, const float *dx, int n,
+                              float *out, size_t ldo, int r0, int r1)
 {
-	const int nb = cols / WF_Q8_0_BLOCK;
-	const size_t rb = (size_t)nb * WF_Q8_0_BYTES;
-	if (n == 1) {
-		avx512_q8_0_matvec_row(w, cols, xq, out, r0, r1);
-		return;
-	}
+	const int cols = w->cols;
 	if (cols > QCOLS) {
 		for (int b0 = r0; b0 < r1; b0 += 64) {
 			int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
 			for (int j = 0; j < n; j++)
-				wf_q8_0_matvec_row_avx2(w, cols, xq + (size_t)j * ldx,
-				                        out + (size_t)j * ldo + (b0 - r0), b0, b1);
+				wf_q8r_matvec_avx2(w, x + (size_t)j * ldx, dx[j], out + (size_t)j * ldo + (b0 - r0), b0, b1);
 		}
 		return;
 	}
 	const int ldu = (cols + 63) / 64 * 64;
 	_Alignas(64) uint8_t xu[QCH * QCOLS];
-	const __m512i ones = _mm512_set1_epi8(1);
 	for (int j0 = 0; j0 < n; j0 += QCH) {
 		const int nj = n - j0 < QCH ? n - j0 : QCH;
-		float fdx[QCH];
 		for (int j = 0; j < nj; j++)
-			fdx[j] = q8_shifted(xq + (size_t)(j0 + j) * ldx, nb, xu + (size_t)j * ldu);
+			q8_shifted(x + (size_t)(j0 + j) * ldx, cols, xu + (size_t)j * ldu);
 		for (int r = r0; r < r1; r += 4) {
-			const uint8_t *wr[4];
+			const int8_t *wr[4];
 			int32_t sw[4];
 			float fdw[4];
 			__m128i dot[QT];
 			for (int k = 0; k < 4; k++) {
 				/* rows past r1 repeat the last row; their sums are dropped */
-				wr[k] = w + (size_t)(r + k < r1 ? r + k : r1 - 1) * rb;
-				/* four chains: one would wait on vpdpbusd's latency */
-				__m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
-				int b = 0;
-				for (; b + 8 <= nb; b += 8) {
-					DP(s0, ones, q8_w64(wr[k], b, nb));
-					DP(s1, ones, q8_w64(wr[k], b + 2, nb));
-					DP(s2, ones, q8_w64(wr[k], b + 4, nb));
-					DP(s3, ones, q8_w64(wr[k], b + 6, nb));
-				}
-				for (; b < nb; b += 2)
-					DP(s0, ones, q8_w64(wr[k], b, nb));
-				sw[k] = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_add_epi32(s0, s1),
-				                                                 _mm512_add_epi32(s2, s3)));
-				uint16_t dw;
-				memcpy(&dw, wr[k], 2);
-				fdw[k] = _cvtsh_ss(dw);
+				int rk = r + k < r1 ? r + k : r1 - 1;
+				wr[k] = w->q + (size_t)rk * cols;
+				sw[k] = w->sum[rk];
+				fdw[k] = w->d[rk];
 			}
 			for (int j = 0; j < nj; j += QT) {
 				const uint8_t *xt[QT];
 				for (int t = 0; t < QT; t++)
 					xt[t] = xu + (size_t)(j + t < nj ? j + t : nj - 1) * ldu;
-				/* the first tile prefetches the next four rows (contiguous,
-				 * 4·rb bytes: 160 bytes a step of 64 columns) */
-				const uint8_t *pf = j == 0 && r + 4 < r1 ? w + (size_t)(r + 4) * rb : NULL;
-				(nj - j <= 4 ? q8_tile4 : q8_tile6)(wr, nb, xt, dot, pf);
-				/* (float)(dot − 128·Σ qW) · (dW · dx), four rows a vector:
+				/* the first tile prefetches the next four rows
+				 * (contiguous: 256 bytes a step of 64 columns) */
+				const int8_t *pf = j == 0 && r + 4 < r1 ? w->q + (size_t)(r + 4) * cols : NULL;
+				(nj - j <= 4 ? q8_tile4 : q8_tile6)(wr, cols, xt, dot, pf);
+				/* (float)(dot − 128·Σ q) · (d_r · dx), four rows a vector:
 				 * the scalar expression's operations lane by lane */
 				const __m128i off = _mm_slli_epi32(_mm_loadu_si128((const __m128i *)sw), 7);
 				const __m128 vdw = _mm_loadu_ps(fdw);
 				for (int t = 0; t < QT && j + t < nj; t++) {
 					__m128 v = _mm_mul_ps(_mm_cvtepi32_ps(_mm_sub_epi32(dot[t], off)),
-					                      _mm_mul_ps(vdw, _mm_set1_ps(fdx[j + t])));
+					                      _mm_mul_ps(vdw, _mm_set1_ps(dx[j0 + j + t])));
 					float *o = out + (size_t)(j0 + j + t) * ldo + (r - r0);
 					if (r + 4 <= r1) {
 						_mm_storeu_ps(o, v);
@@ -759,8 +720,8 @@ static void avx512_attn_mix_grp(const float *w, size_t ldw, int nq, const void *
 
 const struct wf_kern_ops wf_kern_avx512 = {
 	"avx512", avx512_tmat_vec, avx512_tmat_mat, avx512_f16_matvec, wf_quantize_avx2,
-	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avx512_q8_0_matvec_row,
-	wf_q8_0_from_f16_row_avx2, avx512_attn_scores, avx512_attn_mix, avx512_q8_0_matmat_row,
+	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avx512_q8r_matvec,
+	wf_q8r_from_f16_avx2, avx512_attn_scores, avx512_attn_mix, avx512_q8r_matmat,
 	wf_softmax_avx2, wf_f16_round_avx2, avx512_attn_scores_f16, avx512_attn_mix_f16,
 	wf_f16_from_f32_avx2, avx512_attn_scores_grp, avx512_attn_mix_grp,
 };

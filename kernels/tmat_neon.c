@@ -129,8 +129,8 @@ static void neon_f16_matvec(const uint16_t *w, int cols, const float *x, float *
 
 const struct wf_kern_ops wf_kern_neon = {
 	"neon", neon_tmat_vec, neon_tmat_mat, neon_f16_matvec, wf_quantize_i8_scalar,
-	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8_0_matvec_row_scalar,
-	wf_q8_0_from_f16_row_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
+	wf_q8_0_matvec_scalar, wf_q8_0_from_f16_scalar, wf_q8r_matvec_scalar,
+	wf_q8r_from_f16_scalar, wf_attn_scores_scalar, wf_attn_mix_scalar, NULL,
 	wf_softmax_scalar, wf_f16_round_scalar, wf_attn_scores_f16_scalar, wf_attn_mix_f16_scalar,
 	wf_f16_from_f32_scalar, NULL, NULL,
 };

@@ -43,6 +43,8 @@ const char *wf_ggml_type_name(uint32_t t)
 	static char buf[32];
 	if (t == WF_TYPE_WF_TMAT)
 		return "WF_TMAT";
+	if (t == WF_TYPE_WF_Q8R)
+		return "WF_Q8R";
 	if (t < N_TYPES && TYPES[t].name)
 		return TYPES[t].name;
 	snprintf(buf, sizeof buf, "type %u", t);
@@ -51,10 +53,10 @@ const char *wf_ggml_type_name(uint32_t t)
 
 int wf_ggml_type_known(uint32_t t)
 {
-	return (t < N_TYPES && TYPES[t].blck != 0) || t == WF_TYPE_WF_TMAT;
+	return (t < N_TYPES && TYPES[t].blck != 0) || t == WF_TYPE_WF_TMAT || t == WF_TYPE_WF_Q8R;
 }
 
-/* WF_TMAT has no fixed block: its size depends on the row count. */
+/* WF_TMAT and WF_Q8R have no fixed block: their sizes depend on the row count. */
 uint32_t wf_ggml_blck_size(uint32_t t)
 {
 	return t < N_TYPES && TYPES[t].blck ? TYPES[t].blck : 0;
@@ -99,6 +101,14 @@ int wf_ggml_nbytes(uint32_t t, const int64_t *ne, uint32_t n_dims, uint64_t *out
 		if ((uint64_t)ne[1] > (uint64_t)INT32_MAX || (uint64_t)ne[0] > (uint64_t)INT32_MAX)
 			return wf_errf(err, errlen, "WF_TMAT matrix too large");
 		*out = ((uint64_t)ne[1] + 3) / 4 * 4 * ((uint64_t)ne[0] / 4) + 32;
+		return 0;
+	}
+	if (t == WF_TYPE_WF_Q8R) {
+		if (n_dims != 2 || ne[0] % 32)
+			return wf_errf(err, errlen, "WF_Q8R needs 2 dimensions and rows of a multiple of 32 values");
+		if ((uint64_t)ne[1] > (uint64_t)INT32_MAX || (uint64_t)ne[0] > (uint64_t)INT32_MAX)
+			return wf_errf(err, errlen, "WF_Q8R matrix too large");
+		*out = (uint64_t)ne[1] * ((uint64_t)ne[0] + 8);
 		return 0;
 	}
 	const struct type_info *ti = &TYPES[t];

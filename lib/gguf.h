@@ -44,7 +44,12 @@ enum wf_ggml_type {
 	 * padded to a multiple of 4, cols a multiple of 128), then an f32 scale
 	 * s_W and 28 zero bytes: ceil(rows/4)*4*cols/4 + 32 bytes.  Written by
 	 * `wf-shm load` into model images; no other engine reads it. */
-	WF_TYPE_WF_TMAT = 1000
+	WF_TYPE_WF_TMAT = 1000,
+	/* wf's own: an 8-bit output matrix [cols, rows] (kernels/kernels.h
+	 * WF_Q8R: int8 rows without gaps, then a float scale and an int32 sum
+	 * per row; cols a multiple of 32): rows·(cols + 8) bytes.  Written by
+	 * `wf-shm load` into model images. */
+	WF_TYPE_WF_Q8R = 1001
 };
 
 /* A string inside the buffer: len bytes at ptr, not NUL-terminated. */

@@ -35,7 +35,9 @@
 #include <sys/types.h>
 
 #define WF_IMAGE_MAGIC "WFIMAGE"       /* 8 bytes with the NUL */
-#define WF_IMAGE_VERSION 1
+/* 2 (2026-12-04): the output matrix's 8-bit copy as WF_Q8R (`wf.output_q8r`)
+ * where version 1 held row-scaled Q8_0 (`wf.output_q8_0`) */
+#define WF_IMAGE_VERSION 2
 #define WF_IMAGE_READY 0x59444552u     /* "REDY": header.ready once published */
 #define WF_IMAGE_PREFIX "/wf."         /* shm object name = prefix + NAME */
 #define WF_IMAGE_DIR "/dev/shm"        /* where Linux shows shm objects */
@@ -162,7 +164,8 @@ struct wf_image {
  *   another user's object  "image 'NAME' belongs to nobody (uid 65534), not to root (uid 0)"
  *   too small for a header "image 'NAME': size N bytes is too small for a header"
  *   bad magic / version    "image 'NAME': bad magic (not a wf image)" /
- *                          "image 'NAME': format version N, expected 1"
+ *                          "image 'NAME': format version N, expected 2 (made by another
+ *                           version of wf: remove it and load the model again)"
  *   not ready              "image 'NAME' is not ready: its loader (pid N) is still building it" /
  *                          "image 'NAME' is not ready: its loader (pid N) died before finishing
  *                           (remove it with 'wf-shm rm --stale')"

@@ -31,8 +31,8 @@ struct fmat {
 	int rows, cols;
 	const float *f32;
 	const uint16_t *f16;
-	const uint8_t *q8;   /* output matrix only: Q8_0 rows (kernels.h), used when set */
-	int q8row;           /* ... row-scaled (wf_q8_0_matvec_row): wf's own copies */
+	const uint8_t *q8;   /* output matrix only: a file's Q8_0 rows (kernels.h), used when set */
+	struct wf_q8r q8r;   /* output matrix only: wf's 8-bit copy (kernels.h), used when q8r.q is set */
 };
 
 /* Low-rank correction of one linear: out += U (V x), x the float input. */
@@ -790,14 +790,14 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 }
 
 /*
- * The output matrix in Q8_0 (kernels.h; half the bytes of F16 per token):
- * output.weight stored as Q8_0, else the copy `wf.output_q8_0` a model
- * image carries (lib/repack), else with $WF_OUTPUT=q8_0 one made here from
- * the F16/F32 matrix when it is large (WF_Q8_0_OUTPUT_MIN, kernels.h) or
- * $WF_OUTPUT=q8_0.  $WF_OUTPUT=f16 keeps the float product.  The activations
- * are quantised to Q8_0 too, as ggml does for a Q8_0 matrix.  wf's own
- * copies are row-scaled (one scale per row, and per token for the
- * activations; kernels.h), which halves the product's instructions.
+ * The output matrix in 8 bits (half the bytes of F16 per token): a file's
+ * output.weight stored as Q8_0 is multiplied as it is (load_fmat; the
+ * activations quantised to Q8_0 too, as ggml does).  Otherwise the F16/F32
+ * matrix gets wf's row-scaled copy (kernels.h WF_Q8R: one scale per row,
+ * and per token for the activations, so a product is one integer dot):
+ * the tensor `wf.output_q8r` a model image carries (lib/repack), else one
+ * made here when the matrix is large (WF_Q8_0_OUTPUT_MIN, kernels.h) or
+ * $WF_OUTPUT=q8_0.  $WF_OUTPUT=f16 keeps the float product.
  */
 static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 {
@@ -807,32 +807,29 @@ static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 	const struct wf_gguf_tensor *t = wf_gguf_tensor(m->g, "output.weight");
 	if (t && t->type == WF_TYPE_Q8_0)
 		return 0;   /* bound by load_fmat */
-	if (want < 0 || H % WF_Q8_0_BLOCK)
+	if (want < 0 || H % WF_Q8R_ALIGN)
 		return 0;
-	t = tensor(m->g, "wf.output_q8_0", H, V, 0, &fail, err, errlen);
+	t = tensor(m->g, "wf.output_q8r", H, V, 0, &fail, err, errlen);
 	if (fail)
 		return -1;
-	if (t && t->type == WF_TYPE_Q8_0) {
-		uint32_t rs = 0;
-		char sub[64];
-		m->out.q8 = t->data;
-		m->out.q8row = wf_gguf_get_u32(m->g, "wf.output_q8_0.row_scaled", &rs, sub, sizeof sub) == 0 && rs == 1;
+	if (t && t->type == WF_TYPE_WF_Q8R) {
+		wf_q8r_bind(&m->out.q8r, t->data, V, H);
 		return 0;
 	}
 	if (want == 0 && (size_t)H * (size_t)V * (m->out.f16 ? 2 : 4) >= WF_Q8_0_OUTPUT_MIN)
 		want = 1;
 	if (want > 0) {
-		size_t rb = wf_q8_0_size(H);
-		uint8_t *q = model_alloc(m, rb * (size_t)V, err, errlen);
+		char *q = model_alloc(m, wf_q8r_bytes(V, H), err, errlen);
 		if (!q)
 			return -1;
+		int8_t *qq = (int8_t *)q;
+		float *d = (float *)(void *)(q + (size_t)V * H);
+		int32_t *sum = (int32_t *)(void *)(q + (size_t)V * (H + sizeof(float)));
 		if (m->out.f16)
-			wf_q8_0_from_f16_row(m->out.f16, H, q, 0, V);
+			wf_q8r_from_f16(m->out.f16, H, qq, d, sum, 0, V);
 		else
-			for (int r = 0; r < V; r++)
-				wf_q8_0_quantize_row(m->out.f32 + (size_t)r * H, H, q + (size_t)r * rb);
-		m->out.q8 = q;
-		m->out.q8row = 1;
+			wf_q8r_from_f32(m->out.f32, H, qq, d, sum, 0, V);
+		wf_q8r_bind(&m->out.q8r, q, V, H);
 	}
 	return 0;
 }
@@ -1601,10 +1598,12 @@ static void stage_norm_quant(struct wf_ctx *c, int ti, int nt)
 				break;
 			add_into(x, c->ao + (size_t)j * H, H);
 			rmsnorm(xn, x, m->output_norm, H, hp->rms_eps);
-			/* A Q8_0 output matrix multiplies Q8_0 activations, put in
-			 * the spent query rows (1.0625 H bytes fit in H floats). */
-			if (m->out.q8 && m->out.q8row)
-				wf_q8_0_quantize_row(xn, H, (uint8_t *)(c->q + (size_t)j * H));
+			/* wf's 8-bit copy multiplies activations quantised as it
+			 * is, put in the spent inputs of the ternary products; a
+			 * Q8_0 output matrix Q8_0 activations, put in the spent
+			 * query rows (1.0625 H bytes fit in H floats). */
+			if (m->out.q8r.q)
+				c->qs[j] = wf_q8r_quantize(xn, H, c->q8 + (size_t)j * H);
 			else if (m->out.q8)
 				wf_q8_0_quantize(xn, H, (uint8_t *)(c->q + (size_t)j * H));
 			/* An F16 output matrix multiplies an F16 copy of the hidden
@@ -1778,11 +1777,10 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		if (r0 >= r1)
 			break;
 		int HF = H > F ? H : F;
-		if (m->out.q8 && m->out.q8row) {
+		if (m->out.q8r.q) {
 			/* the kernel reads the matrix once for all tokens */
-			wf_q8_0_matmat_row(m->out.q8, H, (const uint8_t *)(c->q + (size_t)c->lo_from * H),
-			                   (size_t)H * sizeof *c->q, c->n - c->lo_from, c->logits + r0,
-			                   (size_t)hp->n_vocab, r0, r1);
+			wf_q8r_matmat(&m->out.q8r, c->q8 + (size_t)c->lo_from * H, (size_t)H, c->qs + c->lo_from,
+			              c->n - c->lo_from, c->logits + r0, (size_t)hp->n_vocab, r0, r1);
 			break;
 		}
 		/* Several tokens take the rows in blocks of OUT_ROWS, so that a

@@ -32,7 +32,7 @@ struct wf_repack {
 	int n_rewrite;
 	void *tok_index;    /* the tokenizer's precomputed index, or NULL */
 	size_t tok_index_len;
-	const struct wf_gguf_tensor *q8src; /* the output matrix copied as wf.output_q8_0, or NULL */
+	const struct wf_gguf_tensor *q8src; /* the output matrix copied as wf.output_q8r, or NULL */
 	uint64_t data_total;
 	struct wf_gguf_writer *w;
 };
@@ -56,7 +56,7 @@ static int is_projection(const char *name)
 }
 
 /*
- * The float output matrix to add as a Q8_0 copy: output.weight, else the
+ * The float output matrix to add as a WF_Q8R copy: output.weight, else the
  * tied token_embd.weight, when it is F16/F32/BF16 [cols % 32 == 0, rows]
  * and WF_OUTPUT says q8_0, or it is unset and the matrix holds at least
  * WF_Q8_0_OUTPUT_MIN bytes (lib/model uses the copy on the same terms).
@@ -67,7 +67,7 @@ static const struct wf_gguf_tensor *output_q8_source(const struct wf_gguf *g)
 	const struct wf_gguf_tensor *t = wf_gguf_tensor(g, "output.weight");
 	if (!t)
 		t = wf_gguf_tensor(g, "token_embd.weight");
-	if (!t || (env && !strcmp(env, "f16")) || t->n_dims != 2 || t->ne[0] % WF_Q8_0_BLOCK ||
+	if (!t || (env && !strcmp(env, "f16")) || t->n_dims != 2 || t->ne[0] % WF_Q8R_ALIGN ||
 	    t->ne[0] > INT32_MAX || t->ne[1] > INT32_MAX ||
 	    (t->type != WF_TYPE_F16 && t->type != WF_TYPE_F32 && t->type != WF_TYPE_BF16))
 		return NULL;
@@ -76,21 +76,23 @@ static const struct wf_gguf_tensor *output_q8_source(const struct wf_gguf *g)
 	return t->nbytes >= WF_Q8_0_OUTPUT_MIN ? t : NULL;
 }
 
-/* Append the row-scaled Q8_0 copy of t (kernels.h), one row at a time
- * through a float row: the bytes lib/model makes at load. */
+/* Append the WF_Q8R copy of t (kernels.h), one row at a time through a
+ * float row: the bytes lib/model makes at load.  The rows' int8 go out
+ * 1024 rows at a time; their scales and sums, which follow all of them,
+ * at the end. */
 static int write_q8(struct wf_repack *r, const struct wf_gguf_tensor *t, char *err, size_t errlen)
 {
-	int cols = (int)t->ne[0], rows = (int)t->ne[1], es = t->type == WF_TYPE_F32 ? 4 : 2;
-	size_t rb = wf_q8_0_size(cols), step = 1024;
-	float *x = malloc((size_t)cols * sizeof *x);
-	uint8_t *q = malloc(step * rb);
+	int cols = (int)t->ne[0], rows = (int)t->ne[1], es = t->type == WF_TYPE_F32 ? 4 : 2, step = 1024;
+	float *x = malloc((size_t)cols * sizeof *x), *d = malloc((size_t)rows * sizeof *d);
+	int32_t *sum = malloc((size_t)rows * sizeof *sum);
+	int8_t *q = malloc((size_t)step * cols);
 	int rc = -1;
-	if (!x || !q) {
+	if (!x || !d || !sum || !q) {
 		wf_errf(err, errlen, "out of memory");
 		goto out;
 	}
-	for (int r0 = 0; r0 < rows; r0 += (int)step) {
-		int r1 = rows - r0 < (int)step ? rows : r0 + (int)step;
+	for (int r0 = 0; r0 < rows; r0 += step) {
+		int r1 = rows - r0 < step ? rows : r0 + step;
 		for (int i = r0; i < r1; i++) {
 			const uint8_t *src = t->data + (size_t)i * cols * es;
 			for (int k = 0; k < cols; k++) {
@@ -102,16 +104,22 @@ static int write_q8(struct wf_repack *r, const struct wf_gguf_tensor *t, char *e
 					x[k] = t->type == WF_TYPE_F16 ? wf_f16_to_f32(h) : wf_bf16_to_f32(h);
 				}
 			}
-			wf_q8_0_quantize_row(x, cols, q + (size_t)(i - r0) * rb);
+			wf_q8r_from_f32(x, cols, q + (size_t)(i - r0) * cols, d + i, sum + i, 0, 1);
 		}
-		if (wf_gguf_writer_data(r->w, q, (size_t)(r1 - r0) * rb) < 0) {
-			wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
-			goto out;
-		}
+		if (wf_gguf_writer_data(r->w, q, (size_t)(r1 - r0) * cols) < 0)
+			goto werr;
 	}
+	if (wf_gguf_writer_data(r->w, d, (size_t)rows * sizeof *d) < 0 ||
+	    wf_gguf_writer_data(r->w, sum, (size_t)rows * sizeof *sum) < 0)
+		goto werr;
 	rc = 0;
+	goto out;
+werr:
+	wf_errf(err, errlen, "%s", wf_gguf_writer_error(r->w));
 out:
 	free(x);
+	free(d);
+	free(sum);
 	free(q);
 	return rc;
 }
@@ -157,14 +165,13 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 	for (uint64_t i = 0; i < g->n_kv; i++) {
 		const struct wf_gguf_kv *kv = &g->kv[i];
 		if ((kv->key.len == 17 && !memcmp(kv->key.ptr, "general.alignment", 17)) ||
-		    (kv->key.len == 11 && !memcmp(kv->key.ptr, "wf.repacked", 11)) ||
-		    (kv->key.len == 25 && !memcmp(kv->key.ptr, "wf.output_q8_0.row_scaled", 25)))
+		    (kv->key.len == 11 && !memcmp(kv->key.ptr, "wf.repacked", 11)))
 			continue;
 		wf_gguf_writer_copy_kv(r->w, kv);
 	}
 	wf_gguf_writer_u32(r->w, "wf.repacked", 1);
-	if (!wf_gguf_tensor(g, "wf.output_q8_0") && (r->q8src = output_q8_source(g)))
-		wf_gguf_writer_u32(r->w, "wf.output_q8_0.row_scaled", 1);
+	if (!wf_gguf_tensor(g, "wf.output_q8r"))
+		r->q8src = output_q8_source(g);
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct item *it = &r->it[i];
 		const struct wf_gguf_tensor *t = &g->tensors[i];
@@ -192,7 +199,7 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 		wf_gguf_writer_tensor(r->w, t->name, type, t->ne, t->n_dims);
 	}
 	if (r->q8src)
-		wf_gguf_writer_tensor(r->w, "wf.output_q8_0", WF_TYPE_Q8_0, r->q8src->ne, 2);
+		wf_gguf_writer_tensor(r->w, "wf.output_q8r", WF_TYPE_WF_Q8R, r->q8src->ne, 2);
 	if (add_tok_index(r, err, errlen) < 0) {
 		wf_repack_free(r);
 		return NULL;

@@ -13,11 +13,11 @@
  * kept as it is and still applied by the model.  Everything else (metadata,
  * embedding, norms, MoE expert stacks, LRC factors) is copied unchanged.
  *
- * Added: `wf.output_q8_0`, a row-scaled Q8_0 copy (kernels.h; key
- * `wf.output_q8_0.row_scaled` = 1) of the float output
- * matrix (output.weight, else the tied token_embd.weight; F16/F32/BF16,
- * rows a multiple of 32 long) when it holds WF_Q8_0_OUTPUT_MIN bytes or
- * more, or always with $WF_OUTPUT=q8_0 (never with $WF_OUTPUT=f16).  lib/model
+ * Added: `wf.output_q8r`, an 8-bit copy (type WF_Q8R, kernels.h) of the
+ * float output matrix (output.weight, else the tied token_embd.weight;
+ * F16/F32/BF16, rows a multiple of 32 long) when it holds
+ * WF_Q8_0_OUTPUT_MIN bytes or more, or always with $WF_OUTPUT=q8_0 (never
+ * with $WF_OUTPUT=f16).  lib/model
  * multiplies by it instead of the float matrix unless $WF_OUTPUT=f16; its
  * rows are quantised exactly as the model would at load.
  *

@@ -291,34 +291,42 @@ static void acase(int hd, int T)
 	free(b);
 }
 
-/* Row-scaled Q8_0, n >= 2 tokens (the tiles): each token as the scalar
+/* WF_Q8R, n tokens (the tiles for n >= 2): each token as the scalar
  * single-token product. */
 static void qcase(int rows, int cols, int n)
 {
-	size_t rb = wf_q8_0_size(cols);
-	uint8_t *w = malloc((size_t)rows * rb), *xq = malloc((size_t)n * rb);
-	float *x = malloc((size_t)cols * 4), *a = malloc((size_t)n * rows * 4), *b = malloc((size_t)n * rows * 4);
-	for (int r = 0; r < rows; r++)
-		for (int k = 0; k < cols / 32; k++) {
-			uint8_t *blk = w + (size_t)r * rb + (size_t)k * WF_Q8_0_BYTES;
-			uint16_t h = (uint16_t)(0x2000 + r);
-			memcpy(blk, &h, 2);
-			for (int i = 0; i < 32; i++)
-				blk[2 + i] = (uint8_t)((int)(rnd() % 255) - 127);
-		}
+	char *m = malloc(wf_q8r_bytes(rows, cols));
+	int8_t *xq = malloc((size_t)n * cols);
+	float *x = malloc((size_t)cols * 4), *dx = malloc((size_t)n * 4);
+	float *a = malloc((size_t)n * rows * 4), *b = malloc((size_t)n * rows * 4);
+	int8_t *q = (int8_t *)m;
+	float *d = (float *)(void *)(m + (size_t)rows * cols);
+	int32_t *sum = (int32_t *)(void *)(m + (size_t)rows * (cols + 4));
+	for (int r = 0; r < rows; r++) {
+		sum[r] = 0;
+		for (int i = 0; i < cols; i++)
+			sum[r] += q[(size_t)r * cols + i] = (int8_t)((int)(rnd() % 255) - 127);
+		d[r] = wf_f16_to_f32((uint16_t)(0x2000 + r));
+	}
+	struct wf_q8r w;
+	wf_q8r_bind(&w, m, rows, cols);
 	for (int j = 0; j < n; j++) {
 		for (int i = 0; i < cols; i++)
 			x[i] = (float)(rnd() % 20001) / 1000.0f - 10.0f;
-		wf_q8_0_quantize_row(x, cols, xq + (size_t)j * rb);
-		wf_kern_scalar.q8_0_matvec_row(w, cols, xq + (size_t)j * rb, a + (size_t)j * rows, 0, rows);
+		dx[j] = wf_q8r_quantize(x, cols, xq + (size_t)j * cols);
+		wf_kern_scalar.q8r_matvec(&w, xq + (size_t)j * cols, dx[j], a + (size_t)j * rows, 0, rows);
 	}
-	emu_kern_avx512.q8_0_matmat_row(w, cols, xq, rb, n, b, (size_t)rows, 0, rows);
+	if (n == 1)
+		emu_kern_avx512.q8r_matvec(&w, xq, dx[0], b, 0, rows);
+	else
+		emu_kern_avx512.q8r_matmat(&w, xq, (size_t)cols, dx, n, b, (size_t)rows, 0, rows);
 	for (int i = 0; i < n * rows; i++)
 		if (f2u(a[i]) != f2u(b[i]) && fails++ < 10)
-			printf("FAIL q8 %dx%d n=%d token %d row %d\n", rows, cols, n, i / rows, i % rows);
-	free(w);
+			printf("FAIL q8r %dx%d n=%d token %d row %d\n", rows, cols, n, i / rows, i % rows);
+	free(m);
 	free(xq);
 	free(x);
+	free(dx);
 	free(a);
 	free(b);
 }
@@ -335,6 +343,8 @@ int main(void)
 	int fc[] = { 0, 1, 31, 32, 33, 100, 2560 };
 	for (size_t k = 0; k < sizeof fc / sizeof fc[0]; k++)
 		fcase(7, fc[k]);
+	qcase(5, 96, 1);
+	qcase(7, 2592, 1);
 	qcase(5, 96, 2);
 	qcase(9, 2560, 7);
 	qcase(4, 64, 19);

@@ -725,9 +725,29 @@ static void test_f16mv(const char *v)
 
 /* ---- Q8_0 x Q8_0 (8-bit output matrix) ---- */
 
-/* Row-scaled Q8_0 for n tokens: each token's row equals the scalar
- * single-token product bit for bit (tile tails in rows and tokens, odd
- * block counts, wider than the AVX-512 tiles take, extreme values). */
+/* ---- WF_Q8R (wf's 8-bit output copy) ---- */
+
+/* A WF_Q8R matrix R x C bound to w: random q (or ±127 alternating by row
+ * with ext), F16-valued scales, the true sums.  Free the returned buffer. */
+static char *q8r_random(int R, int C, int ext, struct wf_q8r *w)
+{
+	char *m = xalloc(wf_q8r_bytes(R, C));
+	int8_t *q = (int8_t *)m;
+	float *d = (float *)(void *)(m + (size_t)R * C);
+	int32_t *sum = (int32_t *)(void *)(m + (size_t)R * (C + 4));
+	for (int r = 0; r < R; r++) {
+		d[r] = wf_f16_to_f32(wf_f32_to_f16((float)(1 + rndn(100)) / 1000.0f));
+		sum[r] = 0;
+		for (int i = 0; i < C; i++)
+			sum[r] += q[(size_t)r * C + i] = (int8_t)(ext ? (r % 2 ? 127 : -127) : (int)rndn(255) - 127);
+	}
+	wf_q8r_bind(w, m, R, C);
+	return m;
+}
+
+/* n tokens: each token's row equals the scalar single-token product bit
+ * for bit (tile tails in rows and tokens, rows of 64k + 32, wider than the
+ * AVX-512 tiles take, extreme values), and that is the exact dot. */
 static void test_q8mm(const char *v)
 {
 	int cols[] = { 32, 96, 160, 2560, 4096, 4160 };
@@ -735,45 +755,119 @@ static void test_q8mm(const char *v)
 	for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
 		for (size_t in = 0; in < sizeof ns / sizeof ns[0]; in++) {
 			int C = cols[k], n = ns[in], R = 1 + rndn(23), ext = rndn(4) == 0;
-			size_t rb = wf_q8_0_size(C), ldx = rb + (size_t)rndn(9);
-			uint8_t *w = xalloc((size_t)R * rb), *xq = xalloc((size_t)n * ldx);
-			float *xf = xalloc((size_t)C * 4), *a = xalloc((size_t)n * R * 4), *b = xalloc((size_t)n * R * 4);
-			for (int r = 0; r < R; r++) {
-				uint16_t h = wf_f32_to_f16((float)(1 + rndn(100)) / 1000.0f);
-				for (int bk = 0; bk < C / 32; bk++) {
-					uint8_t *blk = w + (size_t)r * rb + (size_t)bk * WF_Q8_0_BYTES;
-					memcpy(blk, &h, 2);
-					for (int i = 0; i < 32; i++)
-						blk[2 + i] = (uint8_t)(ext ? (r % 2 ? 127 : -127) : (int)rndn(255) - 127);
-				}
-			}
+			size_t ldx = (size_t)C + (size_t)rndn(9);
+			struct wf_q8r w;
+			char *m = q8r_random(R, C, ext, &w);
+			int8_t *xq = xalloc((size_t)n * ldx);
+			float *xf = xalloc((size_t)C * 4), *dx = xalloc((size_t)n * 4);
+			float *a = xalloc((size_t)n * R * 4), *b = xalloc((size_t)n * R * 4);
 			for (int j = 0; j < n; j++) {
 				for (int i = 0; i < C; i++)
 					xf[i] = ext ? (j % 2 ? 1.0f : -1.0f)
 					            : ((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(12) - 6);
-				wf_q8_0_quantize_row(xf, C, xq + (size_t)j * ldx);
+				dx[j] = wf_q8r_quantize(xf, C, xq + (size_t)j * ldx);
 			}
 			int r0 = rndn(R), r1 = r0 + rndn(R - r0 + 1);
 			use("scalar");
 			for (int j = 0; j < n; j++)
-				wf_q8_0_matvec_row(w, C, xq + (size_t)j * ldx, a + (size_t)j * R, r0, r1);
+				wf_q8r_matmat(&w, xq + (size_t)j * ldx, ldx, dx + j, 1, a + (size_t)j * R, (size_t)R, r0, r1);
+			for (int j = 0; j < n; j++)
+				for (int r = r0; r < r1; r++) {
+					int64_t dot = 0;
+					for (int i = 0; i < C; i++)
+						dot += w.q[(size_t)r * C + i] * xq[(size_t)j * ldx + i];
+					float want = (float)dot * (w.d[r] * dx[j]);
+					CHECK(f2u(a[(size_t)j * R + r - r0]) == f2u(want), "q8r oracle row %d: %a vs %a", r,
+					      a[(size_t)j * R + r - r0], want);
+				}
 			use(v);
 			for (size_t i = 0; i < (size_t)n * R; i++)
 				b[i] = u2f(SENTINEL);
-			wf_q8_0_matmat_row(w, C, xq, ldx, n, b, (size_t)R, r0, r1);
+			wf_q8r_matmat(&w, xq, ldx, dx, n, b, (size_t)R, r0, r1);
 			for (int j = 0; j < n; j++) {
 				for (int r = 0; r < r1 - r0; r++)
 					CHECK(f2u(a[(size_t)j * R + r]) == f2u(b[(size_t)j * R + r]),
-					      "q8rowmm %dx%d n=%d [%d,%d) token %d row %d: %a vs %a", R, C, n, r0, r1, j,
+					      "q8rmm %dx%d n=%d [%d,%d) token %d row %d: %a vs %a", R, C, n, r0, r1, j,
 					      r0 + r, a[(size_t)j * R + r], b[(size_t)j * R + r]);
 				for (int r = r1 - r0; r < R; r++)
-					CHECK(f2u(b[(size_t)j * R + r]) == SENTINEL, "q8rowmm wrote past r1");
+					CHECK(f2u(b[(size_t)j * R + r]) == SENTINEL, "q8rmm wrote past r1");
 			}
-			free(w);
+			free(m);
 			free(xq);
 			free(xf);
+			free(dx);
 			free(a);
 			free(b);
+		}
+}
+
+/* The conversions: the documented values on a hand-made row; F16 rows in
+ * every variant to the scalar bytes (infinities, NaNs, subnormals), and
+ * from F32 on the widened values alike, with sums that are Σ q. */
+static void test_q8r_conv(const char *v)
+{
+	use(v);
+	float x[64], d;
+	int8_t q[64];
+	for (int i = 0; i < 64; i++)
+		x[i] = i < 32 ? (float)(i - 16) * 127.0f / 16.0f : 0.0f;   /* max 127: id = 1 */
+	x[40] = NAN;
+	d = wf_q8r_quantize(x, 64, q);
+	CHECK(d == 1.0f, "q8r scale %a", d);
+	CHECK(q[0] == -127 && q[8] == -64 && q[16] == 0 && q[31] == 119 && q[40] == 0,
+	      "q8r values %d %d %d %d %d", q[0], q[8], q[16], q[31], q[40]);
+	CHECK(wf_q8r_bytes(3, 64) == 3 * 72, "q8r size");
+	int cols[] = { 32, 64, 96, 160, 2560 };
+	for (size_t k = 0; k < sizeof cols / sizeof cols[0]; k++)
+		for (int it = 0; it < 4; it++) {
+			int C = cols[k], R = 1 + rndn(40);
+			uint16_t *f = xalloc((size_t)R * C * 2);
+			float *f32 = xalloc((size_t)R * C * 4);
+			for (size_t i = 0; i < (size_t)R * C; i++)
+				f[i] = rndn(64) ? wf_f32_to_f16(((float)rnd() / 4294967296.0f - 0.5f) * ldexpf(1, rndn(8) - 4))
+				                : (uint16_t)(rnd() & 0xfbff);   /* any finite half, subnormals too */
+			if (it == 3) {
+				f[rndn(R * C)] = 0x7c00;
+				f[rndn(R * C)] = 0x7e01;
+			}
+			for (size_t i = 0; i < (size_t)R * C; i++)
+				f32[i] = wf_f16_to_f32(f[i]);
+			int8_t *q1 = xalloc((size_t)R * C), *q2 = xalloc((size_t)R * C), *q3 = xalloc((size_t)R * C);
+			float *d1 = xalloc((size_t)R * 4), *d2 = xalloc((size_t)R * 4), *d3 = xalloc((size_t)R * 4);
+			int32_t *s1 = xalloc((size_t)R * 4), *s2 = xalloc((size_t)R * 4), *s3 = xalloc((size_t)R * 4);
+			use("scalar");
+			wf_q8r_from_f16(f, C, q1, d1, s1, 0, R);
+			use(v);
+			wf_q8r_from_f16(f, C, q2, d2, s2, 0, R);
+			wf_q8r_from_f32(f32, C, q3, d3, s3, 0, R);
+			CHECK(!memcmp(q1, q2, (size_t)R * C) && !memcmp(d1, d2, (size_t)R * 4) && !memcmp(s1, s2, (size_t)R * 4),
+			      "q8r from f16 %dx%d differs", R, C);
+			CHECK(!memcmp(q1, q3, (size_t)R * C) && !memcmp(d1, d3, (size_t)R * 4) && !memcmp(s1, s3, (size_t)R * 4),
+			      "q8r from f32 %dx%d differs from f16", R, C);
+			for (int r = 0; r < R; r++) {
+				int32_t t = 0;
+				for (int i = 0; i < C; i++)
+					t += q1[(size_t)r * C + i];
+				CHECK(t == s1[r], "q8r sum row %d: %d vs %d", r, s1[r], t);
+				float rq[4096];
+				int8_t qq[4096];
+				for (int i = 0; i < C; i++)
+					rq[i] = f32[(size_t)r * C + i];
+				float dd = wf_q8r_quantize(rq, C, qq);
+				CHECK(f2u(dd) == f2u(d1[r]) && !memcmp(qq, q1 + (size_t)r * C, (size_t)C),
+				      "q8r quantize of row %d differs from the conversion", r);
+			}
+			free(f);
+			free(f32);
+			free(q1);
+			free(q2);
+			free(q3);
+			free(d1);
+			free(d2);
+			free(d3);
+			free(s1);
+			free(s2);
+			free(s3);
 		}
 }
 
@@ -859,35 +953,6 @@ static void test_q8(const char *v)
 					}
 				}
 				CHECK(fabs(a[r - r0] - dd) <= 1e-5 * mag + 1e-30, "q8mv accuracy row %d", r);
-			}
-			/* row-scaled: one scale per row and per token */
-			use("scalar");
-			wf_q8_0_from_f16_row(f, C, w, 0, R);
-			use(v);
-			uint8_t *w3 = xalloc((size_t)R * rb + 1);
-			wf_q8_0_from_f16_row(f, C, w3, 0, R);
-			CHECK(!memcmp(w, w3, (size_t)R * rb), "q8_0 row-scaled from f16 %dx%d differs", R, C);
-			free(w3);
-			wf_q8_0_quantize_row(xf, C, xq);
-			for (int bk = 1; bk < C / 32; bk++)
-				CHECK(!memcmp(xq, xq + (size_t)bk * WF_Q8_0_BYTES, 2), "row scale differs in block %d", bk);
-			use("scalar");
-			wf_q8_0_matvec_row(w, C, xq, a, r0, r1);
-			use(v);
-			wf_q8_0_matvec_row(w, C, xq, b, r0, r1);
-			for (int r = 0; r < r1 - r0; r++)
-				CHECK(f2u(a[r]) == f2u(b[r]), "q8rowmv %dx%d row %d: %a vs %a", R, C, r0 + r, a[r], b[r]);
-			for (int r = r0; r < r1; r++) {
-				const uint8_t *wr = w + (size_t)r * rb;
-				uint16_t hw, hx;
-				memcpy(&hw, wr, 2);
-				memcpy(&hx, xq, 2);
-				int64_t dot = 0;
-				for (int i = 0; i < C; i++)
-					dot += (int8_t)wr[(size_t)(i / 32) * WF_Q8_0_BYTES + 2 + i % 32] *
-					       (int8_t)xq[(size_t)(i / 32) * WF_Q8_0_BYTES + 2 + i % 32];
-				float want = (float)dot * (wf_f16_to_f32(hw) * wf_f16_to_f32(hx));
-				CHECK(f2u(a[r - r0]) == f2u(want), "q8rowmv oracle row %d: %a vs %a", r, a[r - r0], want);
 			}
 			free(f);
 			free(w);
@@ -1000,6 +1065,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(t, "q8mv")) {
 		test_q8(v);
 		test_q8mm(v);
+		test_q8r_conv(v);
 	}
 	else {
 		fprintf(stderr, "kernels_check: unknown test '%s'\n", t);
