@@ -56,10 +56,8 @@ E v256 _mm256_loadu_si256(const v256 *p) { v256 r; memcpy(&r, p, 32); return r; 
 E void _mm256_storeu_si256(v256 *p, v256 a) { memcpy(p, &a, 32); }
 E v256 _mm256_xor_si256(v256 a, v256 b) { for (int i = 0; i < 32; i++) a.u[i] ^= b.u[i]; return a; }
 E v512 _mm512_zextsi256_si512(v256 a) { v512 r; memset(&r, 0, sizeof r); r.h[0] = a; return r; }
-E v512 _mm512_inserti64x4(v512 a, v256 b, int i) { a.h[i & 1] = b; return a; }
 E int _mm512_reduce_add_epi32(v512 a)
 { uint32_t s = 0; for (int i = 0; i < 16; i++) s += (uint32_t)a.d[i]; return (int32_t)s; }
-E float _cvtsh_ss(unsigned short h) { return wf_f16_to_f32(h); }
 E v512 _mm512_loadu_si512(const void *p) { v512 r; memcpy(&r, p, 64); return r; }
 E v512 _mm512_loadu_ps(const float *p) { v512 r; memcpy(r.f, p, 64); return r; }
 E void _mm512_storeu_ps(float *p, v512 a) { memcpy(p, a.f, 64); }
