@@ -274,10 +274,11 @@ void wf_q8r_from_f16_scalar(const uint16_t *w, int cols, int8_t *q, float *d, in
 				m = a;
 		}
 		int32_t s = 0, sb;
+		d[r - r0] = wf_f16_to_f32(wf_f32_to_f16(m / 127.0f));
 		for (int b = 0; b < cols; b += WF_Q8R_ALIGN) {
 			for (int i = 0; i < WF_Q8R_ALIGN; i++)
 				x[i] = wf_f16_to_f32(row[b + i]);
-			d[r - r0] = q8r_row(x, WF_Q8R_ALIGN, m, q + (size_t)(r - r0) * cols + b, &sb);
+			q8r_row(x, WF_Q8R_ALIGN, m, q + (size_t)(r - r0) * cols + b, &sb);
 			s += sb;
 		}
 		sum[r - r0] = s;

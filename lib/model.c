@@ -1448,10 +1448,10 @@ static void add_into(float *restrict x, const float *restrict a, int n)
 		x[i] += a[i];
 }
 
-/* Thread ti's rows: whole 16-row groups (the packed layout groups rows by 4). */
-/* Chunk ti of nt's rows [r0, r1) of rows, cut at multiples of 16 by the
- * shares in c->cut (equal when nt is not the pool's size).  The split
- * changes no result: every row is computed alone. */
+/* Chunk ti of nt's rows [r0, r1) of rows: whole 16-row groups (the packed
+ * layout groups rows by 4), cut by the shares in c->cut (equal when nt is
+ * not the pool's size).  The split changes no result: every row is
+ * computed alone. */
 static void split(const struct wf_ctx *c, int rows, int ti, int nt, int *r0, int *r1)
 {
 	if (nt != c->n_threads) {
