@@ -377,8 +377,9 @@ static int check_header(const struct wf_image_header *h, uint64_t objsize, const
 	}
 	if (h->version != WF_IMAGE_VERSION) {
 		wf_errf(err, errlen,
-		        "image '%s': format version %u, expected %u (made by another version of wf: remove it and load the model again)",
-		        name, h->version, WF_IMAGE_VERSION);
+		        "image '%s': format version %u, expected %u (made by another version of wf: "
+		        "remove it with 'wf-shm rm %s' and load the model again)",
+		        name, h->version, WF_IMAGE_VERSION, name);
 		return -1;
 	}
 	if (h->header_size != sizeof *h) {

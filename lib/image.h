@@ -165,7 +165,8 @@ struct wf_image {
  *   too small for a header "image 'NAME': size N bytes is too small for a header"
  *   bad magic / version    "image 'NAME': bad magic (not a wf image)" /
  *                          "image 'NAME': format version N, expected 2 (made by another
- *                           version of wf: remove it and load the model again)"
+ *                           version of wf: remove it with 'wf-shm rm NAME' and load the
+ *                           model again)"
  *   not ready              "image 'NAME' is not ready: its loader (pid N) is still building it" /
  *                          "image 'NAME' is not ready: its loader (pid N) died before finishing
  *                           (remove it with 'wf-shm rm --stale')"

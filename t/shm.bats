@@ -414,7 +414,11 @@ wait_for() {
 	wf-shm load m.gguf --name "$P-v"
 	printf '\007' | dd of="/dev/shm/wf.$P-v" bs=1 seek=8 conv=notrunc status=none
 	run -1 image_open "$P-v"
-	[ "$output" = "image_open: image '$P-v': format version 7, expected 2 (made by another version of wf: remove it and load the model again)" ]
+	[ "$output" = "image_open: image '$P-v': format version 7, expected 2 (made by another version of wf: remove it with 'wf-shm rm $P-v' and load the model again)" ]
+	run -0 wf-shm info "$P-v"
+	[ "${lines[2]}" = "state:          damaged" ]
+	run -0 wf-shm rm --stale "$P-v"
+	[ "$output" = "$P-v" ]
 }
 
 @test "the peers' I2_S fixture loads (--raw: unchanged) and attaches" {
