@@ -118,6 +118,15 @@ teardown() {
 	[ "$output" = "wf-info: bad.gguf: tensor 'w': WF_TMAT needs 2 dimensions and rows of a multiple of 128 weights" ]
 }
 
+@test "a WF_Q8R tensor: rows of 64 take 2 x (64 + 8) bytes; rows of 48 are refused" {
+	gguf_mkbad wf_q8r_ok ok.gguf
+	run -0 wf-info ok.gguf
+	[[ "$output" == *"  w"*"WF_Q8R [64, 2] "*" 144"* ]]
+	gguf_mkbad wf_q8r_row_48 bad.gguf
+	run -1 wf-info bad.gguf
+	[ "$output" = "wf-info: bad.gguf: tensor 'w': WF_Q8R needs 2 dimensions and rows of a multiple of 32 values" ]
+}
+
 @test "image: 8-bit output copy (WF_OUTPUT=q8_0) gives the file's 8-bit logits; WF_OUTPUT=f16 the F16 ones" {
 	wf-gen -o m.gguf --type tq2_0 --seed 9 --hidden 256 --layers 2 --heads 4 --kv-heads 2 --ffn 512 --vocab 512
 	echo '1 2 3 4 5 6 7 8 9 10' > p.txt

@@ -164,6 +164,8 @@ C(type_unsupported) { header(3, 1, 0); tinfo("w", 32, 1, 2, 0); padto(32); zeros
 C(row_not_blocks) { header(3, 1, 0); tinfo("w", 100, 1, 35, 0); padto(32); zeros(128); }
 C(i2s_not_128) { header(3, 1, 0); tinfo("w", 64, 1, 36, 0); padto(32); zeros(128); }
 C(wf_tmat_3d) { header(3, 1, 0); str("w"); u32(3); u64(128); u64(4); u64(2); u32(1000); u64(0); padto(32); zeros(512); }
+C(wf_q8r_row_48) { header(3, 1, 0); tinfo("w", 48, 2, 1001, 0); padto(32); zeros(128); }
+C(wf_q8r_ok) { header(3, 1, 0); tinfo("w", 64, 2, 1001, 0); padto(32); zeros(144); }
 C(offset_unaligned) { header(3, 1, 0); tinfo("w", 8, 1, 0, 4); padto(32); zeros(64); }
 C(offset_gap) { header(3, 1, 0); tinfo("w", 8, 1, 0, 64); padto(32); zeros(128); }
 C(offset_overlap)
@@ -202,7 +204,7 @@ static const struct cls CLASSES[] = {
 	E(tname_empty), E(tname_too_long), E(tname_bad_utf8), E(tname_duplicate),
 	E(ndims_zero), E(ndims_five), E(dim_zero), E(dim_negative), E(nelem_overflow),
 	E(nbytes_overflow), E(type_unknown), E(type_retired), E(type_unsupported),
-	E(row_not_blocks), E(i2s_not_128), E(wf_tmat_3d),
+	E(row_not_blocks), E(i2s_not_128), E(wf_tmat_3d), E(wf_q8r_row_48), E(wf_q8r_ok),
 	E(offset_unaligned), E(offset_gap), E(offset_overlap), E(offset_huge),
 	E(data_start_past_end), E(data_past_end), E(data_second_past_end),
 	E(truncated_kv), E(truncated_tinfo),
