@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "kernels.h"
@@ -1074,13 +1073,6 @@ struct wf_ctx {
 	int ne, cur_e;
 	/* the stage being run */
 	enum stage st;
-	/* Row stages split the rows in proportion to each chunk's measured
-	 * speed (split, rebalance): the two cores of a VM read memory at
-	 * speeds up to 15 % apart, and equal halves leave the faster waiting.
-	 * cut[0..n_threads]: cumulative shares, cut[0] = 0, cut[n_threads] = 1;
-	 * busy[8·i]: chunk i's seconds in the last row stage (a line each). */
-	double *cut, *busy;
-	int fixed_split;     /* $WF_TEST_SPLIT: cut stays as set */
 	int layer, n, attn;
 	int lo_from;         /* first block position whose logits are wanted */
 	float *logits;
@@ -1224,17 +1216,6 @@ struct wf_ctx *wf_ctx_new_seqs(const struct wf_model *m, int n_ctx, int n_batch,
 	c->u = xcalloc(B * (size_t)F, sizeof(float), &fail);
 	c->q8 = xcalloc(B * (size_t)HF, 1, &fail);
 	c->qs = xcalloc(B, sizeof(float), &fail);
-	c->cut = xcalloc((size_t)n_threads + 1, sizeof(double), &fail);
-	c->busy = xcalloc((size_t)n_threads * 8, sizeof(double), &fail);
-	for (int i = 0; c->cut && i <= n_threads; i++)
-		c->cut[i] = (double)i / n_threads;
-	const char *ts = getenv("WF_TEST_SPLIT");
-	if (ts && c->cut && n_threads > 1) {
-		double f = atof(ts);
-		for (int i = 1; f > 0 && f < 1 && i < n_threads; i++)
-			c->cut[i] = f + (1 - f) * (i - 1) / (n_threads - 1);
-		c->fixed_split = 1;
-	}
 	c->scores = xcalloc((size_t)n_threads * (size_t)(hp->n_head / hp->n_head_kv) * (size_t)n_ctx,
 	                    sizeof(float), &fail);
 	if (hp->n_expert) {
@@ -1304,8 +1285,6 @@ void wf_ctx_free(struct wf_ctx *c)
 	free(c->u);
 	free(c->q8);
 	free(c->qs);
-	free(c->cut);
-	free(c->busy);
 	free(c->scores);
 	free(c->lrc_t);
 	free(c->sel);
@@ -1448,47 +1427,10 @@ static void add_into(float *restrict x, const float *restrict a, int n)
 		x[i] += a[i];
 }
 
-/* Chunk ti of nt's rows [r0, r1) of rows: whole 16-row groups (the packed
- * layout groups rows by 4), cut by the shares in c->cut (equal when nt is
- * not the pool's size).  The split changes no result: every row is
- * computed alone. */
-static void split(const struct wf_ctx *c, int rows, int ti, int nt, int *r0, int *r1)
+/* Thread ti's rows: whole 16-row groups (the packed layout groups rows by 4). */
+static void split(int rows, int ti, int nt, int *r0, int *r1)
 {
-	if (nt != c->n_threads) {
-		wf_pool_split(rows, 16, ti, nt, r0, r1);
-		return;
-	}
-	long units = ((long)rows + 15) / 16;
-	long a = lround(c->cut[ti] * (double)units) * 16, b = lround(c->cut[ti + 1] * (double)units) * 16;
-	*r0 = (int)(a < rows ? a : rows);
-	*r1 = (int)(b < rows ? b : rows);
-}
-
-/* After a row stage: move the shares a quarter of the way towards those
- * that would have made every chunk take the same time, each kept within
- * [1/(4·nt), 4/nt]; stages too short to time (a chunk under 20 us) leave
- * them as they are. */
-static void rebalance(struct wf_ctx *c)
-{
-	int nt = c->n_threads;
-	double rate[256], tot = 0;
-	for (int i = 0; i < nt; i++) {
-		if (c->busy[8 * i] < 20e-6)
-			return;
-		rate[i] = (c->cut[i + 1] - c->cut[i]) / c->busy[8 * i];
-		tot += rate[i];
-	}
-	double acc = 0, sh[256], stot = 0;
-	for (int i = 0; i < nt; i++) {
-		sh[i] = 0.75 * (c->cut[i + 1] - c->cut[i]) + 0.25 * rate[i] / tot;
-		sh[i] = sh[i] < 0.25 / nt ? 0.25 / nt : sh[i] > 4.0 / nt ? 4.0 / nt : sh[i];
-		stot += sh[i];
-	}
-	for (int i = 0; i < nt; i++) {
-		c->cut[i] = acc / stot;
-		acc += sh[i];
-	}
-	c->cut[nt] = 1;
+	wf_pool_split(rows, 16, ti, nt, r0, r1);
 }
 
 /* Rows [r0, r1) of W times n quantised tokens q8[n][W->cols] (scales qs). */
@@ -1785,22 +1727,22 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 	int r0, r1;
 	switch (c->st) {
 	case ST_QKV:
-		split(c, H, ti, nt, &r0, &r1);
+		split(H, ti, nt, &r0, &r1);
 		tlin(c, &ly->wq, H, c->q, H, r0, r1);
 		lrc_post(c, &ly->lrc[LQ], 0, c->q, H, r0, r1);
-		split(c, kvd, ti, nt, &r0, &r1);
+		split(kvd, ti, nt, &r0, &r1);
 		tlin(c, &ly->wk, H, c->k, kvd, r0, r1);
 		tlin(c, &ly->wv, H, c->v, kvd, r0, r1);
 		lrc_post(c, &ly->lrc[LK], 1, c->k, kvd, r0, r1);
 		lrc_post(c, &ly->lrc[LV], 2, c->v, kvd, r0, r1);
 		break;
 	case ST_WO:
-		split(c, H, ti, nt, &r0, &r1);
+		split(H, ti, nt, &r0, &r1);
 		tlin(c, &ly->wo, H, c->ao, H, r0, r1);
 		lrc_post(c, &ly->lrc[LO], 0, c->ao, H, r0, r1);
 		break;
 	case ST_GU:
-		split(c, F, ti, nt, &r0, &r1);
+		split(F, ti, nt, &r0, &r1);
 		tlin(c, &ly->wg, H, c->g, F, r0, r1);
 		tlin(c, &ly->wu, H, c->u, F, r0, r1);
 		lrc_post(c, &ly->lrc[LG], 0, c->g, F, r0, r1);
@@ -1809,14 +1751,14 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		break;
 	case ST_EXP_GU: {
 		int Fe = hp->n_ff_exp;
-		split(c, Fe, ti, nt, &r0, &r1);
+		split(Fe, ti, nt, &r0, &r1);
 		tlin_q(&ly->eg[c->cur_e], c->q8e, c->qse, c->ne, c->ge, Fe, r0, r1);
 		tlin_q(&ly->eu[c->cur_e], c->q8e, c->qse, c->ne, c->ue, Fe, r0, r1);
 		ffn_act(hp->act, c->ge, c->ue, c->ne, Fe, r0, r1);
 		break;
 	}
 	case ST_EXP_DOWN:
-		split(c, H, ti, nt, &r0, &r1);
+		split(H, ti, nt, &r0, &r1);
 		tlin_q(&ly->ed[c->cur_e], c->q8e, c->qse, c->ne, c->edo, H, r0, r1);
 		for (int j = 0; j < c->ne; j++) {
 			float *ao = c->ao + (size_t)c->etok[j] * H;
@@ -1826,12 +1768,12 @@ static void stage_rows(struct wf_ctx *c, int ti, int nt)
 		}
 		break;
 	case ST_DOWN:
-		split(c, H, ti, nt, &r0, &r1);
+		split(H, ti, nt, &r0, &r1);
 		tlin(c, &ly->wd, F, c->ao, H, r0, r1);
 		lrc_post(c, &ly->lrc[LD], 0, c->ao, H, r0, r1);
 		break;
 	case ST_OUT: {
-		split(c, hp->n_vocab, ti, nt, &r0, &r1);
+		split(hp->n_vocab, ti, nt, &r0, &r1);
 		if (r0 >= r1)
 			break;
 		int HF = H > F ? H : F;
@@ -1887,14 +1829,9 @@ static void ctx_job(void *arg, int ti, int nt)
 	case ST_ATTN:
 		stage_attn(c, ti, nt);
 		break;
-	default: {
-		struct timespec t0, t1;
-		clock_gettime(CLOCK_MONOTONIC, &t0);
+	default:
 		stage_rows(c, ti, nt);
-		clock_gettime(CLOCK_MONOTONIC, &t1);
-		c->busy[8 * ti] = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 		break;
-	}
 	}
 }
 
@@ -1905,13 +1842,10 @@ static void run(struct wf_ctx *c, enum stage st)
 	int per_token = st == ST_ATTN_IN || st == ST_SUB || st == ST_FFN_IN || st == ST_FFN_SUB ||
 	                st == ST_OUT_IN || st == ST_ROPE || st == ST_ROUTE || st == ST_EXP_SUB;
 	int n = st == ST_EXP_SUB ? c->ne : c->n;
-	if (c->n_threads == 1 || (per_token && n == 1)) {
+	if (c->n_threads == 1 || (per_token && n == 1))
 		ctx_job(c, 0, 1);
-	} else {
+	else
 		wf_pool_run(c->pool, ctx_job, c);
-		if (!per_token && st != ST_ATTN && !c->fixed_split)
-			rebalance(c);
-	}
 }
 
 static void run(struct wf_ctx *c, enum stage st);

@@ -57,12 +57,8 @@
  * rounded to F16, as ggml's F16 matmul does.
  *
  * Threads: a context owns a wf_pool; matrix products are split by rows,
- * attention by heads, per-token work by tokens.  The rows go to the threads
- * in proportion to the speed each showed on the previous products (cores
- * of a VM read memory at speeds up to 15 % apart); every row is computed
- * alone, so the split never changes a result.  $WF_TEST_SPLIT=F (tests)
- * fixes the first thread's share at F (0 < F < 1) instead.  A context
- * allocates all its scratch at creation: wf_ctx_eval allocates nothing.
+ * attention by heads, per-token work by tokens.  A context allocates all
+ * its scratch at creation: wf_ctx_eval allocates nothing.
  *
  * Sequences: a context may hold several independent sequences ("slots",
  * wf_ctx_new_seqs), each with its own cache, tokens and n_past, sharing the
