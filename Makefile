@@ -29,6 +29,7 @@ ARCH := $(shell $(CC) -dumpmachine 2>/dev/null)
 # run time from CPU features, so the default build runs on any x86-64.
 ifneq (,$(findstring x86_64,$(ARCH)))
 SIMD_avx2   = -mavx2 -mfma -mf16c -mbmi2
+SIMD_avxvnni = -mavx2 -mavxvnni -mfma -mf16c -mbmi2
 SIMD_avx512 = -mavx512f -mavx512bw -mavx512vl -mavx512vnni -mavx512dq -mfma -mf16c -mbmi2
 endif
 

@@ -186,10 +186,10 @@ int main(int argc, char **argv)
 	} else {
 		printf("vpdpbusd ceiling and AVX-512 tiles: skipped (no AVX-512 VNNI)\n");
 	}
-	const char *vs[] = { "scalar", "avx2", "avx512" };
-	for (int i = 0; i < 3; i++)
+	const char *vs[] = { "scalar", "avx2", "avxvnni", "avx512" };
+	for (int i = 0; i < 4; i++)
 		vec(vs[i], ghz);
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		attn(vs[i]);
 	return 0;
 }

@@ -27,6 +27,13 @@ static int cpu_avx2(void)
 	       __builtin_cpu_supports("bmi2") && has_f16c();
 }
 
+/* AVX-VNNI (VEX vpdpbusd on ymm): CPUID.(EAX=7, ECX=1):EAX bit 4. */
+static int cpu_avxvnni(void)
+{
+	unsigned a, b, c, d;
+	return cpu_avx2() && __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4));
+}
+
 static int cpu_avx512(void)
 {
 	return cpu_avx2() && __builtin_cpu_supports("avx512f") &&
@@ -41,6 +48,8 @@ static const struct wf_kern_ops *best(void)
 #if defined(__x86_64__)
 	if (cpu_avx512())
 		return &wf_kern_avx512;
+	if (cpu_avxvnni())
+		return &wf_kern_avxvnni;
 	if (cpu_avx2())
 		return &wf_kern_avx2;
 #elif defined(__aarch64__)
@@ -70,6 +79,9 @@ int wf_kernels_init(const char *name, char *err, size_t errlen)
 	else if (!strcmp(name, "avx2")) {
 		o = &wf_kern_avx2;
 		ok = cpu_avx2();
+	} else if (!strcmp(name, "avxvnni")) {
+		o = &wf_kern_avxvnni;
+		ok = cpu_avxvnni();
 	} else if (!strcmp(name, "avx512")) {
 		o = &wf_kern_avx512;
 		ok = cpu_avx512();
@@ -82,7 +94,7 @@ int wf_kernels_init(const char *name, char *err, size_t errlen)
 #endif
 	if (!o) {
 		snprintf(err, errlen, "kernels '%s': unknown or not built for this architecture "
-		         "(expected auto, scalar, avx2, avx512 or neon)", name);
+		         "(expected auto, scalar, avx2, avxvnni, avx512 or neon)", name);
 		return -1;
 	}
 	if (!ok) {

@@ -91,7 +91,17 @@ static inline float wf_q8_scale(float m)
 
 extern const struct wf_kern_ops wf_kern_scalar;
 #if defined(__x86_64__)
-extern const struct wf_kern_ops wf_kern_avx2, wf_kern_avx512;
+extern const struct wf_kern_ops wf_kern_avx2, wf_kern_avx512, wf_kern_avxvnni;
+void wf_tmat_mat_avx2(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
+                      float *out, int ldo, int r0, int r1);
+/* The AVX2 prefill with another 2-row x 6-token tile over the unpacked
+ * codes (tmat_avx2.c: acc[t·WF_TILE26_LDA + 2h + i] += Σ code(row 2h + i)·q_t
+ * over ns steps of 32 columns, at most 64 steps). */
+#define WF_TILE26_LDA 64
+typedef void (*wf_tile26_fn)(const uint8_t *buf, int h, const int8_t *const q[6], int ns, int32_t *acc);
+void wf_tmat_mat_avx2_tiles(const struct wf_tmat *w, const int8_t *q, const float *s, int n, float *out,
+                            int ldo, int r0, int r1, wf_tile26_fn tile);
+void wf_f16_matvec_avx2(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1);
 float wf_quantize_avx2(const float *x, int n, int8_t *q, int32_t *sum);
 void wf_q8_0_matvec_avx2(const uint8_t *w, int cols, const uint8_t *xq, float *out,
                          int r0, int r1);

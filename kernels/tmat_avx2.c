@@ -107,7 +107,8 @@ static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, flo
  * give the same bits. */
 #define VEC_MAX_TOKENS 12
 #define VEC_ROWS 128
-#define LDA (4 * GMAX)
+#define LDA WF_TILE26_LDA
+_Static_assert(LDA == 4 * GMAX, "a tile's sums: one int32 per row of GMAX groups");
 
 /* Codes of group g, columns [k0, k0 + kn) (multiples of 128): step s
  * (columns k0 + 32s ..+32) of row k at buf + (4s + k)·32. */
@@ -169,8 +170,9 @@ static void tile26(const uint8_t *buf, int h, const int8_t *const q[6], int ns, 
 	}
 }
 
-static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
-                          float *out, int ldo, int r0, int r1)
+/* The driver for a tile function (tile26, or AVX-VNNI's). */
+void wf_tmat_mat_avx2_tiles(const struct wf_tmat *w, const int8_t *q, const float *s, int n, float *out,
+                            int ldo, int r0, int r1, wf_tile26_fn tile)
 {
 	const size_t cols = (size_t)w->cols;
 	if (r0 >= r1)
@@ -217,8 +219,8 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 							qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + k0 + k1;
 						for (int gi = 0; gi < ng; gi++) {
 							const uint8_t *bg = buf + (size_t)gi * 4 * kc + (size_t)4 * k1;
-							tile26(bg, 0, qt, ns, acc + j * LDA + 4 * gi);
-							tile26(bg, 1, qt, ns, acc + j * LDA + 4 * gi);
+							tile(bg, 0, qt, ns, acc + j * LDA + 4 * gi);
+							tile(bg, 1, qt, ns, acc + j * LDA + 4 * gi);
 						}
 					}
 				}
@@ -242,6 +244,12 @@ static void avx2_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float 
 			}
 		}
 	}
+}
+
+void wf_tmat_mat_avx2(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
+                      float *out, int ldo, int r0, int r1)
+{
+	wf_tmat_mat_avx2_tiles(w, q, s, n, out, ldo, r0, r1, tile26);
 }
 
 /* Finish one row: fold the 32 lanes a0..a3 (lanes 0-7, 8-15, 16-23, 24-31)
@@ -274,8 +282,7 @@ static float f16_fold(__m256 a0, __m256 a1, __m256 a2, __m256 a3, const uint16_t
 /* One row at a time, 4 FMA chains: a single sequential stream reads
  * faster from memory here than two interleaved rows (21 vs 11 GB/s
  * measured on Zen 3), and memory is the limit for the 656 MB head. */
-static void avx2_f16_matvec(const uint16_t *w, int cols, const float *x, float *out,
-                            int r0, int r1)
+void wf_f16_matvec_avx2(const uint16_t *w, int cols, const float *x, float *out, int r0, int r1)
 {
 	const int cv = cols & ~31;
 	for (int r = r0; r < r1; r++) {
@@ -729,7 +736,7 @@ void wf_f16_from_f32_avx2(const float *x, int n, uint16_t *h)
 }
 
 const struct wf_kern_ops wf_kern_avx2 = {
-	"avx2", avx2_tmat_vec, avx2_tmat_mat, avx2_f16_matvec, wf_quantize_avx2,
+	"avx2", avx2_tmat_vec, wf_tmat_mat_avx2, wf_f16_matvec_avx2, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8r_matvec_avx2,
 	wf_q8r_from_f16_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
 	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,

@@ -92,6 +92,14 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 	variant q8mv avx512
 }
 
+@test "avxvnni (AVX2 with 256-bit vpdpbusd): every kernel bit-identical to scalar" {
+	variant tmat avxvnni
+	variant q8mv avxvnni
+	variant quant avxvnni
+	variant attn avxvnni
+	variant f16mv avxvnni
+}
+
 @test "WF_KERNELS forces an implementation; the name argument wins" {
 	WF_KERNELS=scalar run -0 kernels_check name
 	[ "$output" = "scalar" ]
@@ -103,7 +111,7 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 
 @test "unknown kernel name is an error" {
 	WF_KERNELS=bogus run -1 kernels_check name
-	[ "$output" = "kernels 'bogus': unknown or not built for this architecture (expected auto, scalar, avx2, avx512 or neon)" ]
+	[ "$output" = "kernels 'bogus': unknown or not built for this architecture (expected auto, scalar, avx2, avxvnni, avx512 or neon)" ]
 }
 
 @test "thread pool: every thread once per run, split covers exactly" {

@@ -1,0 +1,165 @@
+/*
+ * tmat_avxvnni — the AVX2 kernels with AVX-VNNI's 256-bit vpdpbusd for the
+ * single-token products (CPUs with AVX-VNNI but no AVX-512: Intel's Alder
+ * Lake and later client cores, its E-core servers; built with -mavx2
+ * -mavxvnni -mfma -mf16c).  vpdpbusd adds four u8·s8 products straight into
+ * an int32 lane, where AVX2 needs maddubs, int16 adds and a widening madd:
+ * generation's ternary product, the prefill tile (in the AVX2 prefill's
+ * blocking) and the 8-bit output product; everything else is the AVX2 code.
+ */
+#include "kern.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#include "x86.h"
+
+#define DP(acc, u, s) acc = _mm256_dpbusd_avx_epi32(acc, u, s)
+#define LDQ(p) _mm256_loadu_si256((const __m256i *)(p))
+
+/* The 4 int32 lane sums of a[0..3] (one per row of a group). */
+static inline __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+{
+	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+/*
+ * Σ c·q for the 4 rows of group g and one token into dot[4].  Codes by 1
+ * shift + 4 ands per 32 bytes (as the AVX2 kernel): w & 3 = c0, w & 12 =
+ * 4·c1, (w >> 4) & 3 = c2, (w >> 4) & 12 = 4·c3.  Row k's plain products go
+ * to u_k, its 4-scaled ones to x_k; every term of x_k is a multiple of 4,
+ * so one arithmetic shift per lane divides them out exactly (per column
+ * block a lane of x_k gains at most 2·4·8·128 = 8192 in magnitude, of u_k
+ * 2048: no wrap below 2^31 / 10240 blocks, 26 million columns).
+ */
+static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t dot[4])
+{
+	const __m256i m3 = _mm256_set1_epi8(3), mc = _mm256_set1_epi8(12);
+	const int nb = w->cols / WF_TMAT_COL_ALIGN;
+	const uint8_t *tile = wf_tile(w, g, 0);
+	__m256i u0 = _mm256_setzero_si256(), u1 = u0, u2 = u0, u3 = u0;
+	__m256i x0 = u0, x1 = u0, x2 = u0, x3 = u0;
+	for (int b = 0; b < nb; b++, tile += WF_TILE_BYTES) {
+		const int8_t *qb = q + 128 * b;
+		__m256i q0 = LDQ(qb), q1 = LDQ(qb + 32), q2 = LDQ(qb + 64), q3 = LDQ(qb + 96);
+#define ROW(u, x, k) do { \
+	__m256i wv = LDQ(tile + 32 * (k)), wh = _mm256_srli_epi16(wv, 4); \
+	DP(u, _mm256_and_si256(wv, m3), q0); \
+	DP(x, _mm256_and_si256(wv, mc), q1); \
+	DP(u, _mm256_and_si256(wh, m3), q2); \
+	DP(x, _mm256_and_si256(wh, mc), q3); \
+} while (0)
+		ROW(u0, x0, 0);
+		ROW(u1, x1, 1);
+		ROW(u2, x2, 2);
+		ROW(u3, x3, 3);
+#undef ROW
+	}
+	_mm_storeu_si128((__m128i *)dot, hsum4(_mm256_add_epi32(u0, _mm256_srai_epi32(x0, 2)),
+	                                        _mm256_add_epi32(u1, _mm256_srai_epi32(x1, 2)),
+	                                        _mm256_add_epi32(u2, _mm256_srai_epi32(x2, 2)),
+	                                        _mm256_add_epi32(u3, _mm256_srai_epi32(x3, 2))));
+}
+
+static void avxvnni_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out, int r0, int r1)
+{
+	tmat_vec_groups(w, q, s, out, r0, r1, group_dot1);
+}
+
+/* An empty asm that puts v in a register at this point (as in the AVX2
+ * tile: without it gcc folds the activation loads into each vpdpbusd). */
+#define PIN(v) __asm__("" : "+x"(v))
+
+/* The AVX2 prefill's 2-row x 6-token tile (wf_tile26_fn) with vpdpbusd:
+ * int32 lanes throughout, 12 accumulators of one vpdpbusd a step. */
+static void tile26(const uint8_t *buf, int h, const int8_t *const q[6], int ns, int32_t *acc)
+{
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+	__m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+	const int8_t *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5];
+	buf += 64 * h;
+	for (int s = 0; s < 32 * ns; s += 32, buf += 128) {
+		__m256i w0 = _mm256_load_si256((const __m256i *)buf);
+		__m256i w1 = _mm256_load_si256((const __m256i *)(buf + 32)), x;
+#define TOK(qt, a, b) x = LDQ(qt + s); PIN(x); DP(a, w0, x); DP(b, w1, x); PIN(a); PIN(b)
+		TOK(q0, a0, b0); TOK(q1, a1, b1); TOK(q2, a2, b2);
+		TOK(q3, a3, b3); TOK(q4, a4, b4); TOK(q5, a5, b5);
+#undef TOK
+	}
+	int32_t v[12];
+	_mm_storeu_si128((__m128i *)v, hsum4(a0, b0, a1, b1));
+	_mm_storeu_si128((__m128i *)(v + 4), hsum4(a2, b2, a3, b3));
+	_mm_storeu_si128((__m128i *)(v + 8), hsum4(a4, b4, a5, b5));
+	acc += 2 * h;
+	for (int t = 0; t < 6; t++, acc += WF_TILE26_LDA) {
+		acc[0] += v[2 * t];
+		acc[1] += v[2 * t + 1];
+	}
+}
+
+/* Below 12 tokens (a batched decoding step) the vector kernel per token over
+ * blocks of 128 rows (read from memory once, from the cache for the other
+ * tokens), as the AVX2 kernel does; the AVX2 prefill with the tile above
+ * from 12. */
+static void avxvnni_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n, float *out,
+                             int ldo, int r0, int r1)
+{
+	if (n >= 12) {
+		wf_tmat_mat_avx2_tiles(w, q, s, n, out, ldo, r0, r1, tile26);
+		return;
+	}
+	for (int b0 = r0; b0 < r1; b0 += 128) {
+		int b1 = r1 - b0 < 128 ? r1 : b0 + 128;
+		for (int j = 0; j < n; j++)
+			avxvnni_tmat_vec(w, q + (size_t)j * (size_t)w->cols, s[j], out + (size_t)j * ldo + b0, b0, b1);
+	}
+}
+
+/*
+ * WF_Q8R, one token (kernels.h): Σ q·x = Σ (x + 128)·q − 128·Σ q, one
+ * vpdpbusd per 32 products (the shifted activations unsigned, the weights
+ * signed), Σ q stored with the row; int32 lanes wrap beyond 66,000 columns
+ * but the difference is exact modulo 2^32 and |dot| < 2^31 by contract.
+ * Wider rows than the stack buffer take the AVX2 kernel.
+ */
+static void avxvnni_q8r_matvec(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1)
+{
+	const int cols = w->cols;
+	if (cols > 4096) {
+		wf_q8r_matvec_avx2(w, x, dx, out, r0, r1);
+		return;
+	}
+	_Alignas(32) uint8_t xu[4096];
+	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	for (int i = 0; i < cols; i += 32)
+		_mm256_store_si256((__m256i *)(xu + i), _mm256_xor_si256(LDQ(x + i), bias));
+	for (int r = r0; r < r1; r++) {
+		const int8_t *wr = w->q + (size_t)r * cols;
+		__m256i a0 = _mm256_setzero_si256(), a1 = a0;
+		int i = 0;
+		for (; i + 64 <= cols; i += 64) {
+			DP(a0, _mm256_load_si256((const __m256i *)(xu + i)), LDQ(wr + i));
+			DP(a1, _mm256_load_si256((const __m256i *)(xu + i + 32)), LDQ(wr + i + 32));
+		}
+		if (i < cols)
+			DP(a0, _mm256_load_si256((const __m256i *)(xu + i)), LDQ(wr + i));
+		__m256i t = _mm256_add_epi32(a0, a1);
+		__m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+		int32_t d = (int32_t)((uint32_t)_mm_cvtsi128_si32(h) - ((uint32_t)w->sum[r] << 7));
+		out[r - r0] = (float)d * (w->d[r] * dx);
+	}
+}
+
+const struct wf_kern_ops wf_kern_avxvnni = {
+	"avxvnni", avxvnni_tmat_vec, avxvnni_tmat_mat, wf_f16_matvec_avx2, wf_quantize_avx2,
+	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avxvnni_q8r_matvec,
+	wf_q8r_from_f16_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
+	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,
+	wf_f16_from_f32_avx2, NULL, NULL,
+};
+#endif
