@@ -17,8 +17,8 @@
  * column blocks as provably cannot wrap, then widen: the sum is exact.)
  *
  * Every function has a scalar reference (the oracle) and SIMD variants
- * (AVX2, AVX-512/VNNI, NEON) chosen once at run time by wf_kernels_init();
- * all variants give bit-identical results.
+ * (AVX2, AVX2 with AVX-VNNI, AVX-512/VNNI, NEON) chosen once at run time by
+ * wf_kernels_init(); all variants give bit-identical results.
  *
  * Native packed layout (2 bits per weight, rows interleaved by 4):
  *
@@ -45,7 +45,8 @@
 #include <stdint.h>
 
 /* Pick the best implementation for this CPU.  name: NULL/"auto", or force
- * "scalar", "avx2", "avx512", "neon" (error if the CPU lacks it).  Returns 0
+ * "scalar", "avx2", "avxvnni", "avx512", "neon" (error if the CPU lacks
+ * it; "auto" prefers avx512, then avxvnni, then avx2).  Returns 0
  * or -1 with a message.  Safe to call more than once; the first call before
  * any kernel use is required. */
 int wf_kernels_init(const char *name, char *err, size_t errlen);
