@@ -14,13 +14,6 @@
 
 #include "x86.h"
 
-/* The 4 int32 lane sums of a[0..3] (one per row of a group). */
-static inline __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
-{
-	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
-	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
 /*
  * Code extraction in 1 shift + 4 ands per 32 weight bytes: w & 0x03 = c0,
  * w & 0x0C = 4·c1, (w >> 4) & 0x03 = c2, (w >> 4) & 0x0C = 4·c3.  The
@@ -73,7 +66,7 @@ static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t 
 		WIDEN(t2, u2, x2);
 		WIDEN(t3, u3, x3);
 	}
-	_mm_storeu_si128((__m128i *)dot, _mm_srai_epi32(hsum4(t0, t1, t2, t3), 2));
+	_mm_storeu_si128((__m128i *)dot, _mm_srai_epi32(hsum4x8(t0, t1, t2, t3), 2));
 }
 
 static void avx2_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, float *out,
@@ -132,7 +125,7 @@ static void unpack_group(const struct wf_tmat *w, int g, int k0, int kn, uint8_t
 static inline __m128i widen4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
 {
 	const __m256i ones16 = _mm256_set1_epi16(1);
-	return hsum4(_mm256_madd_epi16(a0, ones16), _mm256_madd_epi16(a1, ones16),
+	return hsum4x8(_mm256_madd_epi16(a0, ones16), _mm256_madd_epi16(a1, ones16),
 	             _mm256_madd_epi16(a2, ones16), _mm256_madd_epi16(a3, ones16));
 }
 
@@ -159,15 +152,7 @@ static void tile26(const uint8_t *buf, int h, const int8_t *const q[6], int ns, 
 		TOK(q3, a3, b3); TOK(q4, a4, b4); TOK(q5, a5, b5);
 #undef TOK
 	}
-	int32_t v[12];
-	_mm_storeu_si128((__m128i *)v, widen4(a0, b0, a1, b1));
-	_mm_storeu_si128((__m128i *)(v + 4), widen4(a2, b2, a3, b3));
-	_mm_storeu_si128((__m128i *)(v + 8), widen4(a4, b4, a5, b5));
-	acc += 2 * h;
-	for (int t = 0; t < 6; t++, acc += LDA) {
-		acc[0] += v[2 * t];
-		acc[1] += v[2 * t + 1];
-	}
+	tile26_add(acc + 2 * h, widen4(a0, b0, a1, b1), widen4(a2, b2, a3, b3), widen4(a4, b4, a5, b5));
 }
 
 /* The driver for a tile function (tile26, or AVX-VNNI's). */
@@ -420,11 +405,7 @@ void wf_q8r_matvec_avx2(const struct wf_q8r *w, const int8_t *x, float dx, float
 		if (i < cols)
 			STEP(a0, i);
 #undef STEP
-		__m256i t = _mm256_add_epi32(a0, a1);
-		__m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-		out[r - r0] = (float)_mm_cvtsi128_si32(h) * (w->d[r] * dx);
+		out[r - r0] = (float)hsum8(_mm256_add_epi32(a0, a1)) * (w->d[r] * dx);
 	}
 }
 
@@ -449,10 +430,7 @@ static int32_t q8r_row_f16(const uint16_t *row, int cols, float m, int8_t *q)
 		_mm256_storeu_si256((__m256i *)(q + b), p);
 		s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, p), ones16));
 	}
-	__m128i h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-	return _mm_cvtsi128_si32(h);
+	return hsum8(s);
 }
 
 void wf_q8r_from_f16_avx2(const uint16_t *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1)

@@ -19,13 +19,6 @@
 #define DP(acc, u, s) acc = _mm256_dpbusd_avx_epi32(acc, u, s)
 #define LDQ(p) _mm256_loadu_si256((const __m256i *)(p))
 
-/* The 4 int32 lane sums of a[0..3] (one per row of a group). */
-static inline __m128i hsum4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
-{
-	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
-	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-}
-
 /*
  * Σ c·q for the 4 rows of group g and one token into dot[4].  Codes by 1
  * shift + 4 ands per 32 bytes (as the AVX2 kernel): w & 3 = c0, w & 12 =
@@ -58,7 +51,7 @@ static void group_dot1(const struct wf_tmat *w, int g, const int8_t *q, int32_t 
 		ROW(u3, x3, 3);
 #undef ROW
 	}
-	_mm_storeu_si128((__m128i *)dot, hsum4(_mm256_add_epi32(u0, _mm256_srai_epi32(x0, 2)),
+	_mm_storeu_si128((__m128i *)dot, hsum4x8(_mm256_add_epi32(u0, _mm256_srai_epi32(x0, 2)),
 	                                        _mm256_add_epi32(u1, _mm256_srai_epi32(x1, 2)),
 	                                        _mm256_add_epi32(u2, _mm256_srai_epi32(x2, 2)),
 	                                        _mm256_add_epi32(u3, _mm256_srai_epi32(x3, 2))));
@@ -89,15 +82,7 @@ static void tile26(const uint8_t *buf, int h, const int8_t *const q[6], int ns, 
 		TOK(q3, a3, b3); TOK(q4, a4, b4); TOK(q5, a5, b5);
 #undef TOK
 	}
-	int32_t v[12];
-	_mm_storeu_si128((__m128i *)v, hsum4(a0, b0, a1, b1));
-	_mm_storeu_si128((__m128i *)(v + 4), hsum4(a2, b2, a3, b3));
-	_mm_storeu_si128((__m128i *)(v + 8), hsum4(a4, b4, a5, b5));
-	acc += 2 * h;
-	for (int t = 0; t < 6; t++, acc += WF_TILE26_LDA) {
-		acc[0] += v[2 * t];
-		acc[1] += v[2 * t + 1];
-	}
+	tile26_add(acc + 2 * h, hsum4x8(a0, b0, a1, b1), hsum4x8(a2, b2, a3, b3), hsum4x8(a4, b4, a5, b5));
 }
 
 /* Below 12 tokens (a batched decoding step) the vector kernel per token over
@@ -146,11 +131,7 @@ static void avxvnni_q8r_matvec(const struct wf_q8r *w, const int8_t *x, float dx
 		}
 		if (i < cols)
 			DP(a0, _mm256_load_si256((const __m256i *)(xu + i)), LDQ(wr + i));
-		__m256i t = _mm256_add_epi32(a0, a1);
-		__m128i h = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
-		h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
-		int32_t d = (int32_t)((uint32_t)_mm_cvtsi128_si32(h) - ((uint32_t)w->sum[r] << 7));
+		int32_t d = (int32_t)((uint32_t)hsum8(_mm256_add_epi32(a0, a1)) - ((uint32_t)w->sum[r] << 7));
 		out[r - r0] = (float)d * (w->d[r] * dx);
 	}
 }

@@ -1,5 +1,6 @@
 /*
- * x86.h -- private to the x86 kernel files (tmat_avx2.c, tmat_avx512.c),
+ * x86.h -- private to the x86 kernel files (tmat_avx2.c, tmat_avxvnni.c,
+ * tmat_avx512.c),
  * each compiled with its own SIMD flags: small AVX2 helpers they share.
  * Include after <immintrin.h>.
  */
@@ -8,7 +9,23 @@
 
 #include <stdint.h>
 
-#include "kernels.h"
+#include "kern.h"
+
+/* The sum of the 8 int32 lanes of a (wrapping). */
+static inline int32_t hsum8(__m256i a)
+{
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+	return _mm_cvtsi128_si32(s);
+}
+
+/* The 4 int32 lane sums of a0..a3, in that order. */
+static inline __m128i hsum4x8(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+{
+	__m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
+	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
 
 /* Σ q[i] over n int8 (n a multiple of 32), exact in int32. */
 static inline int32_t sum_i8(const int8_t *q, int n)
@@ -19,10 +36,21 @@ static inline int32_t sum_i8(const int8_t *q, int n)
 		__m256i v = _mm256_loadu_si256((const __m256i *)(q + i));
 		acc = _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(ones8, v), ones16));
 	}
-	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-	return _mm_cvtsi128_si32(s);
+	return hsum8(acc);
+}
+
+/* A 2-row x 6-token tile's sums (s01 = [t0 row 0, t0 row 1, t1 row 0, t1
+ * row 1], s23, s45 likewise) added into acc[t·WF_TILE26_LDA + i]. */
+static inline void tile26_add(int32_t *acc, __m128i s01, __m128i s23, __m128i s45)
+{
+	int32_t v[12];
+	_mm_storeu_si128((__m128i *)v, s01);
+	_mm_storeu_si128((__m128i *)(v + 4), s23);
+	_mm_storeu_si128((__m128i *)(v + 8), s45);
+	for (int t = 0; t < 6; t++, acc += WF_TILE26_LDA) {
+		acc[0] += v[2 * t];
+		acc[1] += v[2 * t + 1];
+	}
 }
 
 /* out[r - r0] = wf_tmat_out(d_k, s, s_W) for the rows r = 4g + k of [r0, r1),
