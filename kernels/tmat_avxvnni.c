@@ -136,10 +136,77 @@ static void avxvnni_q8r_matvec(const struct wf_q8r *w, const int8_t *x, float dx
 	}
 }
 
+/*
+ * WF_Q8R, several tokens: register tiles of 2 rows x 4 tokens (8
+ * accumulators, one vpdpbusd each per 32 columns) over blocks of 64 rows
+ * (164 KB of 2560 columns, in L2: read from memory once for all the
+ * tokens).  The tokens' shifted activations, QCH at a time, on the stack.
+ * Each row's dot is the single-token kernel's exactly (both exact mod 2^32).
+ */
+#define QCH 16
+
+static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ldx, const float *dx, int n,
+                               float *out, size_t ldo, int r0, int r1)
+{
+	const int cols = w->cols;
+	if (cols > 4096) {
+		for (int b0 = r0; b0 < r1; b0 += 64) {
+			int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
+			for (int j = 0; j < n; j++)
+				wf_q8r_matvec_avx2(w, x + (size_t)j * ldx, dx[j], out + (size_t)j * ldo + (b0 - r0), b0, b1);
+		}
+		return;
+	}
+	_Alignas(32) uint8_t xu[QCH * 4096];
+	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	for (int j0 = 0; j0 < n; j0 += QCH) {
+		const int nj = n - j0 < QCH ? n - j0 : QCH;
+		for (int j = 0; j < nj; j++)
+			for (int i = 0; i < cols; i += 32)
+				_mm256_store_si256((__m256i *)(xu + (size_t)j * cols + i),
+				                   _mm256_xor_si256(LDQ(x + (size_t)(j0 + j) * ldx + i), bias));
+		for (int b0 = r0; b0 < r1; b0 += 64) {
+			const int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
+			for (int r = b0; r < b1; r += 2) {
+				/* an odd last row goes twice; the copy is dropped */
+				const int rb = r + 1 < b1 ? r + 1 : r;
+				const int8_t *wa = w->q + (size_t)r * cols, *wb = w->q + (size_t)rb * cols;
+				for (int j = 0; j < nj; j += 4) {
+					/* a last tile of fewer tokens repeats its last token */
+					const uint8_t *x0 = xu + (size_t)j * cols;
+					const uint8_t *x1 = xu + (size_t)(j + 1 < nj ? j + 1 : nj - 1) * cols;
+					const uint8_t *x2 = xu + (size_t)(j + 2 < nj ? j + 2 : nj - 1) * cols;
+					const uint8_t *x3 = xu + (size_t)(j + 3 < nj ? j + 3 : nj - 1) * cols;
+					__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+					__m256i c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+					for (int i = 0; i < cols; i += 32) {
+						__m256i ka = LDQ(wa + i), kb = LDQ(wb + i), v;
+						PIN(ka);
+						PIN(kb);
+#define TOK(xt, a, c) v = _mm256_load_si256((const __m256i *)(xt + i)); PIN(v); DP(a, v, ka); DP(c, v, kb); \
+	PIN(a); PIN(c)
+						TOK(x0, a0, c0); TOK(x1, a1, c1); TOK(x2, a2, c2); TOK(x3, a3, c3);
+#undef TOK
+					}
+					const __m256i acc[8] = { a0, a1, a2, a3, c0, c1, c2, c3 };
+					for (int t = 0; t < 4 && j + t < nj; t++) {
+						float *o = out + (size_t)(j0 + j + t) * ldo;
+						for (int k = 0; k < 2 && r + k < b1; k++) {
+							int rr = r + k;
+							int32_t d = (int32_t)((uint32_t)hsum8(acc[4 * k + t]) - ((uint32_t)w->sum[rr] << 7));
+							o[rr - r0] = (float)d * (w->d[rr] * dx[j0 + j + t]);
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 const struct wf_kern_ops wf_kern_avxvnni = {
 	"avxvnni", avxvnni_tmat_vec, avxvnni_tmat_mat, wf_f16_matvec_avx2, wf_quantize_avx2,
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avxvnni_q8r_matvec,
-	wf_q8r_from_f16_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
+	wf_q8r_from_f16_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, avxvnni_q8r_matmat,
 	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,
 	wf_f16_from_f32_avx2, NULL, NULL,
 };
