@@ -216,7 +216,7 @@ void wf_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ldx, const fl
 		ops->q8r_matvec(w, x, dx[0], out, r0, r1);
 		return;
 	}
-	if (ops->q8r_matmat) {
+	if (ops->q8r_matmat && w->cols <= WF_Q8R_TILE_COLS) {
 		ops->q8r_matmat(w, x, ldx, dx, n, out, ldo, r0, r1);
 		return;
 	}

@@ -7,6 +7,10 @@
 
 #include "kernels.h"
 
+/* The widest rows a variant's q8r_matmat (and the single-token kernels
+ * holding shifted activations on the stack) take. */
+#define WF_Q8R_TILE_COLS 4096
+
 struct wf_kern_ops {
 	const char *name;
 	void (*tmat_vec)(const struct wf_tmat *w, const int8_t *q, float s, float *out,
@@ -25,7 +29,8 @@ struct wf_kern_ops {
 	void (*attn_scores)(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
 	                    float *s);
 	void (*attn_mix)(const float *w, const float *V, size_t ldv, int hd, int T, float *o);
-	/* NULL: q8r_matvec per token over row blocks */
+	/* rows of at most WF_Q8R_TILE_COLS (its activations go on the stack);
+	 * NULL, or wider rows: q8r_matvec per token over row blocks */
 	void (*q8r_matmat)(const struct wf_q8r *w, const int8_t *x, size_t ldx, const float *dx, int n,
 	                   float *out, size_t ldo, int r0, int r1);
 	void (*softmax)(float *s, int T);

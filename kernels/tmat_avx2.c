@@ -129,30 +129,17 @@ static inline __m128i widen4(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
 	             _mm256_madd_epi16(a2, ones16), _mm256_madd_epi16(a3, ones16));
 }
 
-/* An empty asm that puts v in a register at this point.  Without it gcc
- * folds each activation load into both its maddubs (14 loads a step where
- * 8 do; loads, two a cycle, then bound the loop) and hoists a step's
- * maddubs ahead of their adds, spilling accumulators to the stack. */
-#define PIN(v) __asm__("" : "+x"(v))
+/* a += maddubs(w, x) in int16 lanes (at most KSTEPS steps: no wrap). */
+static inline __m256i step16(__m256i a, __m256i w, __m256i x)
+{
+	return _mm256_add_epi16(a, MADD(w, x));
+}
 
 /* acc[t·LDA + 2h + i] += Σ over ns steps of code(row 2h + i)·q_t[step]
  * for six tokens q_t, rows 2h and 2h + 1 of the group's buffer. */
 static void tile26(const uint8_t *buf, int h, const int8_t *const q[6], int ns, int32_t *acc)
 {
-	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-	__m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
-	const int8_t *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5];
-	buf += 64 * h;
-	for (int s = 0; s < 32 * ns; s += 32, buf += 128) {
-		__m256i w0 = _mm256_load_si256((const __m256i *)buf);
-		__m256i w1 = _mm256_load_si256((const __m256i *)(buf + 32)), x;
-#define TOK(qt, a, b) x = LDQ(qt + s); PIN(x); \
-	a = _mm256_add_epi16(a, MADD(w0, x)); b = _mm256_add_epi16(b, MADD(w1, x)); PIN(a); PIN(b)
-		TOK(q0, a0, b0); TOK(q1, a1, b1); TOK(q2, a2, b2);
-		TOK(q3, a3, b3); TOK(q4, a4, b4); TOK(q5, a5, b5);
-#undef TOK
-	}
-	tile26_add(acc + 2 * h, widen4(a0, b0, a1, b1), widen4(a2, b2, a3, b3), widen4(a4, b4, a5, b5));
+	tile26_run(buf, h, q, ns, acc, step16, widen4);
 }
 
 /* The driver for a tile function (tile26, or AVX-VNNI's). */

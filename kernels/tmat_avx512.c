@@ -252,20 +252,17 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
  * is the scalar kernel's dot.  Register tiles of 4 rows x QT tokens, 64
  * columns a step (32, zero-extended, at the end of a row of 64k + 32).
  * Tokens go in chunks of QCH, their shifted activations (QCH·cols bytes)
- * on the stack; a single token goes a row at a time (below), and wider
- * matrices take the AVX2 kernel.
+ * on the stack; a single token goes a row at a time (below), and rows
+ * wider than QCOLS take the AVX2 kernel (several tokens through dispatch).
  */
 #define QT 6
 #define QCH 18
-#define QCOLS 4096
+#define QCOLS WF_Q8R_TILE_COLS
 
 /* x[cols] plus 128 as unsigned bytes at xu, zeros up to the next 64. */
 static void q8_shifted(const int8_t *x, int cols, uint8_t *xu)
 {
-	const __m256i bias = _mm256_set1_epi8((char)0x80);
-	for (int i = 0; i < cols; i += 32)
-		_mm256_storeu_si256((__m256i *)(xu + i),
-		                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + i)), bias));
+	shift_i8(x, cols, xu);
 	if (cols % 64)
 		memset(xu + cols, 0, 32);
 }
@@ -377,14 +374,6 @@ static void avx512_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ld
                               float *out, size_t ldo, int r0, int r1)
 {
 	const int cols = w->cols;
-	if (cols > QCOLS) {
-		for (int b0 = r0; b0 < r1; b0 += 64) {
-			int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
-			for (int j = 0; j < n; j++)
-				wf_q8r_matvec_avx2(w, x + (size_t)j * ldx, dx[j], out + (size_t)j * ldo + (b0 - r0), b0, b1);
-		}
-		return;
-	}
 	const int ldu = (cols + 63) / 64 * 64;
 	_Alignas(64) uint8_t xu[QCH * QCOLS];
 	for (int j0 = 0; j0 < n; j0 += QCH) {

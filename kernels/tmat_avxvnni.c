@@ -62,27 +62,17 @@ static void avxvnni_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, 
 	tmat_vec_groups(w, q, s, out, r0, r1, group_dot1);
 }
 
-/* An empty asm that puts v in a register at this point (as in the AVX2
- * tile: without it gcc folds the activation loads into each vpdpbusd). */
-#define PIN(v) __asm__("" : "+x"(v))
+/* a += vpdpbusd(w, x) in int32 lanes. */
+static inline __m256i stepdp(__m256i a, __m256i w, __m256i x)
+{
+	return _mm256_dpbusd_avx_epi32(a, w, x);
+}
 
 /* The AVX2 prefill's 2-row x 6-token tile (wf_tile26_fn) with vpdpbusd:
  * int32 lanes throughout, 12 accumulators of one vpdpbusd a step. */
 static void tile26(const uint8_t *buf, int h, const int8_t *const q[6], int ns, int32_t *acc)
 {
-	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-	__m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
-	const int8_t *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5];
-	buf += 64 * h;
-	for (int s = 0; s < 32 * ns; s += 32, buf += 128) {
-		__m256i w0 = _mm256_load_si256((const __m256i *)buf);
-		__m256i w1 = _mm256_load_si256((const __m256i *)(buf + 32)), x;
-#define TOK(qt, a, b) x = LDQ(qt + s); PIN(x); DP(a, w0, x); DP(b, w1, x); PIN(a); PIN(b)
-		TOK(q0, a0, b0); TOK(q1, a1, b1); TOK(q2, a2, b2);
-		TOK(q3, a3, b3); TOK(q4, a4, b4); TOK(q5, a5, b5);
-#undef TOK
-	}
-	tile26_add(acc + 2 * h, hsum4x8(a0, b0, a1, b1), hsum4x8(a2, b2, a3, b3), hsum4x8(a4, b4, a5, b5));
+	tile26_run(buf, h, q, ns, acc, stepdp, hsum4x8);
 }
 
 /* Below 12 tokens (a batched decoding step) the vector kernel per token over
@@ -113,14 +103,12 @@ static void avxvnni_tmat_mat(const struct wf_tmat *w, const int8_t *q, const flo
 static void avxvnni_q8r_matvec(const struct wf_q8r *w, const int8_t *x, float dx, float *out, int r0, int r1)
 {
 	const int cols = w->cols;
-	if (cols > 4096) {
+	if (cols > WF_Q8R_TILE_COLS) {
 		wf_q8r_matvec_avx2(w, x, dx, out, r0, r1);
 		return;
 	}
-	_Alignas(32) uint8_t xu[4096];
-	const __m256i bias = _mm256_set1_epi8((char)0x80);
-	for (int i = 0; i < cols; i += 32)
-		_mm256_store_si256((__m256i *)(xu + i), _mm256_xor_si256(LDQ(x + i), bias));
+	_Alignas(32) uint8_t xu[WF_Q8R_TILE_COLS];
+	shift_i8(x, cols, xu);
 	for (int r = r0; r < r1; r++) {
 		const int8_t *wr = w->q + (size_t)r * cols;
 		__m256i a0 = _mm256_setzero_si256(), a1 = a0;
@@ -140,7 +128,8 @@ static void avxvnni_q8r_matvec(const struct wf_q8r *w, const int8_t *x, float dx
  * WF_Q8R, several tokens: register tiles of 2 rows x 4 tokens (8
  * accumulators, one vpdpbusd each per 32 columns) over blocks of 64 rows
  * (164 KB of 2560 columns, in L2: read from memory once for all the
- * tokens).  The tokens' shifted activations, QCH at a time, on the stack.
+ * tokens).  The tokens' shifted activations, QCH at a time, on the stack
+ * (rows of at most WF_Q8R_TILE_COLS: dispatch sends wider ones elsewhere).
  * Each row's dot is the single-token kernel's exactly (both exact mod 2^32).
  */
 #define QCH 16
@@ -149,22 +138,11 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
                                float *out, size_t ldo, int r0, int r1)
 {
 	const int cols = w->cols;
-	if (cols > 4096) {
-		for (int b0 = r0; b0 < r1; b0 += 64) {
-			int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
-			for (int j = 0; j < n; j++)
-				wf_q8r_matvec_avx2(w, x + (size_t)j * ldx, dx[j], out + (size_t)j * ldo + (b0 - r0), b0, b1);
-		}
-		return;
-	}
-	_Alignas(32) uint8_t xu[QCH * 4096];
-	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	_Alignas(32) uint8_t xu[QCH * WF_Q8R_TILE_COLS];
 	for (int j0 = 0; j0 < n; j0 += QCH) {
 		const int nj = n - j0 < QCH ? n - j0 : QCH;
 		for (int j = 0; j < nj; j++)
-			for (int i = 0; i < cols; i += 32)
-				_mm256_store_si256((__m256i *)(xu + (size_t)j * cols + i),
-				                   _mm256_xor_si256(LDQ(x + (size_t)(j0 + j) * ldx + i), bias));
+			shift_i8(x + (size_t)(j0 + j) * ldx, cols, xu + (size_t)j * cols);
 		for (int b0 = r0; b0 < r1; b0 += 64) {
 			const int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
 			for (int r = b0; r < b1; r += 2) {
@@ -187,10 +165,10 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
 					__m256i c0 = a0, c1 = a0, c2 = a0, c3 = a0;
 					for (int i = 0; i < cols; i += 32) {
 						__m256i ka = LDQ(wa + i), kb = LDQ(wb + i), v;
-						PIN(ka);
-						PIN(kb);
-#define TOK(xt, a, c) v = _mm256_load_si256((const __m256i *)(xt + i)); PIN(v); DP(a, v, ka); DP(c, v, kb); \
-	PIN(a); PIN(c)
+						X86_PIN(ka);
+						X86_PIN(kb);
+#define TOK(xt, a, c) v = _mm256_load_si256((const __m256i *)(xt + i)); X86_PIN(v); DP(a, v, ka); DP(c, v, kb); \
+	X86_PIN(a); X86_PIN(c)
 						TOK(x0, a0, c0); TOK(x1, a1, c1); TOK(x2, a2, c2); TOK(x3, a3, c3);
 #undef TOK
 					}

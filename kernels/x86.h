@@ -39,6 +39,17 @@ static inline int32_t sum_i8(const int8_t *q, int n)
 	return hsum8(acc);
 }
 
+/* xu[i] = x[i] + 128 as unsigned bytes for i < n (a multiple of 32): the
+ * activations of Σ q·x = Σ (x + 128)·q − 128·Σ q, where vpdpbusd wants its
+ * first operand unsigned. */
+static inline void shift_i8(const int8_t *x, int n, uint8_t *xu)
+{
+	const __m256i bias = _mm256_set1_epi8((char)0x80);
+	for (int i = 0; i < n; i += 32)
+		_mm256_storeu_si256((__m256i *)(xu + i),
+		                    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(x + i)), bias));
+}
+
 /* A 2-row x 6-token tile's sums (s01 = [t0 row 0, t0 row 1, t1 row 0, t1
  * row 1], s23, s45 likewise) added into acc[t·WF_TILE26_LDA + i]. */
 static inline void tile26_add(int32_t *acc, __m128i s01, __m128i s23, __m128i s45)
@@ -52,6 +63,42 @@ static inline void tile26_add(int32_t *acc, __m128i s01, __m128i s23, __m128i s4
 		acc[1] += v[2 * t + 1];
 	}
 }
+
+#if defined(__AVX2__)   /* not in the emulated-intrinsics test (t/unit/kernels_avx512emu.c) */
+/* An empty asm that puts v in a register at this point.  Without it gcc
+ * folds each activation load into both the tile's products (14 loads a step
+ * where 8 do; loads, two a cycle, then bound the loop) and hoists a step's
+ * products ahead of their adds, spilling accumulators to the stack. */
+#define X86_PIN(v) __asm__("" : "+x"(v))
+
+/*
+ * The AVX2 prefill's tile (wf_tile26_fn) over the unpacked codes, for the
+ * 256-bit variants: rows 2h and 2h + 1 of the group's buffer (step s of
+ * row k at buf + (4s + k)·32) times six tokens q_t, ns steps of 32 columns;
+ * step(a, w, x) adds codes w times activations x into accumulator a, and
+ * sums(a, b, c, d) gives four accumulators' int32 totals.  Both are inlined
+ * (constant arguments of an always-inline function).
+ */
+static inline __attribute__((always_inline)) void
+tile26_run(const uint8_t *buf, int h, const int8_t *const q[6], int ns, int32_t *acc,
+           __m256i (*step)(__m256i, __m256i, __m256i), __m128i (*sums)(__m256i, __m256i, __m256i, __m256i))
+{
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+	__m256i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0;
+	const int8_t *q0 = q[0], *q1 = q[1], *q2 = q[2], *q3 = q[3], *q4 = q[4], *q5 = q[5];
+	buf += 64 * h;
+	for (int s = 0; s < 32 * ns; s += 32, buf += 128) {
+		__m256i w0 = _mm256_loadu_si256((const __m256i *)buf);
+		__m256i w1 = _mm256_loadu_si256((const __m256i *)(buf + 32)), x;
+#define TOK(qt, a, b) x = _mm256_loadu_si256((const __m256i *)(qt + s)); X86_PIN(x); \
+	a = step(a, w0, x); b = step(b, w1, x); X86_PIN(a); X86_PIN(b)
+		TOK(q0, a0, b0); TOK(q1, a1, b1); TOK(q2, a2, b2);
+		TOK(q3, a3, b3); TOK(q4, a4, b4); TOK(q5, a5, b5);
+#undef TOK
+	}
+	tile26_add(acc + 2 * h, sums(a0, b0, a1, b1), sums(a2, b2, a3, b3), sums(a4, b4, a5, b5));
+}
+#endif
 
 /* out[r - r0] = wf_tmat_out(d_k, s, s_W) for the rows r = 4g + k of [r0, r1),
  * d = Σ t·q of the group's four rows: one vector division and product (the
