@@ -819,17 +819,16 @@ static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 	if (want == 0 && (size_t)H * (size_t)V * (m->out.f16 ? 2 : 4) >= WF_Q8_0_OUTPUT_MIN)
 		want = 1;
 	if (want > 0) {
-		char *q = model_alloc(m, wf_q8r_bytes(V, H), err, errlen);
+		void *q = model_alloc(m, wf_q8r_bytes(V, H), err, errlen);
 		if (!q)
 			return -1;
-		int8_t *qq = (int8_t *)q;
-		float *d = (float *)(void *)(q + (size_t)V * H);
-		int32_t *sum = (int32_t *)(void *)(q + (size_t)V * (H + sizeof(float)));
+		/* the copy is ours: its arrays are written through the binding */
+		struct wf_q8r *o = &m->out.q8r;
+		wf_q8r_bind(o, q, V, H);
 		if (m->out.f16)
-			wf_q8r_from_f16(m->out.f16, H, qq, d, sum, 0, V);
+			wf_q8r_from_f16(m->out.f16, H, (int8_t *)o->q, (float *)o->d, (int32_t *)o->sum, 0, V);
 		else
-			wf_q8r_from_f32(m->out.f32, H, qq, d, sum, 0, V);
-		wf_q8r_bind(&m->out.q8r, q, V, H);
+			wf_q8r_from_f32(m->out.f32, H, (int8_t *)o->q, (float *)o->d, (int32_t *)o->sum, 0, V);
 	}
 	return 0;
 }
