@@ -146,6 +146,23 @@ E v128 _mm256_extractf128_ps(v256 a, int i) { return a.h[i & 1]; }
 E v128 _mm_movehl_ps(v128 a, v128 b) { v128 r = a; r.f[0] = b.f[2]; r.f[1] = b.f[3]; return r; }
 E v128 _mm_movehdup_ps(v128 a) { v128 r = a; r.f[0] = a.f[1]; r.f[2] = a.f[3]; return r; }
 E float _mm_cvtss_f32(v128 a) { return a.f[0]; }
+/* 128-bit lanes: two picked from a, two from b */
+E v512 _mm512_shuffle_f32x4(v512 a, v512 b, int imm)
+{
+	v512 r;
+	for (int l = 0; l < 4; l++)
+		memcpy(r.f + 4 * l, (l < 2 ? a : b).f + 4 * ((imm >> (2 * l)) & 3), 16);
+	return r;
+}
+/* within each 128-bit lane: two floats picked from a, two from b */
+E v512 _mm512_shuffle_ps(v512 a, v512 b, int imm)
+{
+	v512 r;
+	for (int l = 0; l < 4; l++)
+		for (int i = 0; i < 4; i++)
+			r.f[4 * l + i] = (i < 2 ? a : b).f[4 * l + ((imm >> (2 * i)) & 3)];
+	return r;
+}
 
 #define wf_kern_avx512 emu_kern_avx512
 /* the kernel's register pins are asm on real vectors */
@@ -259,23 +276,23 @@ static void acase(int hd, int T)
 	for (int i = 0; i < hd; i++)
 		if (f2u(a[i]) != f2u(b[i]) && fails++ < 10)
 			printf("FAIL mix f16 hd=%d T=%d column %d\n", hd, T, i);
-	/* three queries at once against the scalar kernels one by one: the
+	/* 1-4 queries at once against the scalar kernels one by one: the
 	 * keys as queries, their scores as weights, F16 cache */
-	if (T >= 3 && hd <= (int)ld) {
-		float *sa = malloc((size_t)3 * T * 4), *sb = malloc((size_t)3 * T * 4);
-		float *oa = calloc((size_t)3 * hd, 4), *ob = calloc((size_t)3 * hd, 4);
-		for (int g = 0; g < 3; g++)
+	for (int nq = 1; nq <= 4 && nq <= T && hd <= (int)ld; nq++) {
+		float *sa = malloc((size_t)nq * T * 4), *sb = malloc((size_t)nq * T * 4);
+		float *oa = calloc((size_t)nq * hd, 4), *ob = calloc((size_t)nq * hd, 4);
+		for (int g = 0; g < nq; g++)
 			wf_kern_scalar.attn_scores(K + g * ld, K, ld, hd, T, 0.125f, sa + g * T);
-		emu_kern_avx512.attn_scores_grp(K, ld, 3, K16, 1, ld, hd, T, 0.125f, sb, (size_t)T);
-		for (int i = 0; i < 3 * T; i++)
+		emu_kern_avx512.attn_scores_grp(K, ld, nq, K16, 1, ld, hd, T, 0.125f, sb, (size_t)T);
+		for (int i = 0; i < nq * T; i++)
 			if (f2u(sa[i]) != f2u(sb[i]) && fails++ < 10)
-				printf("FAIL scores grp hd=%d T=%d at %d\n", hd, T, i);
-		for (int g = 0; g < 3; g++)
+				printf("FAIL scores grp nq=%d hd=%d T=%d at %d\n", nq, hd, T, i);
+		for (int g = 0; g < nq; g++)
 			wf_kern_scalar.attn_mix(sa + g * T, K, ld, hd, T, oa + g * hd);
-		emu_kern_avx512.attn_mix_grp(sa, (size_t)T, 3, K16, 1, ld, hd, T, ob, (size_t)hd);
-		for (int i = 0; i < 3 * hd; i++)
+		emu_kern_avx512.attn_mix_grp(sa, (size_t)T, nq, K16, 1, ld, hd, T, ob, (size_t)hd);
+		for (int i = 0; i < nq * hd; i++)
 			if (f2u(oa[i]) != f2u(ob[i]) && fails++ < 10)
-				printf("FAIL mix grp hd=%d T=%d at %d\n", hd, T, i);
+				printf("FAIL mix grp nq=%d hd=%d T=%d at %d\n", nq, hd, T, i);
 		free(sa);
 		free(sb);
 		free(oa);
@@ -349,6 +366,7 @@ int main(void)
 	qcase(7, 160, 1);   /* one token, an odd block count */
 	qcase(3, 2560, 1);
 	acase(128, 19);
+	acase(64, 37);   /* 16, 8 and 4 keys a step, then tails */
 	acase(37, 9);
 	acase(160, 3);
 	if (fails) {
