@@ -113,12 +113,13 @@ static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, f
 #define PIN(v) __asm__("" : "+v"(v))
 #endif
 
-/* acc[t·LDA + k] += Σ c(row k)·q_t over nblk column blocks, rows 0-3 the
- * group at ta, 4-7 the group at tb, for the 6 tokens qt[t] (pointing at
- * the same column as the tiles). */
+/* acc[t·LDA + k] += Σ c(row k)·q_t over nblk column blocks (= where
+ * first is set: a matrix's first column chunk), rows 0-3 the group at ta,
+ * 4-7 the group at tb, for the 6 tokens qt[t] (pointing at the same
+ * column as the tiles). */
 static inline __attribute__((always_inline)) void tile8(const uint8_t *ta, const uint8_t *tb, int nblk,
                                                        const int8_t *const qt[TT], int32_t *acc,
-                                                       const int nt)
+                                                       const int nt, int first)
 {
 	const __m512i m3 = _mm512_set1_epi8(3);
 	__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
@@ -147,7 +148,7 @@ static inline __attribute__((always_inline)) void tile8(const uint8_t *ta, const
 #undef SUB
 #undef TOK
 	}
-#define OUT(t, a, b) _mm_storeu_si128((__m128i *)(acc + (t) * LDA), \
+#define OUT(t, a, b) _mm_storeu_si128((__m128i *)(acc + (t) * LDA), first ? hsum4(a, b) : \
 	_mm_add_epi32(_mm_loadu_si128((const __m128i *)(acc + (t) * LDA)), hsum4(a, b)))
 	OUT(0, a0, b0); OUT(1, a1, b1); OUT(2, a2, b2); OUT(3, a3, b3);
 	if (nt > 4) {
@@ -165,15 +166,15 @@ static inline __attribute__((always_inline)) void tile8(const uint8_t *ta, const
 
 /* The tile for 6 tokens, and for 4 (a last tile of at most 4 tokens). */
 static void tile8x6(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
-                    int32_t *acc)
+                    int32_t *acc, int first)
 {
-	tile8(ta, tb, nblk, qt, acc, 6);
+	tile8(ta, tb, nblk, qt, acc, 6, first);
 }
 
 static void tile8x4(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
-                    int32_t *acc)
+                    int32_t *acc, int first)
 {
-	tile8(ta, tb, nblk, qt, acc, 4);
+	tile8(ta, tb, nblk, qt, acc, 4, first);
 }
 
 static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
@@ -202,7 +203,6 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 			sq[j] = sum_i8(qc + j * cols, w->cols);
 		for (int gb = g0; gb < g1; gb += GBLK) {
 			const int ng = g1 - gb < GBLK ? g1 - gb : GBLK;
-			memset(acc, 0, (size_t)(nj + TT) * LDA * sizeof *acc);
 			for (int b0 = 0; b0 < nb; b0 += bpc) {
 				const int nbk = nb - b0 < bpc ? nb - b0 : bpc;
 				for (int j = 0, tw; j < nj; j += tw) {
@@ -216,11 +216,11 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 					for (int t = 0; t < TT; t++)
 						qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + 128 * b0;
 					void (*tile)(const uint8_t *, const uint8_t *, int, const int8_t *const *,
-					             int32_t *) = tw == 4 ? tile8x4 : tile8x6;
+					             int32_t *, int) = tw == 4 ? tile8x4 : tile8x6;
 					/* an odd last group goes twice, into columns nobody reads */
 					for (int gi = 0; gi < ng; gi += 2)
 						tile(wf_tile(w, gb + gi, b0), wf_tile(w, gb + gi + (gi + 1 < ng), b0), nbk,
-						     qt, acc + j * LDA + 4 * gi);
+						     qt, acc + j * LDA + 4 * gi, b0 == 0);
 				}
 			}
 			/* wf_tmat_out 16 rows at a time: the same IEEE division and
