@@ -139,7 +139,8 @@ static inline __attribute__((always_inline)) void tile8(const uint8_t *ta, const
 	PIN(k0); PIN(k1); PIN(k2); PIN(k3); \
 	TOK(q0, a0, b0, c0, d0); TOK(q1, a1, b1, c1, d1); TOK(q2, a2, b2, c2, d2); \
 	TOK(q3, a3, b3, c3, d3); \
-	if (nt > 4) { TOK(q4, a4, b4, c4, d4); TOK(q5, a5, b5, c5, d5); } \
+	if (nt > 4) TOK(q4, a4, b4, c4, d4); \
+	if (nt > 5) TOK(q5, a5, b5, c5, d5); \
 } while (0)
 		SUB(0);
 		SUB(1);
@@ -151,24 +152,30 @@ static inline __attribute__((always_inline)) void tile8(const uint8_t *ta, const
 #define OUT(t, a, b) _mm_storeu_si128((__m128i *)(acc + (t) * LDA), first ? hsum4(a, b) : \
 	_mm_add_epi32(_mm_loadu_si128((const __m128i *)(acc + (t) * LDA)), hsum4(a, b)))
 	OUT(0, a0, b0); OUT(1, a1, b1); OUT(2, a2, b2); OUT(3, a3, b3);
-	if (nt > 4) {
+	if (nt > 4)
 		OUT(4, a4, b4);
+	if (nt > 5)
 		OUT(5, a5, b5);
-	}
 	acc += 4;
 	OUT(0, c0, d0); OUT(1, c1, d1); OUT(2, c2, d2); OUT(3, c3, d3);
-	if (nt > 4) {
+	if (nt > 4)
 		OUT(4, c4, d4);
+	if (nt > 5)
 		OUT(5, c5, d5);
-	}
 #undef OUT
 }
 
-/* The tile for 6 tokens, and for 4 (a last tile of at most 4 tokens). */
+/* The tiles for 6, 5 and 4 tokens. */
 static void tile8x6(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
                     int32_t *acc, int first)
 {
 	tile8(ta, tb, nblk, qt, acc, 6, first);
+}
+
+static void tile8x5(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
+                    int32_t *acc, int first)
+{
+	tile8(ta, tb, nblk, qt, acc, 5, first);
 }
 
 static void tile8x4(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t *const qt[TT],
@@ -206,17 +213,20 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 			for (int b0 = 0; b0 < nb; b0 += bpc) {
 				const int nbk = nb - b0 < bpc ? nb - b0 : bpc;
 				for (int j = 0, tw; j < nj; j += tw) {
-					/* 6-token tiles, but 7 or 8 left go as two 4-token
-					 * tiles (same speed per token) rather than 6 + a
-					 * padded 4 */
-					tw = nj - j <= 4 || nj - j == 7 || nj - j == 8 ? 4 : TT;
+					/* tiles as even as widths of 4-6 allow: r left go
+					 * as k = ceil(r / 6) tiles of ceil(r / k), and the
+					 * last at most 3 as a padded 4 (16 = 6 + 5 + 5 and
+					 * 10 = 5 + 5 ran 3-5 % faster than 6 + 6 + 4 and
+					 * 6 + 4 on 6912 x 2560; 8 = 4 + 4) */
+					const int r = nj - j, k = (r + TT - 1) / TT;
+					tw = (r + k - 1) / k < 4 ? 4 : (r + k - 1) / k;
 					const int8_t *qt[TT];
 					/* a last tile of fewer tokens repeats its last token
 					 * into rows nobody reads */
 					for (int t = 0; t < TT; t++)
 						qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + 128 * b0;
 					void (*tile)(const uint8_t *, const uint8_t *, int, const int8_t *const *,
-					             int32_t *, int) = tw == 4 ? tile8x4 : tile8x6;
+					             int32_t *, int) = tw == 4 ? tile8x4 : tw == 5 ? tile8x5 : tile8x6;
 					/* an odd last group goes twice, into columns nobody reads */
 					for (int gi = 0; gi < ng; gi += 2)
 						tile(wf_tile(w, gb + gi, b0), wf_tile(w, gb + gi + (gi + 1 < ng), b0), nbk,
