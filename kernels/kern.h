@@ -122,6 +122,10 @@ void wf_attn_scores_f16_avx2(const float *q, const uint16_t *K, size_t ldk, int 
                              float *s);
 void wf_attn_mix_f16_avx2(const float *w, const uint16_t *V, size_t ldv, int hd, int T, float *o);
 void wf_f16_from_f32_avx2(const float *x, int n, uint16_t *h);
+void wf_attn_scores_grp_avx2(const float *q, size_t ldq, int nq, const void *K, int f16, size_t ldk, int hd,
+                             int T, float scale, float *s, size_t lds);
+void wf_attn_mix_grp_avx2(const float *w, size_t ldw, int nq, const void *V, int f16, size_t ldv, int hd, int T,
+                          float *o, size_t ldo);
 #endif
 #if defined(__aarch64__)
 extern const struct wf_kern_ops wf_kern_neon;

@@ -546,6 +546,100 @@ scores(const float *q, const void *K, size_t ldk, int hd, int T, float scale, fl
 	}
 }
 
+/*
+ * Eight dots at once from their first fold step (s[i] = a + b, lanes l
+ * and l + 8): r lane L = the rest of wf_fold16's order on s[2·(L % 4) +
+ * L / 4], by adding registers' halves pairwise (29 instructions for 8 dots
+ * against about 8 a dot).
+ */
+static inline __attribute__((always_inline)) __m256 fold8x8(const __m256 s[8])
+{
+	__m256 c[4], d[2];
+#pragma GCC unroll 4
+	for (int p = 0; p < 4; p++)   /* lanes l and l + 4 */
+		c[p] = _mm256_add_ps(_mm256_permute2f128_ps(s[2 * p], s[2 * p + 1], 0x20),
+		                     _mm256_permute2f128_ps(s[2 * p], s[2 * p + 1], 0x31));
+#pragma GCC unroll 2
+	for (int r = 0; r < 2; r++)   /* l and l + 2 */
+		d[r] = _mm256_add_ps(_mm256_shuffle_ps(c[2 * r], c[2 * r + 1], 0x44),
+		                     _mm256_shuffle_ps(c[2 * r], c[2 * r + 1], 0xee));
+	return _mm256_add_ps(_mm256_shuffle_ps(d[0], d[1], 0x88), _mm256_shuffle_ps(d[0], d[1], 0xdd));
+}
+
+/*
+ * kernels.h wf_attn_scores_grp where hd is a multiple of 16: KK keys x NQ
+ * queries (8 dots; 6 for three queries) a step, each key's two loads shared
+ * by the queries, KS keys at a time (eight accumulators); one fold8x8 for
+ * the step.  Keys past the last whole step, and other head sizes, take the
+ * single-query kernel.
+ */
+static inline __attribute__((always_inline)) void
+scores_grp(const float *q, size_t ldq, const void *K, size_t ldk, int hd, int T, float scale, float *s,
+           size_t lds, const int NQ, const int f16)
+{
+	const int KK = NQ == 3 ? 2 : 8 / NQ, KS = NQ == 1 ? 4 : NQ == 2 ? 2 : 1;
+	const size_t ld = ldk * (f16 ? 2 : 4);   /* bytes */
+	const __m256 vs = _mm256_set1_ps(scale);
+	int t = 0;
+	for (; hd % 16 == 0 && t + KK <= T; t += KK) {
+		const char *k = (const char *)K + (size_t)t * ld;
+		__m256 S[8];
+		S[6] = S[7] = _mm256_setzero_ps();   /* three queries: unused */
+		for (int k0 = 0; k0 < KK; k0 += KS) {
+			__m256 a[4][4], b[4][4];
+#pragma GCC unroll 4
+			for (int g = 0; g < NQ; g++)
+#pragma GCC unroll 4
+				for (int ks = 0; ks < KS; ks++)
+					a[g][ks] = b[g][ks] = _mm256_setzero_ps();
+			for (int i = 0; i < hd; i += 16) {
+#pragma GCC unroll 4
+				for (int ks = 0; ks < KS; ks++) {
+					const char *kp = k + (size_t)(k0 + ks) * ld;
+					__m256 lo = LDK8(kp, i, f16), hi = LDK8(kp, i + 8, f16);
+#pragma GCC unroll 4
+					for (int g = 0; g < NQ; g++) {
+						a[g][ks] = _mm256_fmadd_ps(_mm256_loadu_ps(q + g * ldq + i), lo, a[g][ks]);
+						b[g][ks] = _mm256_fmadd_ps(_mm256_loadu_ps(q + g * ldq + i + 8), hi, b[g][ks]);
+					}
+				}
+			}
+#pragma GCC unroll 4
+			for (int g = 0; g < NQ; g++)
+#pragma GCC unroll 4
+				for (int ks = 0; ks < KS; ks++) {   /* score (g, key) in lane g·KK + key */
+					const int L = g * KK + k0 + ks;
+					S[2 * (L % 4) + L / 4] = _mm256_add_ps(a[g][ks], b[g][ks]);
+				}
+		}
+		float r[8];
+		_mm256_storeu_ps(r, _mm256_mul_ps(fold8x8(S), vs));
+		for (int g = 0; g < NQ; g++)
+			memcpy(s + g * lds + t, r + g * KK, (size_t)KK * sizeof *r);
+	}
+	for (int g = 0; g < NQ && t < T; g++)
+		scores(q + g * ldq, (const char *)K + (size_t)t * ld, ldk, hd, T - t, scale, s + g * lds + t, f16);
+}
+
+void wf_attn_scores_grp_avx2(const float *q, size_t ldq, int nq, const void *K, int f16, size_t ldk, int hd,
+                             int T, float scale, float *s, size_t lds)
+{
+	for (int g = 0; g < nq; g += 4) {
+		const float *qg = q + g * ldq;
+		float *sg = s + g * lds;
+		switch ((nq - g < 4 ? nq - g : 4) + 4 * !!f16) {
+		case 1: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 1, 0); break;
+		case 2: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 2, 0); break;
+		case 3: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 3, 0); break;
+		case 4: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 4, 0); break;
+		case 5: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 1, 1); break;
+		case 6: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 2, 1); break;
+		case 7: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 3, 1); break;
+		default: scores_grp(qg, ldq, K, ldk, hd, T, scale, sg, lds, 4, 1); break;
+		}
+	}
+}
+
 void wf_attn_scores_avx2(const float *q, const float *K, size_t ldk, int hd, int T, float scale,
                          float *s)
 {
@@ -598,6 +692,69 @@ mix(const float *w, const void *V, size_t ldv, int hd, int T, float *o, const in
 		_mm256_storeu_ps(o + i, a);
 	}
 	wf_attn_mix_cols(w, V, ldv, i, hd, T, o, f16);
+}
+
+/*
+ * kernels.h wf_attn_mix_grp: CW columns x NQ queries of accumulators (8
+ * registers) share each load of the values; every o[i] takes the
+ * single-query kernel's operations in its order.  Columns past the last
+ * whole CW take the single-query kernel.
+ */
+static inline __attribute__((always_inline)) void
+mix_grp(const float *w, size_t ldw, const void *V, size_t ldv, int hd, int T, float *o, size_t ldo, const int NQ,
+        const int f16)
+{
+	const int NC = NQ <= 2 ? 4 : 2;   /* registers of 8 columns */
+	const size_t es = f16 ? 2 : 4, ld = ldv * es;   /* bytes */
+	int i = 0;
+	for (; i + 8 * NC <= hd; i += 8 * NC) {
+		__m256 a[4][4];
+#pragma GCC unroll 4
+		for (int g = 0; g < NQ; g++)
+#pragma GCC unroll 4
+			for (int c = 0; c < NC; c++)
+				a[g][c] = _mm256_loadu_ps(o + g * ldo + i + 8 * c);
+		for (int t = 0; t < T; t++) {
+			const char *v = (const char *)V + (size_t)t * ld;
+			__m256 vv[4];
+#pragma GCC unroll 4
+			for (int c = 0; c < NC; c++)
+				vv[c] = LDK8(v, i + 8 * c, f16);
+#pragma GCC unroll 4
+			for (int g = 0; g < NQ; g++) {
+				__m256 c8 = _mm256_set1_ps(w[g * ldw + t]);
+#pragma GCC unroll 4
+				for (int c = 0; c < NC; c++)
+					a[g][c] = _mm256_fmadd_ps(c8, vv[c], a[g][c]);
+			}
+		}
+#pragma GCC unroll 4
+		for (int g = 0; g < NQ; g++)
+#pragma GCC unroll 4
+			for (int c = 0; c < NC; c++)
+				_mm256_storeu_ps(o + g * ldo + i + 8 * c, a[g][c]);
+	}
+	for (int g = 0; g < NQ && i < hd; g++)
+		mix(w + g * ldw, (const char *)V + (size_t)i * es, ldv, hd - i, T, o + g * ldo + i, f16);
+}
+
+void wf_attn_mix_grp_avx2(const float *w, size_t ldw, int nq, const void *V, int f16, size_t ldv, int hd, int T,
+                          float *o, size_t ldo)
+{
+	for (int g = 0; g < nq; g += 4) {
+		const float *wg = w + g * ldw;
+		float *og = o + g * ldo;
+		switch ((nq - g < 4 ? nq - g : 4) + 4 * !!f16) {
+		case 1: mix(wg, V, ldv, hd, T, og, 0); break;
+		case 2: mix_grp(wg, ldw, V, ldv, hd, T, og, ldo, 2, 0); break;
+		case 3: mix_grp(wg, ldw, V, ldv, hd, T, og, ldo, 3, 0); break;
+		case 4: mix_grp(wg, ldw, V, ldv, hd, T, og, ldo, 4, 0); break;
+		case 5: mix(wg, V, ldv, hd, T, og, 1); break;
+		case 6: mix_grp(wg, ldw, V, ldv, hd, T, og, ldo, 2, 1); break;
+		case 7: mix_grp(wg, ldw, V, ldv, hd, T, og, ldo, 3, 1); break;
+		default: mix_grp(wg, ldw, V, ldv, hd, T, og, ldo, 4, 1); break;
+		}
+	}
 }
 
 void wf_attn_mix_avx2(const float *w, const float *V, size_t ldv, int hd, int T, float *o)
@@ -705,6 +862,6 @@ const struct wf_kern_ops wf_kern_avx2 = {
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, wf_q8r_matvec_avx2,
 	wf_q8r_from_f16_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, NULL,
 	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,
-	wf_f16_from_f32_avx2, NULL, NULL,
+	wf_f16_from_f32_avx2, wf_attn_scores_grp_avx2, wf_attn_mix_grp_avx2,
 };
 #endif

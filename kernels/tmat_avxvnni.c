@@ -192,6 +192,6 @@ const struct wf_kern_ops wf_kern_avxvnni = {
 	wf_q8_0_matvec_avx2, wf_q8_0_from_f16_avx2, avxvnni_q8r_matvec,
 	wf_q8r_from_f16_avx2, wf_attn_scores_avx2, wf_attn_mix_avx2, avxvnni_q8r_matmat,
 	wf_softmax_avx2, wf_f16_round_avx2, wf_attn_scores_f16_avx2, wf_attn_mix_f16_avx2,
-	wf_f16_from_f32_avx2, NULL, NULL,
+	wf_f16_from_f32_avx2, wf_attn_scores_grp_avx2, wf_attn_mix_grp_avx2,
 };
 #endif
