@@ -143,24 +143,29 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
 		const int nj = n - j0 < QCH ? n - j0 : QCH;
 		for (int j = 0; j < nj; j++)
 			shift_i8(x + (size_t)(j0 + j) * ldx, cols, xu + (size_t)j * cols);
-		for (int b0 = r0; b0 < r1; b0 += 64) {
-			const int b1 = r1 - b0 < 64 ? r1 : b0 + 64;
-			for (int r = b0; r < b1; r += 2) {
-				/* an odd last row goes twice; the copy is dropped */
-				const int rb = r + 1 < b1 ? r + 1 : r;
-				const int8_t *wa = w->q + (size_t)r * cols, *wb = w->q + (size_t)rb * cols;
-				/* the row pair after next towards the caches: without it
-				 * the tiles wait on memory (16 tokens x 128256 x 2560, one
-				 * thread: 46-48 against 55-70 ms) */
-				if (r + 4 < r1)
-					for (int i = 0; i < 2 * cols; i += 64)
-						_mm_prefetch((const char *)(wa + 4 * (size_t)cols + i), _MM_HINT_T0);
-				for (int j = 0; j < nj; j += 4) {
-					/* a last tile of fewer tokens repeats its last token */
-					const uint8_t *x0 = xu + (size_t)j * cols;
-					const uint8_t *x1 = xu + (size_t)(j + 1 < nj ? j + 1 : nj - 1) * cols;
-					const uint8_t *x2 = xu + (size_t)(j + 2 < nj ? j + 2 : nj - 1) * cols;
-					const uint8_t *x3 = xu + (size_t)(j + 3 < nj ? j + 3 : nj - 1) * cols;
+		/* chunks wider than about half of L1 go a token tile at a time
+		 * over blocks of 64 rows (in L2), so that a tile's activations
+		 * stay in L1 beside its rows; fewer go a row pair at a time
+		 * through every tile */
+		const int rbk = (size_t)nj * (size_t)cols > 24576 ? 64 : 2;
+		for (int b0 = r0; b0 < r1; b0 += rbk) {
+			const int b1 = r1 - b0 < rbk ? r1 : b0 + rbk;
+			for (int j = 0; j < nj; j += 4) {
+				/* a last tile of fewer tokens repeats its last token */
+				const uint8_t *x0 = xu + (size_t)j * cols;
+				const uint8_t *x1 = xu + (size_t)(j + 1 < nj ? j + 1 : nj - 1) * cols;
+				const uint8_t *x2 = xu + (size_t)(j + 2 < nj ? j + 2 : nj - 1) * cols;
+				const uint8_t *x3 = xu + (size_t)(j + 3 < nj ? j + 3 : nj - 1) * cols;
+				for (int r = b0; r < b1; r += 2) {
+					/* an odd last row goes twice; the copy is dropped */
+					const int rb = r + 1 < r1 ? r + 1 : r;
+					const int8_t *wa = w->q + (size_t)r * cols, *wb = w->q + (size_t)rb * cols;
+					/* the row pair after next towards the caches: without it
+					 * the tiles wait on memory (16 tokens x 128256 x 2560, one
+					 * thread: 46-48 against 55-70 ms) */
+					if (j == 0 && r + 4 < r1)
+						for (int i = 0; i < 2 * cols; i += 64)
+							_mm_prefetch((const char *)(wa + 4 * (size_t)cols + i), _MM_HINT_T0);
 					__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
 					__m256i c0 = a0, c1 = a0, c2 = a0, c3 = a0;
 					for (int i = 0; i < cols; i += 32) {
@@ -175,7 +180,7 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
 					const __m256i acc[8] = { a0, a1, a2, a3, c0, c1, c2, c3 };
 					for (int t = 0; t < 4 && j + t < nj; t++) {
 						float *o = out + (size_t)(j0 + j + t) * ldo;
-						for (int k = 0; k < 2 && r + k < b1; k++) {
+						for (int k = 0; k < 2 && r + k < r1; k++) {
 							int rr = r + k;
 							int32_t d = (int32_t)((uint32_t)hsum8(acc[4 * k + t]) - ((uint32_t)w->sum[rr] << 7));
 							o[rr - r0] = (float)d * (w->d[rr] * dx[j0 + j + t]);

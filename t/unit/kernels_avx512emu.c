@@ -365,6 +365,7 @@ int main(void)
 	qcase(4, 64, 19);
 	qcase(7, 160, 1);   /* one token, an odd block count */
 	qcase(3, 2560, 1);
+	qcase(133, 2560, 16);   /* 64-row blocks a token tile at a time */
 	acase(128, 19);
 	acase(64, 37);   /* 16, 8 and 4 keys a step, then tails */
 	acase(37, 9);
