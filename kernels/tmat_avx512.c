@@ -184,6 +184,16 @@ static void tile8x4(const uint8_t *ta, const uint8_t *tb, int nblk, const int8_t
 	tile8(ta, tb, nblk, qt, acc, 4, first);
 }
 
+/* The width of the next token tile with r tokens left: tiles as even as
+ * widths of 4-6 allow, k = ceil(r / 6) tiles of ceil(r / k), the last at
+ * most 3 as a padded 4 (16 = 6 + 5 + 5 and 10 = 5 + 5 ran 3-5 % faster than
+ * 6 + 6 + 4 and 6 + 4 on 6912 x 2560; 8 = 4 + 4). */
+static int tile_width(int r)
+{
+	const int k = (r + TT - 1) / TT;
+	return (r + k - 1) / k < 4 ? 4 : (r + k - 1) / k;
+}
+
 static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const float *s, int n,
                             float *out, int ldo, int r0, int r1)
 {
@@ -208,18 +218,24 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 		const int8_t *qc = q + (size_t)j0 * cols;
 		for (int j = 0; j < nj; j++)
 			sq[j] = sum_i8(qc + j * cols, w->cols);
+		int ntl = 0;   /* token tiles of the pass */
+		for (int j = 0; j < nj; j += tile_width(nj - j))
+			ntl++;
 		for (int gb = g0; gb < g1; gb += GBLK) {
 			const int ng = g1 - gb < GBLK ? g1 - gb : GBLK;
+			/* the next block of groups (of this pass, else the first of
+			 * the next) towards L2, spread over this block's tile calls,
+			 * for few token tiles a pass to wait less on memory
+			 * (--parallel 16's ternary stages 4 % shorter) */
+			const int gn = gb + GBLK < g1 ? gb + GBLK : j0 + NTOK < n ? g0 : g1;
+			const int ngn = g1 - gn < GBLK ? g1 - gn : GBLK, calls = nch * ntl * ((ng + 1) / 2);
+			const char *pf = (const char *)wf_tile(w, gn, 0);
+			const char *const pfe = pf + (size_t)ngn * (size_t)nb * WF_TILE_BYTES;
+			const size_t pstep = ((size_t)(pfe - pf) / 64 + (size_t)calls - 1) / (size_t)calls * 64;
 			for (int b0 = 0; b0 < nb; b0 += bpc) {
 				const int nbk = nb - b0 < bpc ? nb - b0 : bpc;
 				for (int j = 0, tw; j < nj; j += tw) {
-					/* tiles as even as widths of 4-6 allow: r left go
-					 * as k = ceil(r / 6) tiles of ceil(r / k), and the
-					 * last at most 3 as a padded 4 (16 = 6 + 5 + 5 and
-					 * 10 = 5 + 5 ran 3-5 % faster than 6 + 6 + 4 and
-					 * 6 + 4 on 6912 x 2560; 8 = 4 + 4) */
-					const int r = nj - j, k = (r + TT - 1) / TT;
-					tw = (r + k - 1) / k < 4 ? 4 : (r + k - 1) / k;
+					tw = tile_width(nj - j);
 					const int8_t *qt[TT];
 					/* a last tile of fewer tokens repeats its last token
 					 * into rows nobody reads */
@@ -228,9 +244,12 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 					void (*tile)(const uint8_t *, const uint8_t *, int, const int8_t *const *,
 					             int32_t *, int) = tw == 4 ? tile8x4 : tw == 5 ? tile8x5 : tile8x6;
 					/* an odd last group goes twice, into columns nobody reads */
-					for (int gi = 0; gi < ng; gi += 2)
+					for (int gi = 0; gi < ng; gi += 2) {
+						for (const char *pe = pf + pstep; pf < pe && pf < pfe; pf += 64)
+							_mm_prefetch(pf, _MM_HINT_T1);
 						tile(wf_tile(w, gb + gi, b0), wf_tile(w, gb + gi + (gi + 1 < ng), b0), nbk,
 						     qt, acc + j * LDA + 4 * gi, b0 == 0);
+					}
 				}
 			}
 			/* wf_tmat_out 16 rows at a time: the same IEEE division and

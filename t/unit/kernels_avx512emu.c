@@ -38,6 +38,7 @@ typedef v512 __m512;
 
 #define E static inline
 #define _MM_HINT_T0 1
+#define _MM_HINT_T1 2
 E void _mm_prefetch(const char *p, int h) { (void)p; (void)h; }
 E v256 _mm256_setzero_si256(void) { v256 r; memset(&r, 0, sizeof r); return r; }
 E v512 _mm512_setzero_si512(void) { v512 r; memset(&r, 0, sizeof r); return r; }
