@@ -11,6 +11,11 @@
  * holding shifted activations on the stack) take. */
 #define WF_Q8R_TILE_COLS 4096
 
+/* The 8-bit output tiles' token chunks wider than this (about half of a
+ * 48 KB L1) go a token tile at a time over blocks of rows in L2, so that
+ * a tile's activations stay in L1 beside its rows. */
+#define WF_Q8R_L1_BYTES 24576
+
 struct wf_kern_ops {
 	const char *name;
 	void (*tmat_vec)(const struct wf_tmat *w, const int8_t *q, float s, float *out,

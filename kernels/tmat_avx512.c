@@ -115,8 +115,8 @@ static void avx512_tmat_vec(const struct wf_tmat *w, const int8_t *q, float s, f
 
 /* acc[t·LDA + k] += Σ c(row k)·q_t over nblk column blocks (= where
  * first is set: a matrix's first column chunk), rows 0-3 the group at ta,
- * 4-7 the group at tb, for the 6 tokens qt[t] (pointing at the same
- * column as the tiles). */
+ * 4-7 the group at tb, for the nt (4-6) tokens qt[t] (pointing at the
+ * same column as the tiles). */
 static inline __attribute__((always_inline)) void tile8(const uint8_t *ta, const uint8_t *tb, int nblk,
                                                        const int8_t *const qt[TT], int32_t *acc,
                                                        const int nt, int first)
@@ -288,7 +288,6 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 #define QCH 18
 #define QCOLS WF_Q8R_TILE_COLS
 #define QRB 64
-#define QL1 24576
 
 /* x[cols] plus 128 as unsigned bytes at xu, zeros up to the next 64. */
 static void q8_shifted(const int8_t *x, int cols, uint8_t *xu)
@@ -455,7 +454,7 @@ static void avx512_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ld
 		 * tile's activations stay in L1 beside its rows (16 tokens of
 		 * 2560 from memory: 236-268 against 188-193 G multiply-adds/s);
 		 * fewer go a row group at a time through every tile */
-		const int rb = (size_t)nj * (size_t)ldu > QL1 ? QRB : 4;
+		const int rb = (size_t)nj * (size_t)ldu > WF_Q8R_L1_BYTES ? QRB : 4;
 		for (int b0 = r0; b0 < r1; b0 += rb) {
 			const int b1 = r1 - b0 < rb ? r1 : b0 + rb;
 			for (int j = 0, tw; j < nj; j += tw) {

@@ -147,7 +147,7 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
 		 * over blocks of 64 rows (in L2), so that a tile's activations
 		 * stay in L1 beside its rows; fewer go a row pair at a time
 		 * through every tile */
-		const int rbk = (size_t)nj * (size_t)cols > 24576 ? 64 : 2;
+		const int rbk = (size_t)nj * (size_t)cols > WF_Q8R_L1_BYTES ? 64 : 2;
 		for (int b0 = r0; b0 < r1; b0 += rbk) {
 			const int b1 = r1 - b0 < rbk ? r1 : b0 + rbk;
 			for (int j = 0; j < nj; j += 4) {
