@@ -64,12 +64,14 @@ static inline void tile26_add(int32_t *acc, __m128i s01, __m128i s23, __m128i s4
 	}
 }
 
-#if defined(__AVX2__)   /* not in the emulated-intrinsics test (t/unit/kernels_avx512emu.c) */
+#if defined(__AVX2__) || defined(WF_X86_EMU)   /* WF_X86_EMU: t/unit/x86emu.h's model */
 /* An empty asm that puts v in a register at this point.  Without it gcc
  * folds each activation load into both the tile's products (14 loads a step
  * where 8 do; loads, two a cycle, then bound the loop) and hoists a step's
  * products ahead of their adds, spilling accumulators to the stack. */
+#ifndef X86_PIN
 #define X86_PIN(v) __asm__("" : "+x"(v))
+#endif
 
 /*
  * The AVX2 prefill's tile (wf_tile26_fn) over the unpacked codes, for the

@@ -56,6 +56,13 @@ variant() {   # run a variant's test; skip where this CPU lacks it
 	[ "$output" = "ok" ]
 }
 
+@test "avxvnni kernels on a C model of the intrinsics: bit-identical to scalar" {
+	run kernels_avxvnniemu
+	if [ "$status" -eq 77 ]; then skip "$output"; fi
+	[ "$status" -eq 0 ]
+	[ "$output" = "ok" ]
+}
+
 @test "attention scores, softmax and mix: scalar against the documented order" {
 	variant attn scalar
 }
