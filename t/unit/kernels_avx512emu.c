@@ -117,14 +117,7 @@ int main(void)
 	int fc[] = { 0, 1, 31, 32, 33, 100, 2560 };
 	for (size_t k = 0; k < sizeof fc / sizeof fc[0]; k++)
 		fcase(7, fc[k]);
-	qcase(&emu_kern_avx512, 5, 96, 1);
-	qcase(&emu_kern_avx512, 7, 2592, 1);
-	qcase(&emu_kern_avx512, 5, 96, 2);
-	qcase(&emu_kern_avx512, 9, 2560, 7);
-	qcase(&emu_kern_avx512, 4, 64, 19);
-	qcase(&emu_kern_avx512, 7, 160, 1);   /* one token, an odd block count */
-	qcase(&emu_kern_avx512, 3, 2560, 1);
-	qcase(&emu_kern_avx512, 133, 2560, 16);   /* 64-row blocks a token tile at a time */
+	q8r_cases(&emu_kern_avx512);
 	acase(128, 19);
 	acase(64, 37);   /* 16, 8 and 4 keys a step, then tails */
 	acase(37, 9);

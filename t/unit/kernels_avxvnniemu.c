@@ -29,13 +29,7 @@ int main(void)
 	for (int n = 1; n <= 30; n++)   /* the vector kernel below 12 tokens, tiles and their tails above */
 		tcase(&emu_kern_avxvnni, 6, 256, n, 0);
 	tcase(&emu_kern_avxvnni, 5, 128 * 40, 13, 1);
-	qcase(&emu_kern_avxvnni, 5, 96, 1);
-	qcase(&emu_kern_avxvnni, 7, 2592, 1);
-	qcase(&emu_kern_avxvnni, 5, 96, 2);
-	qcase(&emu_kern_avxvnni, 9, 2560, 7);
-	qcase(&emu_kern_avxvnni, 4, 64, 19);
-	qcase(&emu_kern_avxvnni, 3, 2560, 1);
-	qcase(&emu_kern_avxvnni, 133, 2560, 16);   /* 64-row blocks a token tile at a time */
+	q8r_cases(&emu_kern_avxvnni);
 	if (fails) {
 		printf("%d failures\n", fails);
 		return 1;

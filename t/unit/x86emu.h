@@ -97,22 +97,25 @@ E v256 _mm256_madd_epi16(v256 a, v256 b)
 		r.d[i] = (int32_t)((uint32_t)(a.w[2 * i] * b.w[2 * i]) + (uint32_t)(a.w[2 * i + 1] * b.w[2 * i + 1]));
 	return r;
 }
-E v512 _mm512_dpbusd_epi32(v512 src, v512 a, v512 b)
+/* vpdpbusd on n int32 lanes: d[i] += Σ_k u[4i + k]·s[4i + k], wrapping */
+static void dpbusd_lanes(int32_t *d, const uint8_t *u, const int8_t *s, int n)
 {
-	for (int i = 0; i < 16; i++) {
-		int32_t s = 0;
+	for (int i = 0; i < n; i++) {
+		int32_t t = 0;
 		for (int k = 0; k < 4; k++)
-			s += a.u[4 * i + k] * b.b[4 * i + k];
-		src.d[i] = (int32_t)((uint32_t)src.d[i] + (uint32_t)s);
+			t += u[4 * i + k] * s[4 * i + k];
+		d[i] = (int32_t)((uint32_t)d[i] + (uint32_t)t);
 	}
-	return src;
 }
+E v512 _mm512_dpbusd_epi32(v512 src, v512 a, v512 b) { dpbusd_lanes(src.d, a.u, b.b, 16); return src; }
 E v512 _mm512_and_si512(v512 a, v512 b) { for (int i = 0; i < 64; i++) a.u[i] &= b.u[i]; return a; }
 /* arithmetic shift: floor division by 2^n, as the instruction's sign fill */
-E v512 _mm512_srai_epi32(v512 a, unsigned n)
-{ for (int i = 0; i < 16; i++) a.d[i] = (int32_t)floor(a.d[i] / (double)(1u << n)); return a; }
-E v512 _mm512_srli_epi16(v512 a, unsigned n)
-{ for (int i = 0; i < 32; i++) a.uw[i] = n > 15 ? 0 : (uint16_t)(a.uw[i] >> n); return a; }
+static void srai_lanes(int32_t *d, unsigned n, int lanes)
+{ for (int i = 0; i < lanes; i++) d[i] = (int32_t)floor(d[i] / (double)(1u << n)); }
+static void srli16_lanes(uint16_t *w, unsigned n, int lanes)
+{ for (int i = 0; i < lanes; i++) w[i] = n > 15 ? 0 : (uint16_t)(w[i] >> n); }
+E v512 _mm512_srai_epi32(v512 a, unsigned n) { srai_lanes(a.d, n, 16); return a; }
+E v512 _mm512_srli_epi16(v512 a, unsigned n) { srli16_lanes(a.uw, n, 32); return a; }
 E v512 _mm512_broadcast_i64x4(v256 a) { v512 r; r.h[0] = a; r.h[1] = a; return r; }
 E v256 _mm512_castsi512_si256(v512 a) { return a.h[0]; }
 E v256 _mm512_extracti64x4_epi64(v512 a, int i) { return a.h[i & 1]; }
@@ -167,21 +170,9 @@ E v512 _mm512_shuffle_ps(v512 a, v512 b, int imm)
 }
 E v256 _mm256_load_si256(const v256 *p) { return _mm256_loadu_si256(p); }
 E v256 _mm256_and_si256(v256 a, v256 b) { for (int i = 0; i < 32; i++) a.u[i] &= b.u[i]; return a; }
-/* arithmetic shift: floor division by 2^n, as the instruction's sign fill */
-E v256 _mm256_srai_epi32(v256 a, unsigned n)
-{ for (int i = 0; i < 8; i++) a.d[i] = (int32_t)floor(a.d[i] / (double)(1u << n)); return a; }
-E v256 _mm256_srli_epi16(v256 a, unsigned n)
-{ for (int i = 0; i < 16; i++) a.uw[i] = n > 15 ? 0 : (uint16_t)(a.uw[i] >> n); return a; }
-E v256 _mm256_dpbusd_avx_epi32(v256 src, v256 a, v256 b)
-{
-	for (int i = 0; i < 8; i++) {
-		int32_t s = 0;
-		for (int k = 0; k < 4; k++)
-			s += a.u[4 * i + k] * b.b[4 * i + k];
-		src.d[i] = (int32_t)((uint32_t)src.d[i] + (uint32_t)s);
-	}
-	return src;
-}
+E v256 _mm256_srai_epi32(v256 a, unsigned n) { srai_lanes(a.d, n, 8); return a; }
+E v256 _mm256_srli_epi16(v256 a, unsigned n) { srli16_lanes(a.uw, n, 16); return a; }
+E v256 _mm256_dpbusd_avx_epi32(v256 src, v256 a, v256 b) { dpbusd_lanes(src.d, a.u, b.b, 8); return src; }
 
 /* the kernels' register pins are asm on real vectors */
 #define X86_PIN(v) ((void)(v))
@@ -275,4 +266,18 @@ static void qcase(const struct wf_kern_ops *emu, int rows, int cols, int n)
 	free(b);
 }
 
+/* The WF_Q8R cases both emulated tests run: one token (an odd block count,
+ * rows wider than a stack buffer), tiles and their tails, and the 64-row
+ * blocks taken a token tile at a time. */
+static void q8r_cases(const struct wf_kern_ops *emu)
+{
+	qcase(emu, 5, 96, 1);
+	qcase(emu, 7, 2592, 1);
+	qcase(emu, 5, 96, 2);
+	qcase(emu, 9, 2560, 7);
+	qcase(emu, 4, 64, 19);
+	qcase(emu, 7, 160, 1);
+	qcase(emu, 3, 2560, 1);
+	qcase(emu, 133, 2560, 16);
+}
 #endif
