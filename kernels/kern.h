@@ -99,6 +99,13 @@ static inline float wf_q8_scale(float m)
 	return (float)(127 / d);
 }
 
+/* WF_Q8R's stored scale d of a row (or token) whose max |x| is m
+ * (kernels.h). */
+static inline float wf_q8r_d(float m)
+{
+	return wf_f16_to_f32(wf_f32_to_f16(m / 127.0f));
+}
+
 extern const struct wf_kern_ops wf_kern_scalar;
 #if defined(__x86_64__)
 extern const struct wf_kern_ops wf_kern_avx2, wf_kern_avx512, wf_kern_avxvnni;

@@ -237,28 +237,30 @@ void wf_q8r_bind(struct wf_q8r *m, const void *data, int rows, int cols)
 	m->cols = cols;
 }
 
-/* x[n] (max |x| = m) to q[n] with its sum; returns d. */
-static float q8r_row(const float *x, int n, float m, int8_t *q, int32_t *sum)
+/* x[n] (max |x| = m, the row's) to q[n]; returns Σ q. */
+static int32_t q8r_row(const float *x, int n, float m, int8_t *q)
 {
 	float id = m > 0 ? 127.0f / m : 0.0f;
 	int32_t s = 0;
 	for (int i = 0; i < n; i++)
 		s += q[i] = wf_q8(x[i] * id);
-	if (sum)
-		*sum = s;
-	return wf_f16_to_f32(wf_f32_to_f16(m / 127.0f));
+	return s;
 }
 
 float wf_q8r_quantize(const float *x, int n, int8_t *q)
 {
-	return q8r_row(x, n, absmax(x, n), q, NULL);
+	float m = absmax(x, n);
+	q8r_row(x, n, m, q);
+	return wf_q8r_d(m);
 }
 
 void wf_q8r_from_f32(const float *w, int cols, int8_t *q, float *d, int32_t *sum, int r0, int r1)
 {
 	for (int r = r0; r < r1; r++) {
 		const float *row = w + (size_t)r * cols;
-		d[r - r0] = q8r_row(row, cols, absmax(row, cols), q + (size_t)(r - r0) * cols, sum + (r - r0));
+		float m = absmax(row, cols);
+		sum[r - r0] = q8r_row(row, cols, m, q + (size_t)(r - r0) * cols);
+		d[r - r0] = wf_q8r_d(m);
 	}
 }
 
@@ -273,15 +275,14 @@ void wf_q8r_from_f16_scalar(const uint16_t *w, int cols, int8_t *q, float *d, in
 			if (a > m)
 				m = a;
 		}
-		int32_t s = 0, sb;
-		d[r - r0] = wf_f16_to_f32(wf_f32_to_f16(m / 127.0f));
+		int32_t s = 0;
 		for (int b = 0; b < cols; b += WF_Q8R_ALIGN) {
 			for (int i = 0; i < WF_Q8R_ALIGN; i++)
 				x[i] = wf_f16_to_f32(row[b + i]);
-			q8r_row(x, WF_Q8R_ALIGN, m, q + (size_t)(r - r0) * cols + b, &sb);
-			s += sb;
+			s += q8r_row(x, WF_Q8R_ALIGN, m, q + (size_t)(r - r0) * cols + b);
 		}
 		sum[r - r0] = s;
+		d[r - r0] = wf_q8r_d(m);
 	}
 }
 

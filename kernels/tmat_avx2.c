@@ -439,7 +439,7 @@ void wf_q8r_from_f16_avx2(const uint16_t *w, int cols, int8_t *q, float *d, int3
 				m = a;
 		}
 		sum[r - r0] = q8r_row_f16(row, cols, m, q + (size_t)(r - r0) * cols);
-		d[r - r0] = wf_f16_to_f32(wf_f32_to_f16(m / 127.0f));
+		d[r - r0] = wf_q8r_d(m);
 	}
 }
 
