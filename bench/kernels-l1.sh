@@ -96,7 +96,7 @@ static void tiles(void)
 		for (int r = 0; r < 5; r++) {
 			double t0 = now();
 			for (long i = 0; i < R; i++)
-				(nt == 6 ? tile8x6 : tile8x4)(w, w + 20 * 128, 20, qt, acc, 0);
+				(nt == 6 ? tile8x6 : tile8x4)(w, w + 20 * 128, 20, qt, acc, 0, (uintptr_t)w, 0);
 			double t = now() - t0;
 			if (t < best)
 				best = t;
