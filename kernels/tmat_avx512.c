@@ -338,7 +338,7 @@ static inline __m128i hsum_rows(__m512i a, __m512i b, __m512i c, __m512i d)
  * step of 64 columns also prefetches the four lines at pf, pf advancing
  * by ps: every line of [pf, pf + ps·steps) where ps <= 256, and up to
  * four lines beyond (pf an address, as for tile8).  Into L1: towards L2
- * only, 16 tokens ran 4-5 % slower. */
+ * only, 16 tokens ran 3-5 % slower. */
 static inline __attribute__((always_inline)) void q8_tile(const int8_t *const w[4], int cols,
                                                           const uint8_t *const xu[QT],
                                                           __m128i dot[QT], uintptr_t pf, size_t ps,
@@ -486,7 +486,7 @@ static void avx512_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ld
 			 * next), spread over this block's tile calls and each call's
 			 * steps (it used to be the next four rows, in the first
 			 * token tile alone; one core, 128256 x 2560 from memory:
-			 * 8-32 tokens 13-20 % faster, 7-9 25-36 %, 2-6 unchanged) */
+			 * 7-32 tokens 13-36 % faster, 2-6 unchanged) */
 			const int n0 = b1 < r1 ? b1 : j0 + QCH < n ? r0 : r1, n1 = r1 - n0 < rb ? r1 : n0 + rb;
 			const char *pf = (const char *)(w->q + (size_t)n0 * (size_t)cols);
 			const char *const pfe = pf + (size_t)(n1 - n0) * (size_t)cols;

@@ -154,9 +154,9 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
 			 * pair after next, spread over the block's tiles and each
 			 * tile's steps (one line a step, the rest after the tile).
 			 * Without a prefetch the tiles wait on memory (16 tokens x
-			 * 128256 x 2560, one thread: 46-48 against 55-70 ms); with
-			 * the row pair after next fetched at once by the first token
-			 * tile, 2-32 tokens ran 15-80 % slower than this */
+			 * 128256 x 2560, one thread: 46-48 against 55-70 ms), and
+			 * this ran 15-80 % faster at 2-32 tokens than the row pair
+			 * after next fetched at once by the first token tile */
 			const int n0 = b1 + (rbk == 2 ? 2 : 0), n1 = r1 - n0 < rbk ? r1 : n0 + rbk;
 			const char *pf = (const char *)(w->q + (size_t)(n0 < r1 ? n0 : r1) * (size_t)cols);
 			const char *const pfe = n0 < r1 ? (const char *)(w->q + (size_t)n1 * (size_t)cols) : pf;
