@@ -192,9 +192,9 @@ void wf_tmat_mat_avx2_tiles(const struct wf_tmat *w, const int8_t *q, const floa
 				const int nkn = w->cols - nk0 < kc ? w->cols - nk0 : kc;
 				const size_t calls = (size_t)((nj + 5) / 6) * (size_t)((kn + 32 * KSTEPS - 1) / (32 * KSTEPS)) *
 				                     (size_t)ng * 2;
-				const size_t lines = (size_t)nng * (size_t)(nkn / WF_TMAT_COL_ALIGN) * (WF_TILE_BYTES / 64);
-				const size_t per = (lines + calls - 1) / calls;
-				size_t next = 0;   /* lines prefetched: group by group, each a run of nkn / 128 tiles */
+				const size_t gl = (size_t)(nkn / WF_TMAT_COL_ALIGN) * (WF_TILE_BYTES / 64);   /* lines a group */
+				const size_t lines = (size_t)nng * gl, per = (lines + calls - 1) / calls;
+				size_t next = 0;   /* lines prefetched, group by group */
 				for (int j = 0; j < nj; j += 6) {
 					const int8_t *qt[6];
 					for (int k1 = 0; k1 < kn; k1 += 32 * KSTEPS) {
@@ -203,11 +203,9 @@ void wf_tmat_mat_avx2_tiles(const struct wf_tmat *w, const int8_t *q, const floa
 							qt[t] = qc + (j + t < nj ? j + t : nj - 1) * cols + k0 + k1;
 						for (int gi = 0; gi < ng; gi++) {
 							const uint8_t *bg = buf + (size_t)gi * 4 * kc + (size_t)4 * k1;
-							for (size_t e = next + per < lines ? next + per : lines; next < e; next++) {
-								const size_t gl = (size_t)(nkn / WF_TMAT_COL_ALIGN) * (WF_TILE_BYTES / 64);
+							for (size_t e = next + per < lines ? next + per : lines; next < e; next++)
 								_mm_prefetch((const char *)wf_tile(w, ngb + (int)(next / gl), nk0 / WF_TMAT_COL_ALIGN) +
 								             64 * (next % gl), _MM_HINT_T1);
-							}
 							tile(bg, 0, qt, ns, acc + j * LDA + 4 * gi);
 							tile(bg, 1, qt, ns, acc + j * LDA + 4 * gi);
 						}

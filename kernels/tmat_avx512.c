@@ -244,7 +244,7 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 			const int ngn = g1 - gn < GBLK ? g1 - gn : GBLK, calls = nch * ntl * ((ng + 1) / 2);
 			const char *pf = (const char *)wf_tile(w, gn, 0);
 			const char *const pfe = pf + (size_t)ngn * (size_t)nb * WF_TILE_BYTES;
-			const size_t pstep = ((size_t)(pfe - pf) / 64 + (size_t)calls - 1) / (size_t)calls * 64;
+			const size_t pstep = spread_step(pf, pfe, (size_t)calls);
 			for (int b0 = 0; b0 < nb; b0 += bpc) {
 				const int nbk = nb - b0 < bpc ? nb - b0 : bpc;
 				for (int j = 0, tw; j < nj; j += tw) {
@@ -259,7 +259,7 @@ static void avx512_tmat_mat(const struct wf_tmat *w, const int8_t *q, const floa
 					    tw == 4 ? tile8x4 : tw == 5 ? tile8x5 : tile8x6;
 					/* an odd last group goes twice, into columns nobody reads */
 					for (int gi = 0; gi < ng; gi += 2) {
-						const size_t len = (size_t)(pfe - pf) < pstep ? (size_t)(pfe - pf) : pstep;
+						const size_t len = spread_share(pf, pfe, pstep);
 						/* the tile prefetches up to two lines a column
 						 * block; the rest (passes of one token tile) goes
 						 * after it, which ran faster than before it */
@@ -491,14 +491,14 @@ static void avx512_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t ld
 			const char *pf = (const char *)(w->q + (size_t)n0 * (size_t)cols);
 			const char *const pfe = pf + (size_t)(n1 - n0) * (size_t)cols;
 			const size_t calls = (size_t)ntl * (size_t)((b1 - b0 + 3) / 4);
-			const size_t pstep = ((size_t)(pfe - pf) / 64 + calls - 1) / calls * 64;
+			const size_t pstep = spread_step(pf, pfe, calls);
 			for (int j = 0, tw; j < nj; j += tw) {
 				tw = nj - j <= 4 ? 4 : QT;
 				const uint8_t *xt[QT];
 				for (int t = 0; t < QT; t++)
 					xt[t] = xu + (size_t)(j + t < nj ? j + t : nj - 1) * ldu;
 				for (int r = b0; r < b1; r += 4) {
-					const size_t len = (size_t)(pfe - pf) < pstep ? (size_t)(pfe - pf) : pstep;
+					const size_t len = spread_share(pf, pfe, pstep);
 					q8_rows4(w, r, r0, r1, xt, tw, nj - j, dx + j0 + j, out + (size_t)(j0 + j) * ldo, ldo,
 					         pf, len);
 					pf += len;

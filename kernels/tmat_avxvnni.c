@@ -161,7 +161,7 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
 			const char *pf = (const char *)(w->q + (size_t)(n0 < r1 ? n0 : r1) * (size_t)cols);
 			const char *const pfe = n0 < r1 ? (const char *)(w->q + (size_t)n1 * (size_t)cols) : pf;
 			const size_t calls = (size_t)((nj + 3) / 4) * (size_t)((b1 - b0 + 1) / 2);
-			const size_t pstep = ((size_t)(pfe - pf) / 64 + calls - 1) / calls * 64;
+			const size_t pstep = spread_step(pf, pfe, calls);
 			const size_t steps = (size_t)(cols + 31) / 32;
 			for (int j = 0; j < nj; j += 4) {
 				/* a last tile of fewer tokens repeats its last token */
@@ -173,7 +173,7 @@ static void avxvnni_q8r_matmat(const struct wf_q8r *w, const int8_t *x, size_t l
 					/* an odd last row goes twice; the copy is dropped */
 					const int rb = r + 1 < r1 ? r + 1 : r;
 					const int8_t *wa = w->q + (size_t)r * cols, *wb = w->q + (size_t)rb * cols;
-					const size_t len = (size_t)(pfe - pf) < pstep ? (size_t)(pfe - pf) : pstep;
+					const size_t len = spread_share(pf, pfe, pstep);
 					const size_t in = len < 64 * steps ? len : 64 * steps, ps = in / steps;
 					uintptr_t pa = (uintptr_t)pf;   /* an address: prefetches do not fault */
 					__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;

@@ -11,6 +11,19 @@
 
 #include "kern.h"
 
+/* A prefetch spread over the calls of a blocked loop: the lines of [p, e)
+ * at most spread_step bytes a call (whole lines, rounded up, for `calls`
+ * calls), spread_share of them for the next call when it starts at p. */
+static inline size_t spread_step(const char *p, const char *e, size_t calls)
+{
+	return ((size_t)(e - p) / 64 + calls - 1) / calls * 64;
+}
+
+static inline size_t spread_share(const char *p, const char *e, size_t step)
+{
+	return (size_t)(e - p) < step ? (size_t)(e - p) : step;
+}
+
 /* The sum of the 8 int32 lanes of a (wrapping). */
 static inline int32_t hsum8(__m256i a)
 {

@@ -30,12 +30,7 @@ int main(void)
 		tcase(&emu_kern_avxvnni, 6, 256, n, 0);
 	tcase(&emu_kern_avxvnni, 5, 128 * 40, 13, 1);
 	q8r_cases(&emu_kern_avxvnni);
-	if (fails) {
-		printf("%d failures\n", fails);
-		return 1;
-	}
-	printf("ok\n");
-	return 0;
+	return emu_report();
 }
 #else
 #include <stdio.h>

@@ -191,6 +191,17 @@ static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
 static int fails;
 
+/* main's end: the failures, or "ok" */
+static int emu_report(void)
+{
+	if (fails) {
+		printf("%d failures\n", fails);
+		return 1;
+	}
+	printf("ok\n");
+	return 0;
+}
+
 /* A random (or extreme: every weight 1, every activation -128) ternary
  * matrix: wf_tmat_mat and wf_tmat_vec of emu against the scalar kernels
  * over a random row range. */
