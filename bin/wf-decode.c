@@ -152,7 +152,7 @@ struct par {
 	struct wf_ctx *ctx;
 	struct wf_reader *rd;
 	struct wf_idrec *ir;
-	int V, NC, echo, strict, unordered, stdin_file;
+	int V, NC, echo, strict, unordered;
 	long n_predict;
 	uint64_t seed;
 	const int32_t *eog;
@@ -279,13 +279,10 @@ static void finish(struct par *P, int si)
 	}
 }
 
-/* More input can be read without waiting (a regular file always). */
+/* The next record has arrived whole (or the input has ended). */
 static int input_ready(const struct par *P)
 {
-	if (P->stdin_file)
-		return 1;
-	struct pollfd pfd = {fileno(P->rd->f), POLLIN, 0};
-	return poll(&pfd, 1, 0) != 0;
+	return wf_reader_ready(P->rd);
 }
 
 /* Read one record: a bad one or one that generates nothing gets its line
@@ -295,7 +292,11 @@ static void admit_next(struct par *P)
 	char *rec, err[512];
 	size_t len;
 	int r = wf_reader_next(P->rd, &rec, &len, err, sizeof err);
-	if (r == 0) {
+	if (r == 0 || (r < 0 && P->rd->failed)) {
+		if (r < 0) {
+			error("standard input: %s", err);
+			P->failures++;
+		}
 		P->eof = 1;
 		return;
 	}
@@ -305,7 +306,8 @@ static void admit_next(struct par *P)
 	size_t keylen = 0;
 	int bad = 1;
 	if (r < 0) {
-		error("record %llu: %s", recno, err);
+		error("%s", err); /* too long */
+		key = wf_rec_key(rec, len, &keylen);
 	} else if (wf_idrec_parse(rec, len, (uint32_t)P->V, ir, err, sizeof err) < 0) {
 		error("record %llu: %s", recno, err);
 		key = ir->key, keylen = ir->keylen;
@@ -417,11 +419,6 @@ static void step(struct par *P)
 static int run_parallel(struct par *P, const struct wf_sampler_params *sp)
 {
 	char err[512];
-	struct stat st;
-	P->stdin_file = fstat(fileno(P->rd->f), &st) == 0 && S_ISREG(st.st_mode);
-	/* a pipe is read unbuffered, so that poll() sees all pending input */
-	if (!P->stdin_file)
-		setvbuf(P->rd->f, NULL, _IONBF, 0);
 	P->sl = calloc((size_t)P->N, sizeof *P->sl);
 	P->blog = malloc((size_t)P->N * (size_t)P->V * sizeof *P->blog);
 	P->btok = malloc((size_t)P->N * sizeof *P->btok);
@@ -727,9 +724,16 @@ int main(int argc, char **argv)
 		failures = run_parallel(&P, &sp);
 	}
 	while (!batched && mc && (r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
+		if (r < 0 && rd.failed) {
+			error("standard input: %s", err);
+			failures++;
+			break;
+		}
 		struct wf_mc_result res = {0};
 		int ok = r > 0 && wf_mc_eval(mc, rec, len, &res, err, sizeof err) == 0;
-		if (!ok)
+		if (r < 0)
+			error("%s", err); /* too long */
+		else if (!ok)
 			error("record %llu: %s", (unsigned long long)rd.recno, err);
 		if (wf_mc_fprint(stdout, &res, (unsigned long long)rd.recno, ok) < 0)
 			cli_stdout_failed();
@@ -743,8 +747,14 @@ int main(int argc, char **argv)
 		const char *key = NULL;
 		size_t keylen = 0;
 		int bad = 0;
+		if (r < 0 && rd.failed) {
+			error("standard input: %s", err);
+			failures++;
+			break;
+		}
 		if (r < 0) {
-			error("record %llu: %s", recno, err);
+			error("%s", err); /* too long */
+			key = wf_rec_key(rec, len, &keylen);
 			bad = 1;
 		} else if (wf_idrec_parse(rec, len, (uint32_t)V, &ir, err, sizeof err) < 0) {
 			error("record %llu: %s", recno, err);

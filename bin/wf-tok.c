@@ -80,16 +80,19 @@ static void do_stream(const char *name, FILE *f, int delim, size_t max_len)
 	int r;
 	wf_reader_init(&rd, f, delim, max_len);
 	while ((r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
+		if (r < 0 && rd.failed) { /* a read error ends this input */
+			error("%s: %s", name ? name : "standard input", err);
+			failures++;
+			break;
+		}
 		if (r < 0) {
-			if (rd.eof || ferror(f)) { /* a read error ends this input */
-				error("%s: %s", name ? name : "standard input", err);
-				failures++;
-				break;
-			}
-			/* an over-long record: empty output record, go on */
+			/* an over-long record: an empty output record (with its
+			 * key, when its first bytes hold one), go on */
+			size_t keylen = 0;
+			const char *key = keys ? wf_rec_key(rec, len, &keylen) : NULL;
 			error("%s%s%s", name ? name : "", name ? ": " : "", err);
 			failures++;
-			if (putchar('\n') == EOF)
+			if (wf_write_key(stdout, key, keylen) || putchar('\n') == EOF)
 				cli_stdout_failed();
 			if (strict)
 				cli_exit(1);

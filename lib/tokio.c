@@ -1,15 +1,18 @@
 #include "tokio.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_MAX ((size_t)1 << 30)
+#define IN_SIZE 65536
 
 int wf_reader_init(struct wf_reader *r, FILE *f, int delim, size_t max_len)
 {
 	memset(r, 0, sizeof *r);
-	r->f = f;
+	r->fd = fileno(f);
 	r->delim = delim;
 	r->max = max_len ? max_len : DEFAULT_MAX;
 	return 0;
@@ -18,11 +21,20 @@ int wf_reader_init(struct wf_reader *r, FILE *f, int delim, size_t max_len)
 void wf_reader_free(struct wf_reader *r)
 {
 	free(r->buf);
-	r->buf = NULL;
+	free(r->in);
+	r->buf = r->in = NULL;
 	r->cap = 0;
 }
 
-/* Make room for n+1 bytes; -1 when out of memory. */
+/* Stop reading for good: errno e (0: out of memory). */
+static void fail(struct wf_reader *r, int e)
+{
+	r->failed = 1;
+	r->err_no = e;
+	r->eof = 1;
+}
+
+/* Make room for n+1 bytes of record; -1 (and failed) when out of memory. */
 static int reserve(struct wf_reader *r, size_t n)
 {
 	if (n + 1 <= r->cap)
@@ -31,55 +43,144 @@ static int reserve(struct wf_reader *r, size_t n)
 	while (cap < n + 1)
 		cap *= 2;
 	char *p = realloc(r->buf, cap);
-	if (!p)
+	if (!p) {
+		fail(r, 0);
 		return -1;
+	}
 	r->buf = p;
 	r->cap = cap;
 	return 0;
 }
 
-int wf_reader_next(struct wf_reader *r, char **rec, size_t *len, char *err, size_t errlen)
+/* Move buffered input into the record until its delimiter (then done);
+ * bytes past max are dropped (toolong). */
+static void gather(struct wf_reader *r)
 {
-	if (r->eof)
-		return 0;
-	size_t n = 0;
-	int c, any = 0, toolong = 0;
-	while ((c = getc_unlocked(r->f)) != EOF) {
-		any = 1;
-		if (r->delim != WF_READ_WHOLE && c == r->delim)
-			break;
-		if (n >= r->max) {
-			toolong = 1;
-			continue;
-		}
-		if (reserve(r, n + 1) < 0) {
-			snprintf(err, errlen, "record %llu: out of memory", (unsigned long long)r->recno + 1);
-			return -1;
-		}
-		r->buf[n++] = (char)c;
+	while (!r->done && r->ip < r->il) {
+		const char *p = r->in + r->ip;
+		size_t avail = r->il - r->ip, take = avail;
+		const char *d = r->delim == WF_READ_WHOLE ? NULL : memchr(p, r->delim, avail);
+		if (d)
+			take = (size_t)(d - p);
+		size_t room = r->max - r->n, keep = take < room ? take : room;
+		if (take > room)
+			r->toolong = 1;
+		if (keep && reserve(r, r->n + keep) < 0)
+			return;
+		memcpy(r->buf + r->n, p, keep);
+		r->n += keep;
+		r->ip += take + (d != NULL);
+		r->any = 1;
+		r->done = d != NULL;
 	}
-	if (c == EOF) {
-		if (ferror(r->f)) {
-			snprintf(err, errlen, "read error: %s", strerror(errno));
-			return -1;
-		}
-		r->eof = 1;
-		if (!any && !(r->delim == WF_READ_WHOLE && r->recno == 0))
-			return 0;
-	}
-	r->recno++;
-	if (toolong) {
-		snprintf(err, errlen, "record %llu: longer than %zu bytes", (unsigned long long)r->recno, r->max);
+}
+
+/* One read(2) into the empty input buffer: 1 bytes read, 0 end of input
+ * (eof), -1 failed, -2 nothing there yet (only when !block). */
+static int fill(struct wf_reader *r, int block)
+{
+	if (!r->in && !(r->in = malloc(IN_SIZE))) {
+		fail(r, 0);
 		return -1;
 	}
+	for (;;) {
+		struct pollfd pfd = {r->fd, POLLIN, 0};
+		if (!block) {
+			int k = poll(&pfd, 1, 0);
+			if (k == 0)
+				return -2;
+			if (k < 0 && errno != EINTR) {
+				fail(r, errno);
+				return -1;
+			}
+		}
+		ssize_t k = read(r->fd, r->in, IN_SIZE);
+		if (k > 0) {
+			r->ip = 0;
+			r->il = (size_t)k;
+			return 1;
+		}
+		if (k == 0) {
+			r->eof = 1;
+			return 0;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK) { /* a non-blocking descriptor */
+			if (!block)
+				return -2;
+			pfd.revents = 0;
+			if (poll(&pfd, 1, -1) < 0 && errno != EINTR) {
+				fail(r, errno);
+				return -1;
+			}
+		} else if (errno != EINTR) {
+			fail(r, errno);
+			return -1;
+		}
+	}
+}
+
+/* Whether the next record is at hand: gathered whole, or the input ended. */
+static int at_hand(const struct wf_reader *r)
+{
+	return r->done || r->eof;
+}
+
+int wf_reader_ready(struct wf_reader *r)
+{
+	for (;;) {
+		gather(r);
+		if (at_hand(r))
+			return 1;
+		if (fill(r, 0) == -2)
+			return 0;
+	}
+}
+
+int wf_reader_next(struct wf_reader *r, char **rec, size_t *len, char *err, size_t errlen)
+{
+	for (;;) {
+		gather(r);
+		if (at_hand(r))
+			break;
+		fill(r, 1);
+	}
+	if (r->failed) {
+		if (r->failed > 1)
+			return 0;
+		r->failed = 2; /* said once; a partial record is lost */
+		if (r->err_no)
+			snprintf(err, errlen, "read error: %s", strerror(r->err_no));
+		else
+			snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!r->done && !r->any && !(r->delim == WF_READ_WHOLE && r->recno == 0))
+		return 0; /* end of input */
+	int toolong = r->toolong;
+	size_t n = r->n;
+	r->n = 0;
+	r->any = r->toolong = r->done = 0;
+	r->recno++;
 	if (reserve(r, n) < 0) {
-		snprintf(err, errlen, "record %llu: out of memory", (unsigned long long)r->recno);
+		snprintf(err, errlen, "out of memory");
+		r->failed = 2;
 		return -1;
 	}
 	r->buf[n] = '\0';
 	*rec = r->buf;
 	*len = n;
+	if (toolong) {
+		snprintf(err, errlen, "record %llu: longer than %zu bytes", (unsigned long long)r->recno, r->max);
+		return -1;
+	}
 	return 1;
+}
+
+const char *wf_rec_key(const char *rec, size_t len, size_t *keylen)
+{
+	const char *tab = memchr(rec, '\t', len);
+	*keylen = tab ? (size_t)(tab - rec) : 0;
+	return tab ? rec : NULL;
 }
 
 int wf_idrec_parse(const char *line, size_t len, uint32_t n_vocab, struct wf_idrec *out,

@@ -100,6 +100,14 @@ count() { wc -w <<<"$1" | tr -d ' '; }
 	[ "$output" = "wf-decode: record 1: token 2: 'x' is not a token id" ]
 }
 
+@test "a read error ends the input: one message, no output line, exit 1, in every mode" {
+	for mode in "" "--parallel 2" "--unordered" "--score" "--mc"; do
+		run --separate-stderr -1 timeout 20 wf-decode -m "$M" -n 2 $mode < /
+		[ "$output" = "" ] || { echo "$mode: stdout '$output'"; return 1; }
+		[ "$stderr" = "wf-decode: standard input: read error: Is a directory" ] || { echo "$mode: $stderr"; return 1; }
+	done
+}
+
 @test "a prompt longer than the context is an error for that record" {
 	run -1 wf-decode -m "$M" -c 8 -n 2 < <(echo 1 2 3 4 5 6 7 8 9; echo 1 2)
 	[ "${lines[0]}" = "wf-decode: record 1: prompt of 9 tokens does not fit in the context of 8" ]

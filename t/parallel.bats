@@ -154,6 +154,19 @@ wf-decode: record 5: prompt of 45 tokens does not fit in the context of 40" ] ||
 	wait "$DEC_PID"
 }
 
+@test "a record is answered while the next line is still half written" {
+	want=$(printf 'a\t1 2 3\n' | wf-decode -m "$E" -n 4)
+	coproc DEC { wf-decode -m "$E" -n 4 --parallel 4; }
+	printf 'a\t1 2 3\nb\t4' >&"${DEC[1]}"
+	read -r -t 20 line <&"${DEC[0]}"
+	[ "$line" = "$want" ]
+	printf ' 5\n' >&"${DEC[1]}"
+	read -r -t 20 line <&"${DEC[0]}"
+	[ "$line" = "$(printf 'b\t4 5\n' | wf-decode -m "$E" -n 4)" ]
+	exec {DEC[1]}>&-
+	wait "$DEC_PID"
+}
+
 @test "options that do not batch, and bad --parallel values, are usage errors" {
 	run -2 wf-decode -m "$E" --parallel 0
 	[ "${lines[0]}" = "wf-decode: --parallel: '0' is not an integer in [1, 256]" ]

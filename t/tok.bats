@@ -177,6 +177,25 @@ setup() {
 	[ "$(cat err)" = "wf-tok: record 2: longer than 4 bytes" ]
 }
 
+@test "wf-tok: an over-long last record without a newline, with -w, and with a key keeps its line" {
+	mk_tiny tiny.gguf
+	run -1 bash -c "set -o pipefail; printf 'he\nhelhel' | wf-tok -m tiny.gguf --max-len 4 2>err | od -An -c | tr -s ' '"
+	[ "$output" = " 2 5 6 \\n \\n" ]
+	[ "$(cat err)" = "wf-tok: record 2: longer than 4 bytes" ]
+	run -1 bash -c "set -o pipefail; printf 'helhel' | wf-tok -w -m tiny.gguf --max-len 4 2>err | od -An -c | tr -s ' '"
+	[ "$output" = " \\n" ]
+	[ "$(cat err)" = "wf-tok: record 1: longer than 4 bytes" ]
+	run -1 bash -c "set -o pipefail; printf 'k\thelhel\nhe\n' | wf-tok -k -m tiny.gguf --max-len 4 2>err | od -An -c | tr -s ' '"
+	[ "$output" = " k \\t \\n 2 5 6 \\n" ]
+	[ "$(cat err)" = "wf-tok: record 1: longer than 4 bytes" ]
+}
+
+@test "wf-tok: a read error ends the input with a message, exit 1" {
+	mk_tiny tiny.gguf
+	run -1 wf-tok -m tiny.gguf < /
+	[ "$output" = "wf-tok: standard input: read error: Is a directory" ]
+}
+
 @test "wf-tok: usage errors exit 2, model errors exit 1" {
 	run -2 wf-tok --pre bogus
 	[ "${lines[0]}" = "wf-tok: --pre: 'bogus' is not llama3, gpt2 or default" ]
@@ -209,4 +228,11 @@ setup() {
 	mk_tiny tiny.gguf
 	run -0 bash -c 'yes hello | wf-tok -m tiny.gguf | head -n 2'
 	[ "$output" = $'257 108 111\n257 108 111' ]
+}
+
+@test "the record reader: records back whole across reads, too long ones cut at max, read errors once (tokio_read)" {
+	run -0 tokio_read 1 300
+	[ "$output" = "ok 300 rounds" ]
+	run -0 tokio_read 7 300
+	[ "$output" = "ok 300 rounds" ]
 }
