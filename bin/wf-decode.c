@@ -603,6 +603,9 @@ int main(int argc, char **argv)
 		usage_die("--ppl-stride: %ld is not below the window -c %ld", ppl_stride, n_ctx);
 	if (wf_sampler_check(&sp, err, sizeof err) < 0)
 		usage_die("%s", err);
+	if (score_mode && (logits_path || echo))
+		usage_die("%s: not with %s (they write what generation makes)", logits_path ? "--logits" : "--echo",
+		          score_mode == OPT_SCORE ? "--score" : score_mode == OPT_PPL ? "--ppl" : "--mc");
 	if (dlm_opt && !dlm)
 		usage_die("%s: only with --decode dlm", dlm_opt);
 	if (dlm && (sp.temp > 0 || sp.repeat_penalty != 1 || logits_path || score_mode))
@@ -639,6 +642,8 @@ int main(int argc, char **argv)
 	if (parallel > wf_ctx_n_batch(ctx))
 		usage_die("--parallel %ld: more than the batch of %d tokens (-b, or the context -c)", parallel,
 		          wf_ctx_n_batch(ctx));
+	if (ppl_stride && ppl_stride >= wf_ctx_n_ctx(ctx))
+		usage_die("--ppl-stride: %ld is not below the window of %d (-c)", ppl_stride, wf_ctx_n_ctx(ctx));
 	wf_ctx_set_kv_f16(ctx, kv_f16);
 	struct wf_dlm *dl = NULL;
 	if (dlm) {

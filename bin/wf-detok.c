@@ -216,11 +216,11 @@ static void stream_token_end(void)
 	if (!acc_digits && !acc_bad)
 		return;
 	tok_index++;
-	char msg[128];
+	char msg[160];
 	if (acc_bad) {
-		size_t w = acc_len > 20 ? 20 : acc_len;
-		snprintf(msg, sizeof msg, "token %zu: '%.*s%s' is not a token id", tok_index, (int)w, acc_text,
-		         acc_len > 20 ? "..." : "");
+		char q[4 * 20 + 4];
+		snprintf(msg, sizeof msg, "token %zu: '%s' is not a token id", tok_index,
+		         wf_quote(q, sizeof q, acc_text, acc_len, 20));
 		record_failed(msg);
 		skipping = 1;
 	} else if (acc >= n_vocab) {

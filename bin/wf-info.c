@@ -258,7 +258,7 @@ int main(int argc, char **argv)
 	};
 	int c, rc = 0;
 	cli_init(argc, argv, "wf-info [-a] [--json] [FILE|IMAGE ...]");
-	while ((c = getopt_long(argc, argv, "aj", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ajh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all_arrays = 1; break;
 		case 'j': json = 1; break;

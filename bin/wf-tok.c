@@ -2,7 +2,7 @@
  * wf-tok — text records in, token-ID records out (man/wf-tok.1,
  * man/wf-tokens.5).
  *
- *   wf-tok [-m MODEL] [-zwk] [--bos|--no-bos] [--eos] [--special]
+ *   wf-tok [-m MODEL] [-zwk] [--bos|--no-bos] [--eos|--no-eos] [--special]
  *          [--chat] [--chat-format F] [--system TEXT] [--pre P] [--strict] [FILE...]
  */
 #include <getopt.h>
@@ -18,7 +18,7 @@
 #include "tokenizer.h"
 #include "tokio.h"
 
-#define USAGE "wf-tok [-m MODEL] [-zwk] [--bos|--no-bos] [--eos] [--special] [--chat] " \
+#define USAGE "wf-tok [-m MODEL] [-zwk] [--bos|--no-bos] [--eos|--no-eos] [--special] [--chat] " \
               "[--chat-format bitnet|llama3|chatml] [--system TEXT] [--pre llama3|gpt2|default] " \
               "[--max-len BYTES] [--strict] [FILE...]"
 

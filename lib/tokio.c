@@ -183,6 +183,32 @@ const char *wf_rec_key(const char *rec, size_t len, size_t *keylen)
 	return tab ? rec : NULL;
 }
 
+const char *wf_quote(char *out, size_t outlen, const char *s, size_t n, size_t max)
+{
+	size_t o = 0;
+	if (!outlen)
+		return out;
+	for (size_t i = 0; i < n && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e[5];
+		if (c == '\r' || c == '\t' || c == '\n')
+			snprintf(e, sizeof e, "\\%c", c == '\r' ? 'r' : c == '\t' ? 't' : 'n');
+		else if (c < 0x20 || c == 0x7f)
+			snprintf(e, sizeof e, "\\x%02x", c);
+		else
+			e[0] = (char)c, e[1] = '\0';
+		size_t k = strlen(e);
+		if (o + k >= outlen)
+			break;
+		memcpy(out + o, e, k);
+		o += k;
+	}
+	if (n > max && o + 3 < outlen)
+		memcpy(out + o, "...", 3), o += 3;
+	out[o] = '\0';
+	return out;
+}
+
 int wf_idrec_parse(const char *line, size_t len, uint32_t n_vocab, struct wf_idrec *out,
                    char *err, size_t errlen)
 {
@@ -212,9 +238,9 @@ int wf_idrec_parse(const char *line, size_t len, uint32_t n_vocab, struct wf_idr
 			p++;
 		}
 		if (bad || v > 0x7fffffffu) {
-			int w = (int)(p - s > 20 ? 20 : p - s);
-			snprintf(err, errlen, "token %zu: '%.*s%s' is not a token id", i, w, s,
-			         p - s > 20 ? "..." : "");
+			char q[4 * 20 + 4];
+			snprintf(err, errlen, "token %zu: '%s' is not a token id", i,
+			         wf_quote(q, sizeof q, s, (size_t)(p - s), 20));
 			return -1;
 		}
 		if (n_vocab && v >= n_vocab) {

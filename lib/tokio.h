@@ -68,6 +68,11 @@ int wf_reader_ready(struct wf_reader *r);
  * first TAB; NULL (and *keylen 0) when it has no TAB. */
 const char *wf_rec_key(const char *rec, size_t len, size_t *keylen);
 
+/* For a message: the first max bytes of s[n] in out, control bytes and
+ * DEL written \r, \t, \n or \xHH, "..." after them when n > max; always
+ * NUL-terminated (whole when outlen >= 4·max + 4).  Returns out. */
+const char *wf_quote(char *out, size_t outlen, const char *s, size_t n, size_t max);
+
 /* A parsed token-ID record. */
 struct wf_idrec {
 	const char *key;  /* points into the parsed line; NULL when no key */

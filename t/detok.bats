@@ -126,6 +126,16 @@ setup() {
 	[ "$(cat err)" = "wf-detok: record 1: token 2: '25x7' is not a token id" ]
 }
 
+@test "a bad id's bytes are quoted with escapes: CRLF input says \\r" {
+	mk_tiny tiny.gguf
+	run -1 bash -c "printf '257 256\r\n' | wf-detok -m tiny.gguf 2>&1 >/dev/null"
+	[ "$output" = "wf-detok: record 1: token 2: '256\\r' is not a token id" ]
+	run -1 bash -c "printf '257 \001\177a\n' | wf-detok -m tiny.gguf 2>&1 >/dev/null"
+	[ "$output" = "wf-detok: record 1: token 2: '\\x01\\x7fa' is not a token id" ]
+	run -1 bash -c "printf '1 2\r\n' | wf-decode -m '$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf' -n 1 2>&1 >/dev/null"
+	[ "$output" = "wf-decode: record 1: token 2: '2\\r' is not a token id" ]
+}
+
 @test "file operands, usage and model errors" {
 	mk_tiny tiny.gguf
 	printf '256\n' > a

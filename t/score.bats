@@ -60,6 +60,13 @@ close_to() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; if (d < 0) d 
 }
 
 @test "--score, --ppl, --mc: usage errors" {
+	run -2 wf-decode -m "$M" --score --logits x.f32
+	[ "${lines[0]}" = "wf-decode: --logits: not with --score (they write what generation makes)" ]
+	[ ! -e x.f32 ]
+	run -2 wf-decode -m "$M" --mc --echo
+	[ "${lines[0]}" = "wf-decode: --echo: not with --mc (they write what generation makes)" ]
+	run -2 wf-decode -m "$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf" --ppl --ppl-stride 300
+	[ "${lines[0]}" = "wf-decode: --ppl-stride: 300 is not below the window of 256 (-c)" ]
 	run -2 wf-decode -m "$M" --score --mc
 	[ "${lines[0]}" = "wf-decode: --score, --ppl and --mc exclude each other" ]
 	run -2 wf-decode -m "$M" --score --ppl-stride 4
