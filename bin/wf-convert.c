@@ -95,6 +95,10 @@ static int open_tmp(const char *out)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGXFSZ, SIG_IGN); /* past the file size limit a write fails (EFBIG) and is reported */
+	struct stat st;
+	if (stat(out, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+		die("%s: not a regular file (the output is written beside it, then renamed over it)", out);
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
@@ -162,14 +166,16 @@ static int bs_write(void *ctx, const void *p, size_t n, char *err, size_t errlen
 /* Read a whole file into a malloc'd buffer (NUL-terminated). */
 static char *slurp(const char *path, size_t *len, char *err, size_t errlen)
 {
-	int fd = open(path, O_RDONLY);
+	int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO must not block the open */
 	if (fd < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		return NULL;
 	}
 	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s", S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+	int sr = fstat(fd, &st);
+	if (sr < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s", sr < 0 ? strerror(errno) : S_ISDIR(st.st_mode) ? "is a directory"
+		                                                     : "not a regular file");
 		close(fd);
 		return NULL;
 	}
@@ -785,10 +791,12 @@ static void open_shard(const char *path)
 	struct shard *s = &shards[n_shards];
 	memset(s, 0, sizeof *s);
 	snprintf(s->path, sizeof s->path, "%s", path);
-	int fd = open(path, O_RDONLY);
+	int fd = open(path, O_RDONLY | O_NONBLOCK); /* a FIFO must not block the open */
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		die("%s: %s", path, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		die("%s: not a regular file", path);
 	s->len = (size_t)st.st_size;
 	s->map = s->len ? mmap(NULL, s->len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
 	close(fd);
@@ -1305,10 +1313,12 @@ static int convert_dir(const char *dir)
 static int convert_gguf(const char *in)
 {
 	char err[256];
-	int fd = open(in, O_RDONLY);
+	int fd = open(in, O_RDONLY | O_NONBLOCK); /* a FIFO must not block the open */
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0)
 		die("%s: %s", in, strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		die("%s: not a regular file", in);
 	size_t len = (size_t)st.st_size;
 	void *map = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
 	close(fd);
@@ -1403,6 +1413,9 @@ static int convert(const char *in)
 		die("%s: %s", in, strerror(errno));
 	if (S_ISDIR(st.st_mode))
 		return convert_dir(in);
+	if (opt.pre || opt.config)
+		usage_die("%s: a tokenizer's option, for a checkpoint directory or --vocab-only (the input is a GGUF "
+		          "file)", opt.pre ? "--pre" : "--config");
 	return convert_gguf(in);
 }
 
@@ -1471,6 +1484,9 @@ int main(int argc, char **argv)
 		usage_die("--pre '%s': expected a name of 1 to 63 bytes", opt.pre);
 	opt.progress = !opt.quiet && isatty(2);
 	const char *in = argv[optind];
+	if (opt.vocab_only && (opt.type_given || opt.arch_given || opt.force))
+		usage_die("--vocab-only writes no weights: not with %s",
+		          opt.type_given ? "-t" : opt.arch_given ? "-a" : "-f");
 	if (opt.vocab_only)
 		return vocab_only(in);
 	return convert(in);

@@ -25,6 +25,7 @@
 #include "gguf.h"
 #include "kernels.h"
 #include "ternary.h"
+#include "unicode.h"
 
 static const char usage_text[] =
 	"wf-gen -o OUT.gguf [--arch bitnet|bitnet-b1.58] [--type i2_s|tq2_0|tq1_0|f32|f16|bf16]\n"
@@ -285,6 +286,20 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	OVR(hidden); OVR(layers); OVR(heads); OVR(kv_heads); OVR(ffn); OVR(vocab); OVR(ctx);
 	OVR(rope_theta);
 #undef OVR
+	/* the readers' limits (lib/model.c), so that every wf program loads the file */
+	{
+		const struct { const char *opt; uint32_t v, max; } lim[] = {
+			{"--hidden", o->hidden, 1u << 16}, {"--layers", o->layers, 1024}, {"--heads", o->heads, 1024},
+			{"--ffn", o->ffn, 1u << 20}, {"--vocab", o->vocab, 1u << 24}, {"--ctx", o->ctx, 1u << 24},
+		};
+		for (size_t k = 0; k < sizeof lim / sizeof lim[0]; k++)
+			if (lim[k].v > lim[k].max)
+				usage_die("%s %u is above %u, the most a reader accepts", lim[k].opt, lim[k].v, lim[k].max);
+	}
+	if (o->eps >= 1)
+		usage_die("--eps %g is not below 1", (double)o->eps);
+	if (o->name && wf_utf8_valid_prefix(o->name, strlen(o->name)) != strlen(o->name))
+		usage_die("--name: not valid UTF-8");
 	{
 		/* rows of every ternary matrix are hidden or ffn weights long:
 		 * the engine packs 128-column blocks, TQ types need 256 */
@@ -708,14 +723,12 @@ int main(int argc, char **argv)
 	w = wf_gguf_writer_new();
 	if (!w)
 		die("out of memory");
-	if (o.name)
-		snprintf(name, sizeof name, "%s", o.name);
-	else
+	if (!o.name)
 		snprintf(name, sizeof name, "wf-gen-%s-%s-seed%" PRIu64,
 		         strcmp(o.shape, "tiny") && strcmp(o.shape, "2b4t") ? "custom" : o.shape,
 		         o.type_name, o.seed);
 	wf_gguf_writer_str(w, "general.architecture", o.arch);
-	wf_gguf_writer_str(w, "general.name", name);
+	wf_gguf_writer_str(w, "general.name", o.name ? o.name : name);
 	wf_gguf_writer_u32(w, "general.file_type", file_type_of(o.type));
 	wf_gguf_writer_u32(w, "general.quantization_version", 2);
 #define KU(s, x) key(&o, s, k, sizeof k), wf_gguf_writer_u32(w, k, x)
@@ -776,7 +789,11 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
+	signal(SIGXFSZ, SIG_IGN); /* past the file size limit a write fails (EFBIG) and is reported */
 	out_path = o.out;
+	struct stat ost;
+	if (stat(o.out, &ost) == 0 && !S_ISREG(ost.st_mode) && !S_ISDIR(ost.st_mode))
+		die("%s: not a regular file (the output is written beside it, then renamed over it)", o.out);
 	fd = mkstemp(tmp_path);
 	if (fd < 0)
 		die("%s: %s", o.out, strerror(errno));

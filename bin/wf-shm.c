@@ -187,7 +187,7 @@ static int cmd_load(int argc, char **argv)
 	void *map = NULL;
 	static const uint8_t empty[1];
 
-	while ((c = getopt_long(argc, argv, "n:M:dh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n': name = optarg; break;
 		case 'M': mode = parse_mode(optarg); break;
@@ -207,7 +207,7 @@ static int cmd_load(int argc, char **argv)
 	if (wf_image_name_ok(name, err, sizeof err) < 0)
 		usage_die("%s", err);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block the open */
 	if (fd < 0)
 		die("%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) < 0)
@@ -424,7 +424,12 @@ static int cmd_rm(int argc, char **argv)
 			die("%s", err);
 		}
 		for (i = 0; i < n; i++) {
-			if (wf_image_inspect(names[i], &in, err, sizeof err) < 0 || in.st.st_uid != geteuid())
+			if (wf_image_inspect(names[i], &in, err, sizeof err) < 0) {
+				if (optind < argc) /* a named image must exist, as for plain rm */
+					status = error("%s", err);
+				continue;
+			}
+			if (in.st.st_uid != geteuid())
 				continue;
 			if (in.state != WF_IMAGE_STATE_STALE && in.state != WF_IMAGE_STATE_DAMAGED)
 				continue;

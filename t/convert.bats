@@ -94,6 +94,27 @@ EOT
 	[ "${lines[0]%% *}" = "usage:" ]
 	run -1 wf-convert -o x.gguf nonexistent
 	[ "$output" = "wf-convert: nonexistent: No such file or directory" ]
+	E=$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf
+	run -2 wf-convert --pre llama3 -o x.gguf "$E"
+	[ "${lines[0]}" = "wf-convert: --pre: a tokenizer's option, for a checkpoint directory or --vocab-only (the input is a GGUF file)" ]
+	run -2 wf-convert --vocab-only -t TQ2_0 -o x.gguf tokenizer.json
+	[ "${lines[0]}" = "wf-convert: --vocab-only writes no weights: not with -t" ]
+	[ ! -e x.gguf ]
+}
+
+@test "inputs and outputs that are not regular files; the file size limit" {
+	E=$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf
+	mkfifo fifo
+	run -1 timeout 20 wf-convert -o x.gguf fifo
+	[ "$output" = "wf-convert: fifo: not a regular file" ]
+	run -1 timeout 20 wf-convert --vocab-only -o x.gguf fifo
+	[ "$output" = "wf-convert: fifo: not a regular file" ]
+	run -1 wf-convert -q -o fifo "$E"
+	[ "$output" = "wf-convert: fifo: not a regular file (the output is written beside it, then renamed over it)" ]
+	[ -p fifo ]
+	run -1 bash -c "ulimit -f 1000; wf-convert -q -t F32 -o big.gguf '$E'"
+	[ "$output" = "wf-convert: big.gguf: write error: File too large" ]
+	[ "$(ls -A | sort | tr '\n' ' ')" = "fifo " ]
 }
 
 @test "malformed safetensors: header length, JSON, dtype, shape, ranges" {

@@ -126,6 +126,21 @@ output_norm.weight F32 [256]' ]
 	[ "$(ls -A "$BATS_TEST_TMPDIR/d")" = "x.gguf" ]
 	run -1 wf-gen -o "$BATS_TEST_TMPDIR/nodir/x.gguf"
 	[ "$output" = "wf-gen: $BATS_TEST_TMPDIR/nodir/x.gguf: No such file or directory" ]
+	mkfifo "$BATS_TEST_TMPDIR/d/fifo"
+	run -1 wf-gen -o "$BATS_TEST_TMPDIR/d/fifo"
+	[ "$output" = "wf-gen: $BATS_TEST_TMPDIR/d/fifo: not a regular file (the output is written beside it, then renamed over it)" ]
+	[ -p "$BATS_TEST_TMPDIR/d/fifo" ]
+	# past the file size limit: the write error, no temporary file left
+	run -1 bash -c "ulimit -f 100; wf-gen -o '$BATS_TEST_TMPDIR/d/big.gguf'"
+	[ "$output" = "wf-gen: $BATS_TEST_TMPDIR/d/big.gguf: write error: File too large" ]
+	[ "$(ls -A "$BATS_TEST_TMPDIR/d" | sort | tr '\n' ' ')" = "fifo x.gguf " ]
+}
+
+@test "gen: a long UTF-8 --name is written whole" {
+	name=$(printf 'é%.0s' {1..100})
+	run -0 wf-gen -o "$BATS_TEST_TMPDIR/n.gguf" --name "$name"
+	run -0 wf-info "$BATS_TEST_TMPDIR/n.gguf"
+	[[ "$output" == *"$name"* ]]
 }
 
 @test "gen: usage errors exit 2 with exact messages" {
@@ -156,6 +171,10 @@ output_norm.weight F32 [256]' ]
 	check "wf-gen: --act: unknown activation 'gelu' (relu2, silu, none)" -o "$o" --act gelu
 	check "wf-gen: --rope-theta: '-1' is not a positive number" -o "$o" --rope-theta -1
 	check "wf-gen: --seed: '-1' is not a non-negative integer" -o "$o" --seed -1
+	check "wf-gen: --eps 5 is not below 1" -o "$o" --eps 5
+	check "wf-gen: --ctx 99999999 is above 16777216, the most a reader accepts" -o "$o" --ctx 99999999
+	check "wf-gen: --layers 2000 is above 1024, the most a reader accepts" -o "$o" --layers 2000
+	check "wf-gen: --name: not valid UTF-8" -o "$o" --name $'bad\xffname'
 	[ ! -e "$o" ]
 }
 

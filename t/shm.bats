@@ -141,6 +141,9 @@ wait_for() {
 	[ "$output" = "wf-shm: nope.gguf: No such file or directory" ]
 	run -1 wf-shm load --name "$P" .
 	[ "$output" = "wf-shm: .: not a regular file" ]
+	mkfifo fifo
+	run -1 timeout 20 wf-shm load --name "$P" fifo
+	[ "$output" = "wf-shm: fifo: not a regular file" ]
 	[ ! -e "/dev/shm/wf.$P" ]
 }
 
@@ -162,6 +165,8 @@ wait_for() {
 	[ "$output" = "wf-shm: no image '$P-a'" ]
 	run -1 image_open "shm:$P-a"
 	[ "$output" = "image_open: no image '$P-a'" ]
+	run -1 wf-shm rm --stale "$P-none"
+	[ "$output" = "wf-shm: no image '$P-none'" ]
 }
 
 @test "usage errors exit 2, --help exits 0" {
