@@ -370,8 +370,9 @@ static int get_params(struct reply *r, const struct wf_json *o, struct params *p
 	p->seed = cfg.have_seed ? cfg.seed : ((uint64_t)time(NULL) << 20) ^ ((uint64_t)getpid() << 8) ^ req_counter;
 	p->n_stop = 0;
 	p->stream = p->ignore_eos = 0;
+	/* llama.cpp's n_predict takes -1 (no limit), OpenAI's max_tokens 0 and up */
 	const char *mt = r->route == R_LLAMA ? "n_predict" : "max_tokens";
-	if ((k = get_int(r, o, mt, -1, INT_MAX, &iv)) < 0)
+	if ((k = get_int(r, o, mt, r->route == R_LLAMA ? -1 : 0, INT_MAX, &iv)) < 0)
 		return -1;
 	if (k)
 		p->max_tokens = (long)iv;
@@ -381,15 +382,14 @@ static int get_params(struct reply *r, const struct wf_json *o, struct params *p
 		if (k)
 			p->max_tokens = (long)iv;
 	}
-	if (r->route != R_LLAMA && p->max_tokens < 0 && wf_json_get(o, mt) &&
-	    wf_json_get(o, mt)->type != WF_JSON_NULL) {
-		send_error(r, 400, mt, "'%s' must be an integer in [0, %d]", mt, INT_MAX);
-		return -1;
-	}
 	if (get_num(r, o, "temperature", 0, 100, &p->sp.temp) < 0 || get_num(r, o, "top_p", 0, 1, &p->sp.top_p) < 0 ||
 	    get_num(r, o, "min_p", 0, 1, &p->sp.min_p) < 0 ||
 	    get_num(r, o, "repeat_penalty", 0, 100, &p->sp.repeat_penalty) < 0)
 		return -1;
+	if (!(p->sp.repeat_penalty > 0)) {
+		send_error(r, 400, "repeat_penalty", "'repeat_penalty' must be a number in (0, 100]");
+		return -1;
+	}
 	if ((k = get_int(r, o, "top_k", 0, INT_MAX, &iv)) < 0)
 		return -1;
 	if (k)
@@ -1017,6 +1017,7 @@ struct conn {
 	char *buf;
 	size_t len, cap;
 	int head_done, route;
+	int head_only;           /* a HEAD request: responses go without their body */
 	size_t need;             /* head + body bytes, once the head is known */
 	double t_start, t_last;  /* accept time, last byte received */
 	struct wf_buf out;       /* a response the parent writes itself */
@@ -1032,7 +1033,9 @@ struct worker {
 	size_t tx_len, tx_off;
 };
 
-static struct conn **conns;
+static struct conn **conns;  /* [n_slots]: max_conns, then BUSY_SLOTS that only answer 503 */
+static size_t n_slots;
+#define BUSY_SLOTS 16
 static size_t n_conns;
 static struct worker *workers;
 static size_t *queue;        /* ring of conn slots */
@@ -1102,6 +1105,13 @@ static void conn_flush(size_t i)
 static void conn_respond(size_t i, int status)
 {
 	struct conn *c = conns[i];
+	if (c->head_only) { /* the head, Content-Length and all, without the body */
+		for (size_t k = 0; k + 4 <= c->out.len; k++)
+			if (!memcmp(c->out.p + k, "\r\n\r\n", 4)) {
+				c->out.len = k + 4;
+				break;
+			}
+	}
 	c->state = C_WRITE;
 	c->out_off = 0;
 	c->t_last = now_ms();
@@ -1265,11 +1275,12 @@ static void head_done(size_t i, const struct wf_http_req *q)
 		conn_error(i, 404, "no such endpoint", NULL);
 		return;
 	}
-	int is_get = !strcmp(q->method, "GET");
+	c->head_only = !strcmp(q->method, "HEAD");
+	int is_get = !strcmp(q->method, "GET") || c->head_only;
 	if (post ? strcmp(q->method, "POST") != 0 : !is_get) {
 		char msg[128];
-		snprintf(msg, sizeof msg, "use %s with this endpoint", post ? "POST" : "GET");
-		conn_error(i, 405, msg, post ? "Allow: POST\r\n" : "Allow: GET\r\n");
+		snprintf(msg, sizeof msg, "use %s with this endpoint", post ? "POST" : "GET or HEAD");
+		conn_error(i, 405, msg, post ? "Allow: POST\r\n" : "Allow: GET, HEAD\r\n");
 		return;
 	}
 	if (cfg.api_key && c->route != R_PAGE && c->route != R_HEALTH && !key_ok(q)) {
@@ -1357,20 +1368,15 @@ static void do_accept(void)
 		set_nonblock(fd);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		/* a full table answers 503 from a spare slot, which lingers
+		 * like any response; with no spare slot either, close */
 		size_t i = 0;
 		while (i < (size_t)cfg.max_conns && conns[i])
 			i++;
-		if (i == (size_t)cfg.max_conns) {
-			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-			                           "Content-Length: 112\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-			                           "{\"error\":{\"message\":\"too many connections; retry later\",\"type\":"
-			                           "\"server_error\",\"param\":null,\"code\":503}}\n";
-			ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL);
-			(void)w;
-			close(fd);
-			continue;
-		}
-		struct conn *c = calloc(1, sizeof *c);
+		int busy = i == (size_t)cfg.max_conns;
+		while (busy && i < n_slots && conns[i])
+			i++;
+		struct conn *c = i < n_slots ? calloc(1, sizeof *c) : NULL;
 		if (!c) {
 			close(fd);
 			continue;
@@ -1380,6 +1386,8 @@ static void do_accept(void)
 		c->t_start = c->t_last = now_ms();
 		conns[i] = c;
 		n_conns++;
+		if (busy)
+			conn_error(i, 503, "too many connections; retry later", "Retry-After: 1\r\n");
 	}
 }
 
@@ -1464,7 +1472,7 @@ static int spawn_worker(size_t w)
 		for (long k = 0; k < cfg.workers; k++)
 			if (workers[k].sock >= 0)
 				close(workers[k].sock);
-		for (long k = 0; k < cfg.max_conns; k++)
+		for (size_t k = 0; k < n_slots; k++)
 			if (conns[k] && conns[k]->fd >= 0)
 				close(conns[k]->fd);
 		worker_main((int)w + 1, sv[1]);
@@ -1516,13 +1524,17 @@ static void read_key_file(const char *path)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		die("%s: %s", path, strerror(errno));
-	char buf[4097];
-	size_t n = fread(buf, 1, sizeof buf, f);
+	/* the first line, without trailing white space */
+	char buf[4098];
+	size_t n = 0;
+	int c;
+	while (n < sizeof buf - 1 && (c = getc(f)) != EOF && c != '\n')
+		buf[n++] = (char)c;
 	int bad = ferror(f);
 	fclose(f);
 	if (bad)
 		die("%s: read error", path);
-	if (n == sizeof buf)
+	if (n == sizeof buf - 1)
 		die("%s: the key is longer than 4096 bytes", path);
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ' || buf[n - 1] == '\t'))
 		n--;
@@ -1564,7 +1576,7 @@ static void set_model_id(const char *alias)
 
 static void parent_loop(void)
 {
-	size_t maxfds = 2 + (size_t)cfg.workers + (size_t)cfg.max_conns;
+	size_t maxfds = 2 + (size_t)cfg.workers + n_slots;
 	struct pollfd *pf = malloc(maxfds * sizeof *pf);
 	size_t *who = malloc(maxfds * sizeof *who);
 	if (!pf || !who)
@@ -1576,7 +1588,7 @@ static void parent_loop(void)
 				logmsg("terminating: finishing %zu requests in progress and %zu queued", n_busy(), q_len);
 			close(listen_fd);
 			listen_fd = -1;
-			for (long i = 0; i < cfg.max_conns; i++)
+			for (size_t i = 0; i < n_slots; i++)
 				if (conns[i] && conns[i]->state == C_READ)
 					conn_close((size_t)i);
 		}
@@ -1605,10 +1617,10 @@ static void parent_loop(void)
 		for (long w = 0; w < cfg.workers; w++)
 			if (workers[w].sock >= 0) {
 				pf[n] = (struct pollfd){workers[w].sock, (short)(POLLIN | (workers[w].tx ? POLLOUT : 0)), 0};
-				who[n++] = (size_t)(cfg.max_conns + w);
+				who[n++] = n_slots + (size_t)w;
 			}
 		double now = now_ms(), next = now + 60000;
-		for (long i = 0; i < cfg.max_conns; i++) {
+		for (size_t i = 0; i < n_slots; i++) {
 			struct conn *c = conns[i];
 			if (!c || c->state == C_QUEUED)
 				continue;
@@ -1661,8 +1673,8 @@ static void parent_loop(void)
 			} else if (id == (size_t)-2) {
 				if (listen_fd >= 0)
 					do_accept();
-			} else if (id >= (size_t)cfg.max_conns) {
-				size_t w = id - (size_t)cfg.max_conns;
+			} else if (id >= n_slots) {
+				size_t w = id - n_slots;
 				if (workers[w].sock != pf[k].fd)
 					continue;
 				if (pf[k].revents & POLLOUT)
@@ -1698,7 +1710,7 @@ static void parent_loop(void)
 	for (long w = 0; w < cfg.workers; w++)
 		while (workers[w].pid > 0 && waitpid(workers[w].pid, NULL, 0) < 0 && errno == EINTR)
 			;
-	for (long i = 0; i < cfg.max_conns; i++)
+	for (size_t i = 0; i < n_slots; i++)
 		conn_close((size_t)i);
 	free(pf);
 	free(who);
@@ -1845,7 +1857,8 @@ int main(int argc, char **argv)
 		die("pipe: %s", strerror(errno));
 	set_nonblock(sigpipe_fds[0]);
 	set_nonblock(sigpipe_fds[1]);
-	conns = calloc((size_t)cfg.max_conns, sizeof *conns);
+	n_slots = (size_t)cfg.max_conns + BUSY_SLOTS;
+	conns = calloc(n_slots, sizeof *conns);
 	workers = calloc((size_t)cfg.workers, sizeof *workers);
 	queue = calloc((size_t)(cfg.queue ? cfg.queue : 1), sizeof *queue);
 	if (!conns || !workers || !queue)

@@ -93,6 +93,9 @@ until_health() {
 	: >"$BATS_TEST_TMPDIR/empty.key"
 	run -1 wf-serve -m "$M" --api-key-file "$BATS_TEST_TMPDIR/empty.key"
 	[ "$output" = "wf-serve: $BATS_TEST_TMPDIR/empty.key: the key file is empty" ]
+	printf 'a b\nc\n' >"$BATS_TEST_TMPDIR/space.key"
+	run -1 wf-serve -m "$M" --api-key-file "$BATS_TEST_TMPDIR/space.key"
+	[ "$output" = "wf-serve: $BATS_TEST_TMPDIR/space.key: the key holds white space or control bytes" ]
 }
 
 @test "a port in use is a runtime error" {
@@ -116,6 +119,32 @@ until_health() {
 	[ "${lines[1]}" = 405 ]
 	[ "$(jget error.message <<<"${lines[0]}")" = "use POST with this endpoint" ]
 	[ "$(jget error.type <<<"${lines[0]}")" = "invalid_request_error" ]
+}
+
+@test "HEAD: the head of GET's answer, no body; other methods are told GET or HEAD" {
+	start
+	run -0 curl -sS --max-time 30 -I "$URL/health"
+	[ "${lines[0]}" = $'HTTP/1.1 200 OK\r' ]
+	len=$(curl -sS --max-time 30 "$URL/health" | wc -c)
+	[[ "$output" == *$'Content-Length: '"$len"$'\r'* ]]
+	run -0 bash -c "curl -sS --max-time 30 -X HEAD -o - '$URL/v1/models' 2>/dev/null | wc -c"
+	[ "$output" = 0 ]
+	run -0 curl -sS --max-time 30 -X DELETE -D - "$URL/health"
+	[[ "$output" == *$'Allow: GET, HEAD\r'* ]]
+	[[ "$output" == *'"message":"use GET or HEAD with this endpoint"'* ]]
+}
+
+@test "a full connection table answers 503 with Retry-After and a right Content-Length" {
+	start --max-conns 1
+	exec 5<>"/dev/tcp/127.0.0.1/${URL##*:}"
+	printf 'GET /hea' >&5 # holds the only slot
+	run -0 curl -sS --max-time 30 -D "$BATS_TEST_TMPDIR/h" "$URL/health"
+	[ "$(jget error.message <<<"$output")" = "too many connections; retry later" ]
+	[ "$(jget error.code <<<"$output")" = 503 ]
+	grep -q $'^HTTP/1.1 503 ' "$BATS_TEST_TMPDIR/h"
+	grep -q $'^Retry-After: 1\r$' "$BATS_TEST_TMPDIR/h"
+	grep -q "^Content-Length: $(printf '%s\n' "$output" | wc -c)"$'\r$' "$BATS_TEST_TMPDIR/h"
+	exec 5>&-
 }
 
 @test "--alias names the model" {
@@ -263,6 +292,13 @@ until_health() {
 	run -0 status /v1/completions '{"prompt":"x","max_tokens":"5"}'
 	[ "$output" = 400 ]
 	[ "$(body | jget error.param)" = max_tokens ]
+	[ "$(body | jget error.message)" = "'max_tokens' must be an integer in [0, 2147483647]" ]
+	run -0 status /v1/completions '{"prompt":"x","max_tokens":-1}'
+	[ "$(body | jget error.message)" = "'max_tokens' must be an integer in [0, 2147483647]" ]
+	run -0 status /v1/completions '{"prompt":"x","repeat_penalty":0}'
+	[ "$output" = 400 ]
+	[ "$(body | jget error.message)" = "'repeat_penalty' must be a number in (0, 100]" ]
+	[ "$(body | jget error.param)" = repeat_penalty ]
 	run -0 status /v1/completions '{"prompt":"x","temperature":-1}'
 	[ "$(body | jget error.message)" = "'temperature' must be a number in [0, 100]" ]
 	run -0 status /v1/completions '{"prompt":"x","stop":[1]}'
@@ -310,7 +346,7 @@ until_health() {
 }
 
 @test "--api-key-file: 401 without the bearer token, 200 with it; /health stays open" {
-	printf 's3cret\n' >"$BATS_TEST_TMPDIR/key"
+	printf 's3cret \nthe second line is not the key\n' >"$BATS_TEST_TMPDIR/key"
 	start --api-key-file "$BATS_TEST_TMPDIR/key"
 	run -0 curl -sS --max-time 30 -o /dev/null -w '%{http_code}' "$URL/health"
 	[ "$output" = 200 ]
