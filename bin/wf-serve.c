@@ -57,6 +57,7 @@
 #include "model.h"
 #include "sampler.h"
 #include "tokenizer.h"
+#include "tokio.h"
 
 #define USAGE                                                                                      \
 	"wf-serve [-m MODEL] [-j WORKERS] [-t THREADS] [-c CTX] [--host HOST] [--port PORT]\n"         \
@@ -476,6 +477,11 @@ static int get_prompt(struct reply *r, const struct wf_json *o, struct wf_tok_id
 		uint32_t nv = wf_tok_n_vocab(tok);
 		for (uint32_t i = 0; i < v->n; i++) {
 			int64_t id;
+			int kt = v->u.kids[i].type;
+			if (kt == WF_JSON_STRING || kt == WF_JSON_ARRAY) {
+				send_error(r, 400, "prompt", "'prompt' holds %u prompts; one prompt per request", v->n);
+				return -1;
+			}
 			if (wf_json_int(&v->u.kids[i], 0, (int64_t)nv - 1, &id) < 0) {
 				send_error(r, 400, "prompt", "'prompt': element %u is not a token id in [0, %u)", i, nv);
 				return -1;
@@ -558,8 +564,9 @@ static int get_messages(struct reply *r, const struct wf_json *o, struct wf_tok_
 		else if (wf_json_streq(role, "assistant"))
 			msgs[i].role = "assistant";
 		else {
+			char q[4 * 32 + 4];
 			send_error(r, 400, "messages", "messages[%u]: role '%s' is not system, user or assistant", i,
-			           role->s);
+			           wf_quote(q, sizeof q, role->s, role->n, 32));
 			goto out;
 		}
 		if (get_content(r, m, i, &store, &offs[i], &msgs[i].len) < 0)

@@ -315,6 +315,10 @@ until_health() {
 	[ "$(body | jget error.message)" = "'messages' must be a non-empty array" ]
 	run -0 status /v1/chat/completions '{"messages":[{"role":"tool","content":"x"}]}'
 	[ "$(body | jget error.message)" = "messages[0]: role 'tool' is not system, user or assistant" ]
+	run -0 status /v1/chat/completions '{"messages":[{"role":"user\u0000x","content":"x"}]}'
+	[ "$(body | jget error.message)" = 'messages[0]: role '"'"'user\x00x'"'"' is not system, user or assistant' ]
+	run -0 status /v1/completions '{"prompt":["a","b"]}'
+	[ "$(body | jget error.message)" = "'prompt' holds 2 prompts; one prompt per request" ]
 	run -0 status /v1/completions "{\"prompt\":\"$(printf 'word %.0s' $(seq 300))\"}"
 	[ "$output" = 400 ]
 	[[ "$(body | jget error.message)" == "prompt of "*" tokens does not fit in the context of 256" ]]
