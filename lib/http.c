@@ -89,6 +89,16 @@ static int parse_request_line(const char *s, size_t n, const struct wf_http_limi
 		              lim->max_target);
 	r->target = s + t;
 	r->target_len = i - t;
+	/* absolute-form (RFC 9112 3.2.2): the path starts after the authority */
+	size_t sch = r->target_len >= 7 && ieq(r->target, 7, "http://") ? 7
+	           : r->target_len >= 8 && ieq(r->target, 8, "https://") ? 8 : 0;
+	if (sch) {
+		const char *p = memchr(r->target + sch, '/', r->target_len - sch);
+		if (!p)
+			return refuse(r, 400, err, errlen, "line 1: absolute-form target without a path");
+		r->target_len -= (size_t)(p - r->target);
+		r->target = p;
+	}
 	const char *q = memchr(r->target, '?', r->target_len);
 	r->path_len = q ? (size_t)(q - r->target) : r->target_len;
 	if (i == n)

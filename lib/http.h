@@ -11,10 +11,13 @@
  * Accepted (RFC 9112, what curl and browsers send):
  *   request-line  METHOD SP TARGET SP "HTTP/1." DIGIT CRLF
  *                 METHOD is 1..15 token characters; TARGET is 1.. visible
- *                 ASCII bytes (0x21..0x7e); HTTP/1.0 and HTTP/1.1.
+ *                 ASCII bytes (0x21..0x7e); HTTP/1.0 and HTTP/1.1.  An
+ *                 absolute-form target ("http://host/p?q") is taken as its
+ *                 path and query ("/p?q").
  *   fields        NAME ":" OWS VALUE OWS CRLF, NAME a token, VALUE any bytes
  *                 but CR, LF and NUL and other controls than TAB.
  *   line ends     CRLF, or a bare LF (leniently); a bare CR is an error.
+ *   Host          not required (leniently, for hand-written clients).
  *   body length   Content-Length (decimal, repeated copies must agree);
  *                 Transfer-Encoding is refused (501); no body otherwise.
  * Refusals: 400 malformed, 413 body over max_body, 414 target over

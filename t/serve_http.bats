@@ -28,6 +28,11 @@ bad() {
 		'ok GET / path=/ 1.1 head=42 length=0 keep-alive=0 expect=0 fields=1'
 	ok 'POST /x HTTP/1.1\r\nexpect: 100-Continue\r\ncontent-length: 5\r\n\r\n' \
 		'ok POST /x path=/x 1.1 head=61 length=5 keep-alive=1 expect=1 fields=2'
+	# absolute-form: the path and query after the authority
+	ok 'GET http://127.0.0.1:8080/health?x HTTP/1.1\r\n\r\n' \
+		'ok GET /health?x path=/health 1.1 head=47 length=0 keep-alive=1 expect=0 fields=0'
+	ok 'GET HTTPS://h/ HTTP/1.1\r\n\r\n' 'ok GET / path=/ 1.1 head=27 length=0 keep-alive=1 expect=0 fields=0'
+	bad 'GET http://h HTTP/1.1\r\n\r\n' 'refused 400: line 1: absolute-form target without a path'
 }
 
 @test "field values: white space trimmed, bytes kept; bare LF accepted" {
