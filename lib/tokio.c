@@ -65,10 +65,12 @@ static void gather(struct wf_reader *r)
 		size_t room = r->max - r->n, keep = take < room ? take : room;
 		if (take > room)
 			r->toolong = 1;
-		if (keep && reserve(r, r->n + keep) < 0)
-			return;
-		memcpy(r->buf + r->n, p, keep);
-		r->n += keep;
+		if (keep) {
+			if (reserve(r, r->n + keep) < 0)
+				return;
+			memcpy(r->buf + r->n, p, keep);
+			r->n += keep;
+		}
 		r->ip += take + (d != NULL);
 		r->any = 1;
 		r->done = d != NULL;
