@@ -58,6 +58,19 @@ static const struct wf_kern_ops *best(void)
 	return &wf_kern_scalar;
 }
 
+int wf_output_env(char *err, size_t errlen)
+{
+	const char *env = getenv("WF_OUTPUT");
+	if (!env || !*env)
+		return 0;
+	if (!strcmp(env, "q8_0"))
+		return 1;
+	if (!strcmp(env, "f16"))
+		return -1;
+	snprintf(err, errlen, "WF_OUTPUT: '%.32s%s' is not q8_0 or f16", env, strlen(env) > 32 ? "..." : "");
+	return -2;
+}
+
 int wf_kernels_init(const char *name, char *err, size_t errlen)
 {
 	if (!name || !strcmp(name, "auto")) {

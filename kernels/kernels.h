@@ -183,6 +183,11 @@ void wf_f16_from_f32(const float *x, int n, uint16_t *h);
  * overrides either way. */
 #define WF_Q8_0_OUTPUT_MIN ((size_t)64 << 20)
 
+/* $WF_OUTPUT, which overrides that size rule: 0 when unset or empty, 1 for
+ * "q8_0" (the 8-bit copy whatever the size), -1 for "f16" (the float
+ * product); -2 with a message in err for any other value. */
+int wf_output_env(char *err, size_t errlen);
+
 /* Bytes of n values in Q8_0. */
 size_t wf_q8_0_size(int n);
 

@@ -801,8 +801,9 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
  */
 static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 {
-	const char *env = getenv("WF_OUTPUT");
-	int want = env && !strcmp(env, "q8_0") ? 1 : env && !strcmp(env, "f16") ? -1 : 0;
+	int want = wf_output_env(err, errlen);
+	if (want == -2)
+		return -1;
 	int H = m->hp.n_embd, V = m->hp.n_vocab, fail = 0;
 	const struct wf_gguf_tensor *t = wf_gguf_tensor(m->g, "output.weight");
 	if (t && t->type == WF_TYPE_Q8_0)

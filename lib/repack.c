@@ -61,17 +61,16 @@ static int is_projection(const char *name)
  * and WF_OUTPUT says q8_0, or it is unset and the matrix holds at least
  * WF_Q8_0_OUTPUT_MIN bytes (lib/model uses the copy on the same terms).
  */
-static const struct wf_gguf_tensor *output_q8_source(const struct wf_gguf *g)
+static const struct wf_gguf_tensor *output_q8_source(const struct wf_gguf *g, int want)
 {
-	const char *env = getenv("WF_OUTPUT");
 	const struct wf_gguf_tensor *t = wf_gguf_tensor(g, "output.weight");
 	if (!t)
 		t = wf_gguf_tensor(g, "token_embd.weight");
-	if (!t || (env && !strcmp(env, "f16")) || t->n_dims != 2 || t->ne[0] % WF_Q8R_ALIGN ||
+	if (!t || want < 0 || t->n_dims != 2 || t->ne[0] % WF_Q8R_ALIGN ||
 	    t->ne[0] > INT32_MAX || t->ne[1] > INT32_MAX ||
 	    (t->type != WF_TYPE_F16 && t->type != WF_TYPE_F32 && t->type != WF_TYPE_BF16))
 		return NULL;
-	if (env && !strcmp(env, "q8_0"))
+	if (want > 0)
 		return t;
 	return t->nbytes >= WF_Q8_0_OUTPUT_MIN ? t : NULL;
 }
@@ -170,8 +169,13 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 		wf_gguf_writer_copy_kv(r->w, kv);
 	}
 	wf_gguf_writer_u32(r->w, "wf.repacked", 1);
+	int want = wf_output_env(err, errlen);
+	if (want == -2) {
+		wf_repack_free(r);
+		return NULL;
+	}
 	if (!wf_gguf_tensor(g, "wf.output_q8r"))
-		r->q8src = output_q8_source(g);
+		r->q8src = output_q8_source(g, want);
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		struct item *it = &r->it[i];
 		const struct wf_gguf_tensor *t = &g->tensors[i];

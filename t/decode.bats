@@ -108,6 +108,12 @@ count() { wc -w <<<"$1" | tr -d ' '; }
 	done
 }
 
+@test "WF_OUTPUT other than q8_0, f16 or empty is an error naming it" {
+	WF_OUTPUT=q8 run -1 wf-decode -m "$M" -n 1 </dev/null
+	[ "$output" = "wf-decode: $M: WF_OUTPUT: 'q8' is not q8_0 or f16" ]
+	WF_OUTPUT= run -0 wf-decode -m "$M" -n 1 </dev/null
+}
+
 @test "a prompt longer than the context is an error for that record" {
 	run -1 wf-decode -m "$M" -c 8 -n 2 < <(echo 1 2 3 4 5 6 7 8 9; echo 1 2)
 	[ "${lines[0]}" = "wf-decode: record 1: prompt of 9 tokens does not fit in the context of 8" ]
