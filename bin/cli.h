@@ -107,7 +107,9 @@ CLI_UNUSED static float parse_float(const char *opt, const char *s)
 	char *end;
 	errno = 0;
 	float v = strtof(s, &end);
-	if (errno || end == s || *end || !(v - v == 0))
+	/* ERANGE: an overflow (infinite, refused below) or an underflow (a
+	 * tiny number rounded towards 0, accepted) */
+	if ((errno && errno != ERANGE) || end == s || *end || !(v - v == 0))
 		usage_die("%s: '%s' is not a number", opt, s);
 	return v;
 }

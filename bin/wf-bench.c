@@ -29,7 +29,8 @@
 
 #define USAGE                                                                                         \
 	"wf-bench [-m MODEL] [-p N[,N...]] [-n N[,N...]] [-t N[,N...]] [-r REPS] [-c CTX] [--act relu2|silu]\n" \
-	"       [--kv-type f32|f16] [--json] [--decode dlm [--threshold T[,T...]] [--prompt FILE]]"
+	"       [--kv-type f32|f16] [--json] [--decode dlm [--threshold T[,T...]] [--prompt FILE]]\n" \
+	"       (-m --model, -p --n-prompt, -n --n-gen, -t --threads, -r --repetitions, -c --ctx-size)"
 
 #define MAXL 16
 
@@ -89,7 +90,7 @@ static int parse_flist(const char *s, float *out)
 		char *end;
 		errno = 0;
 		float v = strtof(p, &end);
-		if (errno || end == p || !(v >= 0 && v <= 1) || n == MAXL || (*end && *end != ','))
+		if ((errno && !(errno == ERANGE && v < 1)) || end == p || !(v >= 0 && v <= 1) || n == MAXL || (*end && *end != ','))
 			usage_die("--threshold: '%s' is not a list of numbers in [0, 1]", s);
 		out[n++] = v;
 		if (!*end)
@@ -131,9 +132,10 @@ static void bench_dlm(const struct wf_model *m, const struct wf_gguf *g, const c
 		die("%s: %s", name, err);
 	if (n_ctx < L + n + 1)
 		n_ctx = L + n + 1;
-	if (n_ctx < dp.block_size) /* the default batch, min(256, n_ctx), must hold a block */
+	if (n_ctx < dp.block_size)
 		n_ctx = dp.block_size;
-	struct wf_ctx *c = wf_ctx_new(m, n_ctx, 0, threads, err, sizeof err);
+	/* the batch must hold a block: the default, min(256, n_ctx), or the block */
+	struct wf_ctx *c = wf_ctx_new(m, n_ctx, dp.block_size > 256 ? dp.block_size : 0, threads, err, sizeof err);
 	if (!c)
 		die("%s: %s", name, err);
 	wf_ctx_set_kv_f16(c, kv_f16);
@@ -271,7 +273,7 @@ int main(int argc, char **argv)
 	int pp[MAXL] = {128}, tg[MAXL] = {64}, th[MAXL] = {0};
 	int npp = 1, ntg = 1, nth = 1, reps = 5, json = 0, act = WF_ACT_DEFAULT;
 	long n_ctx = 0;
-	int dlm = 0, nthr = 5, kv_f16 = 0;
+	int dlm = 0, nthr = 5, kv_f16 = 0, thr_given = 0;
 	float thr[MAXL] = {0.5f, 0.7f, 0.8f, 0.9f, 0.95f};
 	const char *prompt_path = NULL;
 	char err[512];
@@ -315,7 +317,7 @@ int main(int argc, char **argv)
 				usage_die("--decode: '%s' is not ar or dlm", optarg);
 			dlm = !strcmp(optarg, "dlm");
 			break;
-		case 'T': nthr = parse_flist(optarg, thr); break;
+		case 'T': nthr = parse_flist(optarg, thr), thr_given = 1; break;
 		case 'P': prompt_path = optarg; break;
 		case 'h':
 			printf("usage: %s\n", USAGE);
@@ -326,6 +328,11 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_die("unexpected argument '%s'", argv[optind]);
+	for (int i = 0; i < nth; i++)
+		if (th[i] > 256)
+			usage_die("-t: %d threads; at most 256", th[i]);
+	if (!dlm && (thr_given || prompt_path))
+		usage_die("%s: only with --decode dlm", prompt_path ? "--prompt" : "--threshold");
 	int need = 1;
 	for (int i = 0; i < npp; i++)
 		need = pp[i] > need ? pp[i] : need;
@@ -337,7 +344,7 @@ int main(int argc, char **argv)
 		usage_die("-c %ld is smaller than the longest test (%d)", n_ctx, need);
 	if (th[0] == 0) {
 		long nc = sysconf(_SC_NPROCESSORS_ONLN);
-		th[0] = nc > 0 ? (int)nc : 1;
+		th[0] = nc > 256 ? 256 : nc > 0 ? (int)nc : 1;
 	}
 
 	struct wf_model_src src;

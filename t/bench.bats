@@ -44,6 +44,24 @@ setup_file() {
 	[ "${lines[0]}" = "wf-bench: -c 4 is smaller than the longest test (8)" ]
 	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" --kv-type q8
 	[ "${lines[0]}" = "wf-bench: --kv-type: 'q8' is not f16 or f32" ]
+	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" -t 1,300
+	[ "${lines[0]}" = "wf-bench: -t: 300 threads; at most 256" ]
+	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" --threshold 0.5
+	[ "${lines[0]}" = "wf-bench: --threshold: only with --decode dlm" ]
+	run -2 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" --prompt p.txt
+	[ "${lines[0]}" = "wf-bench: --prompt: only with --decode dlm" ]
+}
+
+@test "--decode dlm with a block larger than the default batch of 256" {
+	TS="$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf"
+	model_edit "$TS" "$BATS_TEST_TMPDIR/b512.gguf" u32=wf.dlm.block_size:512
+	run -0 wf-bench -m "$BATS_TEST_TMPDIR/b512.gguf" --decode dlm -p 4 -n 4 -r 1 -t 1 --threshold 0.9 --json
+	[[ "$output" == *'"decode": "dlm", "threshold": 0.90, "block_size": 512,'* ]]
+}
+
+@test "a tiny threshold (a float underflow) is a number" {
+	run -0 wf-bench -m "$BATS_FILE_TMPDIR/m.gguf" --decode dlm -p 4 -n 2 -r 1 -t 1 --threshold 1e-40 --json
+	run -0 wf-decode -m "$BATS_FILE_TMPDIR/m.gguf" -n 1 --top-p 1e-40 <<<"1 2"
 }
 
 @test "a bad model is exit 1" {
