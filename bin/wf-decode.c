@@ -650,7 +650,7 @@ int main(int argc, char **argv)
 		if (dp.mask_id >= V)
 			usage_die("--mask-id: %d is out of range [0, %d)", (int)dp.mask_id, V);
 		if (wf_dlm_resolve(&dp, &g, V, err, sizeof err) < 0 || !(dl = wf_dlm_new(m, ctx, &dp, err, sizeof err)))
-			die("%s: %s", src.name, err);
+			die("%s: %s%s", src.name, err, strncmp(err, "no mask token", 13) ? "" : " (give its id with --mask-id)");
 	}
 	/* --score, --ppl, --mc: lib/score; formats in wf-decode(1) */
 	struct wf_scorer *scorer = NULL;

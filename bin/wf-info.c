@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "gguf.h"
 #include "image.h"
+#include "tokio.h"
 
 #define SUMMARY 8
 
@@ -183,9 +184,11 @@ static void show_human(const char *name, const struct wf_gguf *g, const struct w
 	printf("  %-32s %-6s %-18s %12s %12s\n", "name", "type", "shape", "offset", "bytes");
 	for (uint64_t i = 0; i < g->n_tensors; i++) {
 		const struct wf_gguf_tensor *t = &g->tensors[i];
-		char sh[96];
+		char sh[96], q[4 * 256 + 4];
 		shape(t, sh, sizeof sh);
-		printf("  %-32s %-6s %-18s %12llu %12llu\n", t->name, wf_ggml_type_name(t->type), sh,
+		/* control bytes escaped: a name must not break the table or drive the terminal */
+		wf_quote(q, sizeof q, t->name, strlen(t->name), 256);
+		printf("  %-32s %-6s %-18s %12llu %12llu\n", q, wf_ggml_type_name(t->type), sh,
 		       (unsigned long long)t->offset, (unsigned long long)t->nbytes);
 	}
 }
@@ -230,8 +233,12 @@ static int info(const char *arg)
 	struct wf_model_src src;
 	struct wf_gguf g;
 	char err[512];
-	if (wf_model_open(arg, &src, err, sizeof err))
+	if (wf_model_open(arg, &src, err, sizeof err)) {
+		if (!arg && !strncmp(err, "no model:", 9)) /* wf-info names its models as operands, not -m */
+			return error("no model: name a FILE or IMAGE, set WF_MODEL, or mark a default image with "
+			             "'wf-shm load --default FILE'");
 		return error("%s", err);
+	}
 	if (wf_gguf_parse(&g, src.base, src.size, err, sizeof err)) {
 		error("%s: %s", src.name, err);
 		wf_model_close(&src);
@@ -257,7 +264,7 @@ int main(int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	int c, rc = 0;
-	cli_init(argc, argv, "wf-info [-a] [--json] [FILE|IMAGE ...]");
+	cli_init(argc, argv, "wf-info [-a] [-j|--json] [FILE|IMAGE ...]");
 	while ((c = getopt_long(argc, argv, "ajh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all_arrays = 1; break;

@@ -195,7 +195,7 @@ int wf_dlm_resolve(struct wf_dlm_params *p, const struct wf_gguf *g, int n_vocab
 	if (p->mask_id < 0) {
 		wf_errf(err, errlen,
 		       "no mask token: the model has no key wf.dlm.mask_token_id or tokenizer.ggml.mask_token_id "
-		       "and no token spelled <|mask|>, |<MASK>|, <mask> or [MASK] (give its id with --mask-id)");
+		       "and no token spelled <|mask|>, |<MASK>|, <mask> or [MASK]");
 		return -1;
 	}
 	if (p->mask_id >= n_vocab) {

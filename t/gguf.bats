@@ -27,6 +27,14 @@ bad() {
 	[ "${lines[0]}" = "ok_v2.gguf: GGUF v2, 320 bytes" ]
 }
 
+@test "a tensor name with control bytes is escaped in the table, kept in the JSON" {
+	gguf_mkbad ok_tname_ctrl t.gguf
+	run -0 wf-info t.gguf
+	[ "${lines[-1]}" = '  blk.0.attn\nnorm\x1b[31m         F32    [8, 2]                        0           64' ]
+	run -0 bash -c "wf-info --json t.gguf | grep -o '\"name\": \"blk[^\"]*\"'"
+	[ "$output" = '"name": "blk.0.attn\nnorm\u001b[31m"' ]
+}
+
 @test "trailing bytes after the last tensor: a warning, exit 0" {
 	gguf_mkbad ok_trailing t.gguf
 	run -0 --separate-stderr wf-info t.gguf
@@ -162,7 +170,7 @@ tensors:
 
 @test "wf-info: usage errors and missing files" {
 	run -2 wf-info --bogus
-	[ "${lines[1]}" = "usage: wf-info [-a] [--json] [FILE|IMAGE ...]" ]
+	[ "${lines[1]}" = "usage: wf-info [-a] [-j|--json] [FILE|IMAGE ...]" ]
 	run -1 wf-info /nonexistent/x.gguf
 	[ "$output" = "wf-info: /nonexistent/x.gguf: No such file or directory" ]
 }

@@ -77,6 +77,14 @@ struct cls {
 C(ok_v3) { valid(3); }
 C(ok_v2) { valid(2); }
 C(ok_empty) { header(3, 0, 0); }
+/* a tensor name holding a newline and a terminal escape */
+C(ok_tname_ctrl)
+{
+	header(3, 1, 0);
+	tinfo("blk.0.attn\nnorm\x1b[31m", 8, 2, 0, 0);
+	padto(32);
+	zeros(64);
+}
 C(ok_align1)
 {
 	header(3, 1, 1);
@@ -192,7 +200,7 @@ C(truncated_tinfo) { header(3, 1, 0); str("w"); u32(2); u64(8); }
 
 #define E(n) {#n, n}
 static const struct cls CLASSES[] = {
-	E(ok_v3), E(ok_v2), E(ok_empty), E(ok_align1), E(ok_align64), E(ok_trailing),
+	E(ok_v3), E(ok_v2), E(ok_empty), E(ok_tname_ctrl), E(ok_align1), E(ok_align64), E(ok_trailing),
 	E(short_file), E(bad_magic), E(version0), E(version1), E(version4), E(version_swapped),
 	E(n_tensors_negative), E(n_tensors_huge), E(n_kv_negative), E(n_kv_huge),
 	E(key_empty), E(key_too_long), E(key_past_end), E(key_not_ascii), E(key_duplicate),
