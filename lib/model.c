@@ -975,8 +975,13 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		}
 #undef VEC
 #undef MAT
-		if (l == 0)
+		if (l == 0) {
 			hp->wtype = wf_gguf_tensor(g, "blk.0.attn_q.weight")->type;
+			uint32_t from; /* an image names the type its weights came in */
+			char e[128];
+			if (hp->wtype == WF_TYPE_WF_TMAT && wf_gguf_get_u32(g, "wf.repacked_from", &from, e, sizeof e) == 0)
+				hp->wtype = from;
+		}
 	}
 	if (run_pack_jobs(&L, err, errlen) < 0)
 		goto fail;

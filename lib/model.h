@@ -109,7 +109,7 @@ struct wf_hparams {
 	int lrc_rank;          /* 0 without LRC */
 	uint64_t n_params;     /* weights counted over all bound tensors */
 	uint64_t n_bytes;      /* GGUF bytes of those tensors */
-	uint32_t wtype;        /* type of blk.0.attn_q.weight (for display) */
+	uint32_t wtype;        /* type of blk.0.attn_q.weight, or in an image the type it came in (for display) */
 };
 
 /*

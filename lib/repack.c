@@ -164,11 +164,20 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 	for (uint64_t i = 0; i < g->n_kv; i++) {
 		const struct wf_gguf_kv *kv = &g->kv[i];
 		if ((kv->key.len == 17 && !memcmp(kv->key.ptr, "general.alignment", 17)) ||
-		    (kv->key.len == 11 && !memcmp(kv->key.ptr, "wf.repacked", 11)))
+		    (kv->key.len == 11 && !memcmp(kv->key.ptr, "wf.repacked", 11)) ||
+		    (kv->key.len == 16 && !memcmp(kv->key.ptr, "wf.repacked_from", 16)))
 			continue;
 		wf_gguf_writer_copy_kv(r->w, kv);
 	}
 	wf_gguf_writer_u32(r->w, "wf.repacked", 1);
+	/* the type the weights came in, for display (lib/model: hp->wtype) */
+	const struct wf_gguf_tensor *q0 = wf_gguf_tensor(g, "blk.0.attn_q.weight");
+	uint32_t from = q0 ? q0->type : WF_TYPE_WF_TMAT;
+	char e[128];
+	if (from == WF_TYPE_WF_TMAT && wf_gguf_get_u32(g, "wf.repacked_from", &from, e, sizeof e) != 0)
+		from = WF_TYPE_WF_TMAT;
+	if (from != WF_TYPE_WF_TMAT)
+		wf_gguf_writer_u32(r->w, "wf.repacked_from", from);
 	int want = wf_output_env(err, errlen);
 	if (want == -2) {
 		wf_repack_free(r);

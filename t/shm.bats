@@ -154,6 +154,17 @@ wait_for() {
 	[ ! -e "/dev/shm/wf.$P" ]
 }
 
+@test "an image names the weight type its file had (wf.repacked_from), as wf-bench shows it" {
+	E="$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf"
+	wf-shm load --name "$P" "$E"
+	run -0 wf-info "$P"
+	[[ "$output" == *"wf.repacked_from                               UINT32           36"* ]]
+	a=$(wf-bench -m "$E" -p 4 -n 0 -r 1 -t 1 | tail -n 1 | cut -d'|' -f2)
+	b=$(wf-bench -m "$P" -p 4 -n 0 -r 1 -t 1 | tail -n 1 | cut -d'|' -f2)
+	[ "$a" = " bitnet-b1.58 4L I2_S " ]
+	[ "$b" = "$a" ]
+}
+
 @test "rm: removes images; a missing one is an error, the rest still go" {
 	wf-shm load m.gguf --name "$P-a"
 	wf-shm load m.gguf --name "$P-b"
