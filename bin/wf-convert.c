@@ -29,7 +29,7 @@
 
 #define USAGE \
 	"wf-convert [-fq] [-t TYPE] [-a ARCH] [--pre NAME] [--config FILE] -o OUT.gguf DIR|IN.gguf\n" \
-	"       wf-convert --vocab-only [--pre NAME] [--config FILE] -o OUT.gguf tokenizer.json"
+	"       wf-convert --vocab-only [-q] [--pre NAME] [--config FILE] -o OUT.gguf tokenizer.json"
 
 /* ------------------------------------------------------------ options */
 
@@ -1484,9 +1484,8 @@ int main(int argc, char **argv)
 		usage_die("--pre '%s': expected a name of 1 to 63 bytes", opt.pre);
 	opt.progress = !opt.quiet && isatty(2);
 	const char *in = argv[optind];
-	if (opt.vocab_only && (opt.type_given || opt.arch_given || opt.force))
-		usage_die("--vocab-only writes no weights: not with %s",
-		          opt.type_given ? "-t" : opt.arch_given ? "-a" : "-f");
+	if (opt.vocab_only && (opt.type_given || opt.force))
+		usage_die("--vocab-only writes no weights: not with %s", opt.type_given ? "-t" : "-f");
 	if (opt.vocab_only)
 		return vocab_only(in);
 	return convert(in);
