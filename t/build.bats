@@ -14,5 +14,5 @@ load test_helper
 	[ -f "$d/share/man/man5/wf-tokens.5" ]
 	[ -f "$d/share/man/man7/wf.7" ]
 	run -0 "$d/bin/wf-info" --help
-	[ "$output" = "usage: wf-info [-a] [--json] [FILE|IMAGE ...]" ]
+	[ "$output" = "usage: wf-info [-a] [-j|--json] [FILE|IMAGE ...]" ]
 }
