@@ -21,6 +21,7 @@
 #endif
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,8 +40,20 @@ CLI_UNUSED static void cli_init(int argc, char **argv, const char *usage)
 		prog = s ? s + 1 : argv[0];
 	}
 	cli_usage_text = usage;
-	/* A closed pipe is reported by write() as EPIPE, handled at each check. */
+	/* A closed pipe is reported by write() as EPIPE, handled at each check;
+	 * past the file size limit a write fails with EFBIG, reported the same way. */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
+	/* A standard descriptor the caller closed stays unusable, and taken: the
+	 * model file must not be opened as stdin (and read as input) or stdout.
+	 * /dev/null opened the other way round makes its reads or writes fail
+	 * with EBADF. */
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+			int k = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
+			if (k >= 0 && k != fd) /* only if the lower ones are taken already */
+				close(k);
+		}
 }
 
 CLI_UNUSED static void cli_vmsg(const char *fmt, va_list ap)

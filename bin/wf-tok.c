@@ -79,7 +79,13 @@ static void do_stream(const char *name, FILE *f, int delim, size_t max_len)
 	size_t len;
 	int r;
 	wf_reader_init(&rd, f, delim, max_len);
-	while ((r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) != 0) {
+	for (;;) {
+		/* what is written goes out before waiting for more input, so a
+		 * pipeline answers each record as it comes */
+		if (!wf_reader_ready(&rd) && fflush(stdout) == EOF)
+			cli_stdout_failed();
+		if ((r = wf_reader_next(&rd, &rec, &len, err, sizeof err)) == 0)
+			break;
 		if (r < 0 && rd.failed) { /* a read error ends this input */
 			error("%s: %s", name ? name : "standard input", err);
 			failures++;

@@ -108,6 +108,18 @@ count() { wc -w <<<"$1" | tr -d ' '; }
 	done
 }
 
+@test "a closed stdin or stdout is an error, never the model file read as input" {
+	E="$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf"
+	run -1 bash -c "wf-tok -m '$E' <&-"
+	[ "$output" = "wf-tok: standard input: read error: Bad file descriptor" ]
+	run -1 bash -c "wf-detok -m '$E' <&-"
+	[ "$output" = "wf-detok: standard input: read error: Bad file descriptor" ]
+	run -1 bash -c "wf-decode -m '$E' -n 2 <&-"
+	[ "$output" = "wf-decode: standard input: read error: Bad file descriptor" ]
+	run -1 bash -c "echo 1 2 | wf-decode -m '$E' -n 2 >&-"
+	[ "$output" = "wf-decode: write error on standard output: Bad file descriptor" ]
+}
+
 @test "WF_OUTPUT other than q8_0, f16 or empty is an error naming it" {
 	WF_OUTPUT=q8 run -1 wf-decode -m "$M" -n 1 </dev/null
 	[ "$output" = "wf-decode: $M: WF_OUTPUT: 'q8' is not q8_0 or f16" ]

@@ -190,6 +190,16 @@ setup() {
 	[ "$(cat err)" = "wf-tok: record 1: longer than 4 bytes" ]
 }
 
+@test "wf-tok: each record's ids go out while the input stays open" {
+	E="$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf"
+	coproc TOK { wf-tok -m "$E"; }
+	printf 'ROMEO:\n' >&"${TOK[1]}"
+	read -r -t 20 line <&"${TOK[0]}"
+	[ "$line" = "824 58" ]
+	exec {TOK[1]}>&-
+	wait "$TOK_PID"
+}
+
 @test "wf-tok: a read error ends the input with a message, exit 1" {
 	mk_tiny tiny.gguf
 	run -1 wf-tok -m tiny.gguf < /
