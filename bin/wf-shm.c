@@ -24,7 +24,13 @@
 #define CHUNK ((size_t)8 << 20)             /* bytes copied between progress/interrupt checks */
 #define PROGRESS_MIN ((uint64_t)64 << 20)   /* show progress for files this big */
 
-static volatile sig_atomic_t interrupted;
+static volatile sig_atomic_t interrupted, resume;
+
+static void on_resume(int sig)
+{
+	(void)sig;
+	resume = 1;
+}
 
 static void on_signal(int sig)
 {
@@ -63,6 +69,12 @@ static mode_t parse_mode(const char *s)
 	return (mode_t)v;
 }
 
+/* Abort b: what became of its object, for the message. */
+static const char *abort_image(struct wf_image_builder *b)
+{
+	return wf_image_abort(b) ? "removed" : "already removed (or made again by another loader): left alone";
+}
+
 /* Copy size bytes of fd into dst, showing progress on a terminal. */
 static void copy_in(struct wf_image_builder *b, int fd, const char *path, uint64_t size)
 {
@@ -75,10 +87,10 @@ static void copy_in(struct wf_image_builder *b, int fd, const char *path, uint64
 		if (n < 0 && errno == EINTR && !interrupted)
 			continue;
 		if (interrupted) {
-			wf_image_abort(b);
+			const char *what = abort_image(b);
 			if (tty)
 				fputc('\n', stderr);
-			die("interrupted; image '%s' removed", b->name);
+			die("interrupted; image '%s' %s", b->name, what);
 		}
 		if (n <= 0) {
 			char e[256];
@@ -159,10 +171,10 @@ static int load_repacked(struct wf_image_builder *b, const struct wf_gguf *g, co
 		fputc('\n', stderr);
 	wf_repack_free(r);
 	if (rc < 0) {
-		wf_image_abort(b);
+		const char *what = abort_image(b);
 		if (interrupted)
-			die("interrupted; image '%s' removed", name);
-		die("%s: %s; image '%s' removed", path, err, name);
+			die("interrupted; image '%s' %s", name, what);
+		die("%s: %s; image '%s' %s", path, err, name, what);
 	}
 	return 0;
 }
@@ -236,23 +248,25 @@ static int cmd_load(int argc, char **argv)
 	}
 	if (fstat(fd, &st2) < 0 || st2.st_size != st.st_size ||
 	    st2.st_mtim.tv_sec != st.st_mtim.tv_sec || st2.st_mtim.tv_nsec != st.st_mtim.tv_nsec) {
-		wf_image_abort(&b);
-		die("%s: file changed while loading; image '%s' removed", path, name);
+		die("%s: file changed while loading; image '%s' %s", path, name, abort_image(&b));
 	}
 	close(fd);
 
 	/* Test hook: stop with the image filled but not published, so a test
-	 * can kill the loader at the worst moment. */
+	 * can kill the loader at the worst moment, or go on (SIGUSR1). */
 	if (getenv("WF_SHM_TEST_STALL") && *getenv("WF_SHM_TEST_STALL")) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_resume;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGUSR1, &sa, NULL);
 		fprintf(stderr, "%s: WF_SHM_TEST_STALL: image '%s' filled, not published; waiting\n", prog,
 		        name);
-		while (!interrupted)
+		while (!interrupted && !resume)
 			pause();
 	}
-	if (interrupted) {
-		wf_image_abort(&b);
-		die("interrupted; image '%s' removed", name);
-	}
+	if (interrupted)
+		die("interrupted; image '%s' %s", name, abort_image(&b));
 	if (wf_image_publish(&b, err, sizeof err) < 0) {
 		wf_image_abort(&b);
 		die("%s", err);

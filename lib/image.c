@@ -310,6 +310,21 @@ int wf_image_sink(void *ctx, const void *buf, size_t n, char *err, size_t errlen
 	return 0;
 }
 
+/* Whether b's name still refers to the object b created (not removed,
+ * nor removed and made again by another loader). */
+static int still_ours(const struct wf_image_builder *b)
+{
+	char obj[WF_IMAGE_NAME_MAX + 8];
+	struct stat a, c;
+	obj_name(b->name, obj, sizeof obj);
+	int fd = shm_open(obj, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	int same = fstat(fd, &c) == 0 && fstat(b->fd, &a) == 0 && a.st_dev == c.st_dev && a.st_ino == c.st_ino;
+	close(fd);
+	return same;
+}
+
 int wf_image_publish(struct wf_image_builder *b, char *err, size_t errlen)
 {
 	struct wf_gguf g;
@@ -329,6 +344,10 @@ int wf_image_publish(struct wf_image_builder *b, char *err, size_t errlen)
 		return -1;
 	}
 	wf_gguf_free(&g);
+	if (!still_ours(b)) {
+		wf_errf(err, errlen, "image '%s': removed while it was being built", b->name);
+		return -1;
+	}
 	h = (struct wf_image_header *)b->map;
 	/* Release: every byte written above is visible to a reader whose
 	 * acquire load sees WF_IMAGE_READY. */
@@ -342,9 +361,12 @@ int wf_image_publish(struct wf_image_builder *b, char *err, size_t errlen)
 	return 0;
 }
 
-void wf_image_abort(struct wf_image_builder *b)
+int wf_image_abort(struct wf_image_builder *b)
 {
 	char obj[WF_IMAGE_NAME_MAX + 8];
+	/* the name is removed only while it is still this builder's object:
+	 * another loader may have made a new image of that name meanwhile */
+	int ours = b->created && !b->published && b->fd >= 0 && still_ours(b);
 	if (b->map)
 		munmap(b->map, b->map_size);
 	b->map = NULL;
@@ -352,11 +374,12 @@ void wf_image_abort(struct wf_image_builder *b)
 	if (b->fd >= 0)
 		close(b->fd);
 	b->fd = -1;
-	if (b->created && !b->published) {
+	if (ours) {
 		obj_name(b->name, obj, sizeof obj);
 		shm_unlink(obj);
 	}
 	b->created = 0;
+	return ours;
 }
 
 /* ---------------------------------------------------------------------- */

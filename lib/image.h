@@ -137,14 +137,18 @@ int wf_image_sink(void *ctx, const void *buf, size_t n, char *err, size_t errlen
 /*
  * Publish: check that the payload parses as GGUF (wf_gguf_parse) and, if
  * wf_image_sink() was used, that it wrote exactly payload_size bytes; then
- * store ready with release semantics, unmap and close.  On failure the
- * image is not published (call wf_image_abort()).
+ * store ready with release semantics, unmap and close.  Fails too when the
+ * name no longer refers to this object (the image was removed while it was
+ * built).  On failure the image is not published (call wf_image_abort()).
  */
 int wf_image_publish(struct wf_image_builder *b, char *err, size_t errlen);
 
-/* Unmap, close and, unless published, remove the object.  Safe to call
- * after a failed create or after publish (then it only releases). */
-void wf_image_abort(struct wf_image_builder *b);
+/* Unmap, close and, unless published, remove the object, if the name
+ * still refers to it (another loader may have made a new image of that
+ * name after this one was removed).  Returns 1 when it removed it, else 0.
+ * Safe to call after a failed create or after publish (then it only
+ * releases). */
+int wf_image_abort(struct wf_image_builder *b);
 
 /* ---------------------------------------------------------------------- */
 /* Attaching. */

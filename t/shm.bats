@@ -355,6 +355,29 @@ wait_for() {
 	[ ! -e "/dev/shm/wf.$P" ]
 }
 
+@test "a loader whose image was removed meanwhile: an interrupt leaves the new image of that name alone; publishing fails" {
+	WF_SHM_TEST_STALL=1 wf-shm load m.gguf --name "$P" 2> stall.log & PIDS+=($!)
+	wait_for stall.log "WF_SHM_TEST_STALL"
+	wf-shm rm "$P"
+	wf-shm load m.gguf --name "$P"
+	kill -TERM "${PIDS[0]}"
+	rc=0
+	wait "${PIDS[0]}" || rc=$?
+	[ "$rc" -eq 1 ]
+	[ "$(sed -n 2p stall.log)" = "wf-shm: interrupted; image '$P' already removed (or made again by another loader): left alone" ]
+	run -0 image_open "$P"
+	# removed while built, then told to go on: no success reported
+	WF_SHM_TEST_STALL=1 wf-shm load m.gguf --name "$P-b" 2> stall2.log & PIDS+=($!)
+	wait_for stall2.log "WF_SHM_TEST_STALL"
+	wf-shm rm "$P-b"
+	kill -USR1 "${PIDS[1]}"
+	rc=0
+	wait "${PIDS[1]}" || rc=$?
+	[ "$rc" -eq 1 ]
+	[ "$(sed -n 2p stall2.log)" = "wf-shm: image '$P-b': removed while it was being built" ]
+	[ ! -e "/dev/shm/wf.$P-b" ]
+}
+
 @test "stale when the source file changes or goes; still attaches by name" {
 	wf-shm load m.gguf --name "$P"
 	touch -d '2001-02-03 04:05:06' m.gguf
