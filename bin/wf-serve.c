@@ -1048,6 +1048,8 @@ static struct worker *workers;
 static size_t *queue;        /* ring of conn slots */
 static size_t q_head, q_len;
 static int listen_fd = -1;
+static double accept_paused_until; /* now_ms() before which the listener is not polled */
+#define ACCEPT_PAUSE_MS 100
 static int sigpipe_fds[2];
 static volatile sig_atomic_t got_term, got_chld;
 static int draining;
@@ -1370,8 +1372,14 @@ static void do_accept(void)
 {
 	for (;;) {
 		int fd = accept(listen_fd, NULL, NULL);
-		if (fd < 0)
-			return; /* EAGAIN, or out of descriptors: the backlog waits */
+		if (fd < 0) {
+			/* out of descriptors or memory: the backlog waits, and the
+			 * listener leaves the poll set a while (it would stay
+			 * readable and spin the loop) */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				accept_paused_until = now_ms() + ACCEPT_PAUSE_MS;
+			return;
+		}
 		set_nonblock(fd);
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -1617,16 +1625,18 @@ static void parent_loop(void)
 		size_t n = 0;
 		pf[n] = (struct pollfd){sigpipe_fds[0], POLLIN, 0};
 		who[n++] = (size_t)-1;
-		if (listen_fd >= 0) {
+		double now = now_ms(), next = now + 60000;
+		if (listen_fd >= 0 && now >= accept_paused_until) {
 			pf[n] = (struct pollfd){listen_fd, POLLIN, 0};
 			who[n++] = (size_t)-2;
+		} else if (listen_fd >= 0) {
+			next = accept_paused_until;
 		}
 		for (long w = 0; w < cfg.workers; w++)
 			if (workers[w].sock >= 0) {
 				pf[n] = (struct pollfd){workers[w].sock, (short)(POLLIN | (workers[w].tx ? POLLOUT : 0)), 0};
 				who[n++] = n_slots + (size_t)w;
 			}
-		double now = now_ms(), next = now + 60000;
 		for (size_t i = 0; i < n_slots; i++) {
 			struct conn *c = conns[i];
 			if (!c || c->state == C_QUEUED)
