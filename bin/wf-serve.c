@@ -1589,8 +1589,11 @@ static void set_model_id(const char *alias)
 		cfg.model_id[n - 5] = 0;
 }
 
-static void parent_loop(void)
+/* Serve until told to stop; returns the requests dropped by a second
+ * signal (queued, or in a worker's hands), 0 after a clean drain. */
+static size_t parent_loop(void)
 {
+	size_t dropped = 0;
 	size_t maxfds = 2 + (size_t)cfg.workers + n_slots;
 	struct pollfd *pf = malloc(maxfds * sizeof *pf);
 	size_t *who = malloc(maxfds * sizeof *who);
@@ -1607,8 +1610,10 @@ static void parent_loop(void)
 				if (conns[i] && conns[i]->state == C_READ)
 					conn_close((size_t)i);
 		}
-		if (got_term > 1)
-			break; /* a second signal: stop now */
+		if (got_term > 1) { /* a second signal: stop now */
+			dropped = q_len + n_busy();
+			break;
+		}
 		if (got_chld) {
 			got_chld = 0; /* reaped where the worker's socket reports EOF */
 		}
@@ -1731,6 +1736,7 @@ static void parent_loop(void)
 		conn_close((size_t)i);
 	free(pf);
 	free(who);
+	return dropped;
 }
 
 int main(int argc, char **argv)
@@ -1922,7 +1928,9 @@ int main(int argc, char **argv)
 		else
 			logmsg("block diffusion is not available: %s", cfg.dlm_err);
 	}
-	parent_loop();
+	size_t dropped = parent_loop();
+	if (dropped)
+		error("stopped by a second signal: %zu request%s not answered", dropped, dropped == 1 ? "" : "s");
 	free(conns);
 	free(workers);
 	free(queue);
@@ -1931,5 +1939,5 @@ int main(int argc, char **argv)
 	wf_model_free(model);
 	wf_gguf_free(&gg);
 	wf_model_close(&src);
-	return cli_exit(0);
+	return cli_exit(dropped ? 1 : 0);
 }

@@ -453,6 +453,24 @@ until_health() {
 	! kill -0 "$w" 2>/dev/null
 }
 
+@test "a second SIGTERM stops at once: exit 1, saying how many requests were not answered" {
+	start -j 1
+	w=$(worker_pid 1)
+	kill -STOP "$w"
+	post /v1/completions '{"prompt":"ROMEO:","max_tokens":6}' >/dev/null 2>&1 3>&- &
+	until_health busy 1
+	post /v1/completions '{"prompt":"ROMEO:","max_tokens":6}' >/dev/null 2>&1 3>&- &
+	until_health queued 1
+	kill -TERM "$SRV_PID"
+	sleep 0.2
+	kill -TERM "$SRV_PID"
+	rc=0
+	wait "$SRV_PID" || rc=$?
+	[ "$rc" = 1 ]
+	[ "$(tail -n 1 "$LOG")" = "wf-serve: stopped by a second signal: 2 requests not answered" ]
+	! kill -0 "$w" 2>/dev/null
+}
+
 @test "a worker that dies is replaced" {
 	start -j 1
 	w=$(worker_pid 1)
