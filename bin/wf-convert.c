@@ -114,12 +114,32 @@ static int open_tmp(const char *out)
 }
 
 /* fsync, close and rename the temporary file over out. */
+/* Read back what was written with the GGUF parser every wf program uses,
+ * so that nothing it refuses (a string over its limit, say) is handed out
+ * as a success. */
+static void verify_output(int fd, const char *out)
+{
+	struct stat st;
+	char err[512];
+	if (fstat(fd, &st) < 0)
+		fatal("%s: fstat: %s", out, strerror(errno));
+	void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		fatal("%s: mmap: %s", out, strerror(errno));
+	struct wf_gguf g;
+	if (wf_gguf_parse(&g, map, (size_t)st.st_size, err, sizeof err) < 0)
+		fatal("%s: the file written does not read back: %s", out, err);
+	wf_gguf_free(&g);
+	munmap(map, (size_t)st.st_size);
+}
+
 static void commit_tmp(int fd, const char *out)
 {
 	if (fchmod(fd, 0666 & ~saved_umask) < 0 && errno != EPERM)
 		fatal("%s: chmod: %s", tmp_path, strerror(errno));
 	if (fsync(fd) < 0 && errno != EINVAL)
 		fatal("%s: %s", out, strerror(errno));
+	verify_output(fd, out);
 	if (close(fd) < 0)
 		fatal("%s: %s", out, strerror(errno));
 	if (rename(tmp_path, out) < 0)
@@ -230,8 +250,12 @@ static void load_json(struct jfile *j, const char *path, int optional)
 {
 	char err[256];
 	memset(j, 0, sizeof *j);
-	if (optional && access(path, F_OK) < 0 && errno == ENOENT)
+	struct stat ls;
+	if (optional && access(path, F_OK) < 0 && errno == ENOENT) {
+		if (lstat(path, &ls) == 0) /* there, but a link to nothing: a half-made download */
+			fatal("%s: a symbolic link to a missing file", path);
 		return;
+	}
 	j->text = slurp(path, &j->len, err, sizeof err);
 	if (!j->text)
 		fatal("%s: %s", path, err);
@@ -509,6 +533,10 @@ static void write_float(const struct otensor *o)
 	for (uint64_t i = 0; i < n; i += CHUNK) {
 		uint64_t k = n - i < CHUNK ? n - i : CHUNK;
 		src_floats(o, i, k, v);
+		for (uint64_t j = 0; j < k; j++)
+			if (!isfinite(v[j]))
+				fatal("tensor '%s': value %llu is not finite (%g)", o->name, (unsigned long long)(i + j),
+				      (double)v[j]);
 		enc_floats(o->type, v, k, b);
 		wdata(b, (size_t)k * float_size(o->type));
 	}
@@ -824,8 +852,9 @@ static const struct wf_st_tensor *st_get(const char *name, const char **path)
 static void open_checkpoint(const char *dir)
 {
 	char p[PATH_MAX];
+	struct stat ls;
 	join(p, sizeof p, dir, "model.safetensors");
-	if (access(p, F_OK) == 0) {
+	if (access(p, F_OK) == 0 || lstat(p, &ls) == 0) { /* a broken link fails there, named */
 		open_shard(p);
 		return;
 	}
@@ -881,6 +910,9 @@ static double cfg_num(const struct wf_json *cfg, const char *key, double dflt)
 		return dflt;
 	if (v->type != WF_JSON_NUMBER || !(v->u.num > 0))
 		die("config.json: '%s': expected a positive number", key);
+	float f = (float)v->u.num; /* what is written */
+	if (!(f > 0) || isinf(f))
+		die("config.json: '%s': %g is not a positive float32 (FLT_MIN..FLT_MAX)", key, v->u.num);
 	return v->u.num;
 }
 
@@ -1168,16 +1200,30 @@ static int convert_dir(const char *dir)
 		else
 			die("%s: hidden_act: expected \"relu2\" or \"silu\"", p);
 	}
-	int64_t H = cfg_int(cfg, "hidden_size", -1, 1, 1 << 20);
-	int64_t F = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 22);
-	int64_t L = cfg_int(cfg, "num_hidden_layers", -1, 1, 4096);
-	int64_t NH = cfg_int(cfg, "num_attention_heads", -1, 1, 4096);
-	int64_t NKV = cfg_int(cfg, "num_key_value_heads", NH, 1, 4096);
-	int64_t V = cfg_int(cfg, "vocab_size", -1, 1, INT32_MAX);
+	/* the readers' limits (lib/model.c), so that what is written loads */
+	int64_t H = cfg_int(cfg, "hidden_size", -1, 1, 1 << 16);
+	int64_t F = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20);
+	int64_t L = cfg_int(cfg, "num_hidden_layers", -1, 1, 1024);
+	int64_t NH = cfg_int(cfg, "num_attention_heads", -1, 1, 1024);
+	int64_t NKV = cfg_int(cfg, "num_key_value_heads", NH, 1, 1024);
+	int64_t V = cfg_int(cfg, "vocab_size", -1, 1, 1 << 24);
 	int64_t HD = cfg_int(cfg, "head_dim", H / NH, 1, 1 << 16);
-	int64_t CTX = cfg_int(cfg, "max_position_embeddings", 4096, 1, INT32_MAX);
+	int64_t CTX = cfg_int(cfg, "max_position_embeddings", 4096, 1, 1 << 24);
 	double eps = cfg_num(cfg, "rms_norm_eps", 1e-5);
 	double theta = cfg_num(cfg, "rope_theta", 500000.0);
+	if (!(eps < 1))
+		die("config.json: 'rms_norm_eps': %g is not below 1", eps);
+	/* linear RoPE scaling is what the readers know: positions divided by the factor */
+	double rope_factor = 1;
+	const struct wf_json *rs = wf_json_get(cfg, "rope_scaling");
+	if (rs && rs->type != WF_JSON_NULL) {
+		const struct wf_json *ty = rs->type == WF_JSON_OBJECT ? wf_json_get(rs, "type") : NULL;
+		if (!ty && rs->type == WF_JSON_OBJECT)
+			ty = wf_json_get(rs, "rope_type");
+		if (!wf_json_streq(ty, "linear"))
+			die("config.json: 'rope_scaling': only {\"type\": \"linear\", \"factor\": F} is supported");
+		rope_factor = cfg_num(rs, "factor", 1);
+	}
 	if (H % NH || NH % NKV)
 		die("%s: num_attention_heads %lld and num_key_value_heads %lld do not divide hidden_size %lld", p,
 		    (long long)NH, (long long)NKV, (long long)H);
@@ -1233,7 +1279,7 @@ static int convert_dir(const char *dir)
 	key_u32("rope.dimension_count", (uint32_t)HD);
 	key_f32("rope.freq_base", (float)theta);
 	key_str("rope.scaling.type", "linear");
-	key_f32("rope.scaling.factor", 1.0f);
+	key_f32("rope.scaling.factor", (float)rope_factor);
 	key_f32("attention.layer_norm_rms_epsilon", (float)eps);
 	key_str("hidden_activation", act);
 	if (wf_hfvocab_write(&v, W) < 0)

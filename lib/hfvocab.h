@@ -53,11 +53,7 @@
 
 #include "gguf.h"
 #include "json.h"
-
-enum {
-	WF_TOKTYPE_NORMAL = 1, WF_TOKTYPE_UNKNOWN = 2, WF_TOKTYPE_CONTROL = 3,
-	WF_TOKTYPE_USER_DEFINED = 4, WF_TOKTYPE_UNUSED = 5, WF_TOKTYPE_BYTE = 6
-};
+#include "tokenizer.h" /* the token types, WF_TOKTYPE_* */
 
 /* The special ids, in gguf-py's order; WF_SPECIAL_EOT is wf's addition. */
 enum { WF_SPECIAL_BOS, WF_SPECIAL_EOS, WF_SPECIAL_UNK, WF_SPECIAL_SEP, WF_SPECIAL_PAD,

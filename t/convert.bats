@@ -181,6 +181,41 @@ EOT
 	[ ! -e x.gguf ]
 }
 
+@test "checkpoint checks: values the readers would refuse, broken links, non-finite floats" {
+	mk_ckpt m
+	sed -i 's/"rope_theta": 10000.0/"rope_theta": 1e300/' m/config.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: config.json: 'rope_theta': 1e+300 is not a positive float32 (FLT_MIN..FLT_MAX)" ]
+	mk_ckpt m
+	sed -i 's/"rms_norm_eps": 1e-06/"rms_norm_eps": 2/' m/config.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: config.json: 'rms_norm_eps': 2 is not below 1" ]
+	mk_ckpt m
+	sed -i 's/"vocab_size": 16/"vocab_size": 2000000000/' m/config.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: config.json: 'vocab_size': expected an integer in 1..16777216" ]
+	mk_ckpt m
+	sed -i 's/"tie_word_embeddings": true/"tie_word_embeddings": true, "rope_scaling": {"type": "dynamic", "factor": 2}/' m/config.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = 'wf-convert: config.json: '"'"'rope_scaling'"'"': only {"type": "linear", "factor": F} is supported' ]
+	mk_ckpt m
+	sed -i 's/"tie_word_embeddings": true/"tie_word_embeddings": true, "rope_scaling": {"type": "linear", "factor": 4}/' m/config.json
+	run -0 wf-convert -q -o x.gguf m
+	run -0 convert_kv x.gguf bitnet-b1.58.rope.scaling.factor
+	[ "$output" = "bitnet-b1.58.rope.scaling.factor = 4" ]
+	rm -r m x.gguf; mk_ckpt m
+	ln -sf ../nowhere/tokenizer_config.json m/tokenizer_config.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: m/tokenizer_config.json: a symbolic link to a missing file" ]
+	rm -r m; mk_ckpt m
+	# +inf as the first value of model.norm.weight (after the 16 x 128 embedding)
+	hlen=$(od -An -tu8 -N8 m/model.safetensors | tr -d ' ')
+	printf '\x00\x00\x80\x7f' | dd of=m/model.safetensors bs=1 seek=$((8 + hlen + 8192)) conv=notrunc 2>/dev/null
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: tensor 'output_norm.weight': value 0 is not finite (inf)" ]
+	[ ! -e x.gguf ]
+}
+
 @test "latent F32 checkpoint converts to every type with the same trits" {
 	mk_ckpt m
 	run -0 wf-convert -o ref.gguf -t F32 m
