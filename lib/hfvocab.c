@@ -404,7 +404,7 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 
 	/* The token count. */
 	int64_t n = opts->n_vocab, maxid = -1;
-	const char *nsrc = "--vocab-size";
+	const char *nsrc = "the vocabulary size asked for";
 	if (n <= 0 && cfg && wf_json_get(cfg, "vocab_size")) {
 		if (wf_json_int(wf_json_get(cfg, "vocab_size"), 1, INT32_MAX, &n) < 0)
 			return wf_errf(err, errlen, "config.json: vocab_size: expected a positive integer");
@@ -501,8 +501,17 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 		}
 		snprintf(key, sizeof key, "%s_token", special_cfg_name[typ]);
 		const struct wf_json *c = token_content(wf_json_get(tcfg, key));
-		if (c)
-			set_special(v, typ, added_id(added, c->s, c->n));
+		if (!c)
+			continue;
+		/* an added token, else one of the vocabulary */
+		int64_t id = added_id(added, c->s, c->n);
+		const struct wf_json *vid = id < 0 && !memchr(c->s, 0, c->n) ? wf_json_get(vocab, c->s) : NULL;
+		if (vid && wf_json_int(vid, 0, INT32_MAX, &id) < 0)
+			id = -1;
+		if (id < 0 && (typ == WF_SPECIAL_BOS || typ == WF_SPECIAL_EOS))
+			return wf_errf(err, errlen, "tokenizer_config.json: %s '%s' is not a token", key,
+			               shown(c->s, tb, sizeof tb));
+		set_special(v, typ, id);
 	}
 	for (int typ = 0; typ < WF_SPECIAL_N && cfg; typ++) {
 		char key[32];

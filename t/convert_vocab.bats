@@ -124,6 +124,15 @@ EOT
 	printf '{"vocab_size": 8}' > config.json
 	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
 	[ "$output" = "wf-convert: tokenizer.json: token id 9 is not below config.json's vocab_size 8" ]
+	# a special token of the vocabulary itself; one that is no token at all
+	rm config.json
+	printf '{"bos_token": "ab"}' > tokenizer_config.json
+	run -0 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	run -0 convert_kv v.gguf tokenizer.ggml.bos_token_id
+	[ "$output" = "tokenizer.ggml.bos_token_id = 2" ]
+	printf '{"eos_token": "<|nope|>"}' > tokenizer_config.json
+	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	[ "$output" = "wf-convert: tokenizer.json: tokenizer_config.json: eos_token '<|nope|>' is not a token" ]
 }
 
 @test "LLaMA 3 tokenizer.json: 128256 tokens, 280147 merges, 256 control specials" {
