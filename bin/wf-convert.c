@@ -114,9 +114,10 @@ static int open_tmp(const char *out)
 }
 
 /* fsync, close and rename the temporary file over out. */
-/* Read back what was written with the GGUF parser every wf program uses,
- * so that nothing it refuses (a string over its limit, say) is handed out
- * as a success. */
+/* Read back what was written with the readers every wf program uses (the
+ * GGUF parser, and the tokenizer when there is one), so that nothing they
+ * refuse (a string over its limit, a merge of no tokens) is handed out as a
+ * success. */
 static void verify_output(int fd, const char *out)
 {
 	struct stat st;
@@ -129,6 +130,12 @@ static void verify_output(int fd, const char *out)
 	struct wf_gguf g;
 	if (wf_gguf_parse(&g, map, (size_t)st.st_size, err, sizeof err) < 0)
 		fatal("%s: the file written does not read back: %s", out, err);
+	if (wf_gguf_find(&g, "tokenizer.ggml.model")) {
+		struct wf_tokenizer *t = wf_tokenizer_load(&g, NULL, err, sizeof err);
+		if (!t)
+			fatal("%s: the tokenizer written does not load: %s", out, err);
+		wf_tokenizer_free(t);
+	}
 	wf_gguf_free(&g);
 	munmap(map, (size_t)st.st_size);
 }

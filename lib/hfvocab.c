@@ -543,8 +543,8 @@ int wf_hfvocab_write(const struct wf_hfvocab *v, struct wf_gguf_writer *w)
 	wf_gguf_writer_str(w, "tokenizer.ggml.pre", v->pre);
 	wf_gguf_writer_arr_str(w, "tokenizer.ggml.tokens", v->tokens, v->token_lens, v->n);
 	wf_gguf_writer_arr(w, "tokenizer.ggml.token_type", WF_GGUF_INT32, v->types, v->n);
-	if (v->n_merges)
-		wf_gguf_writer_arr_str(w, "tokenizer.ggml.merges", v->merges, NULL, v->n_merges);
+	/* always, empty too: byte-level BPE readers require the key */
+	wf_gguf_writer_arr_str(w, "tokenizer.ggml.merges", v->merges, NULL, v->n_merges);
 	for (int typ = 0; typ < WF_SPECIAL_N; typ++)
 		if (v->special[typ] >= 0)
 			wf_gguf_writer_u32(w, special_gguf_key[typ], (uint32_t)v->special[typ]);

@@ -15,7 +15,7 @@ mk_tok() {
  {"id":9,"content":"<|user|>","special":false,"normalized":false}],
  "pre_tokenizer":$1,
  "post_processor":null,
- "model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"c d":3,"\u0120":4,"a\u0120b":5},
+ "model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"c":3,"\u0120d":4,"c\u0120d":5},
    "merges":$2}}
 EOT
 }
@@ -53,7 +53,7 @@ GPT2_PRE='{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_
 }
 
 @test "pair-form merges, holes, control and user-defined added tokens (GPT-2 pre)" {
-	mk_tok "$GPT2_PRE" '[["a","b"],["c"," d"],["a"," b"]]'
+	mk_tok "$GPT2_PRE" '[["a","b"],["c"," d"]]'
 	run -0 wf-convert -q --vocab-only -o v.gguf tokenizer.json
 	[ "$output" = "" ]
 	run -0 convert_kv v.gguf general.architecture tokenizer.ggml.model tokenizer.ggml.pre \
@@ -62,9 +62,9 @@ GPT2_PRE='{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_
 	[ "${lines[0]}" = "general.architecture = bitnet-b1.58" ]
 	[ "${lines[1]}" = "tokenizer.ggml.model = gpt2" ]
 	[ "${lines[2]}" = "tokenizer.ggml.pre = gpt-2" ]
-	[ "${lines[3]}" = "tokenizer.ggml.tokens = ARRAY[STRING] 10: a b ab c d Ġ aĠb <|end|> [PAD7]  hi  <|user|>" ]
+	[ "${lines[3]}" = "tokenizer.ggml.tokens = ARRAY[STRING] 10: a b ab c Ġd cĠd <|end|> [PAD7]  hi  <|user|>" ]
 	[ "${lines[4]}" = "tokenizer.ggml.token_type = ARRAY[INT32] 10: 1 1 1 1 1 1 3 5 4 3" ]
-	[ "${lines[5]}" = "tokenizer.ggml.merges = ARRAY[STRING] 3: a b c Ġd a Ġb" ]
+	[ "${lines[5]}" = "tokenizer.ggml.merges = ARRAY[STRING] 2: a b c Ġd" ]
 	[ "${lines[6]}" = "bitnet-b1.58.vocab_size = 10" ]
 	[ "${lines[7]}" = "tokenizer.ggml.bos_token_id absent" ]
 	[ "${lines[8]}" = "tokenizer.ggml.add_bos_token absent" ]
@@ -80,6 +80,10 @@ GPT2_PRE='{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":true,"use_
 tokenizer.ggml.tokens same" ]
 	run -0 convert_kv str.gguf bitnet.vocab_size
 	[ "$output" = "bitnet.vocab_size = 10" ]
+	mk_tok "$GPT2_PRE" '["a b","a Ġd"]'
+	run -1 wf-convert -q --vocab-only -o bad.gguf tokenizer.json
+	[ "$output" = "wf-convert: bad.gguf: the tokenizer written does not load: tokenizer.ggml.merges[1]: 'a Ġd': the merged 'aĠd' is not a token" ]
+	[ ! -e bad.gguf ]
 	mk_tok "$GPT2_PRE" '["a b","cd"]'
 	run -1 wf-convert -q --vocab-only -o bad.gguf tokenizer.json
 	[ "$output" = 'wf-convert: tokenizer.json: model.merges[1]: expected "A B", found "cd"' ]
@@ -95,7 +99,7 @@ tokenizer.ggml.tokens same" ]
 	run -0 wf-convert -q --vocab-only --pre default -o v.gguf tokenizer.json
 	run -0 convert_kv v.gguf tokenizer.ggml.pre tokenizer.ggml.merges
 	[ "$output" = "tokenizer.ggml.pre = default
-tokenizer.ggml.merges absent" ]
+tokenizer.ggml.merges = ARRAY[STRING] 0:" ]
 	mk_tok '{"type":"Whitespace"}' '[]'
 	run -1 wf-convert --vocab-only -o v.gguf tokenizer.json
 	[ "$output" = "wf-convert: tokenizer.json: pre_tokenizer: no ByteLevel step, so this is not byte-level BPE" ]
@@ -120,7 +124,7 @@ EOT
 	[ "${lines[4]}" = "tokenizer.ggml.add_eos_token = false" ]
 	[ "${lines[5]}" = "tokenizer.chat_template = {{x}}" ]
 	[ "${lines[6]}" = "tokenizer.chat_template.tool_use = {{y}}" ]
-	[ "${lines[7]}" = "tokenizer.ggml.tokens = ARRAY[STRING] 12: a b ab c d Ġ aĠb <|end|> [PAD7]  hi  <|user|> [PAD10] [PAD11]" ]
+	[ "${lines[7]}" = "tokenizer.ggml.tokens = ARRAY[STRING] 12: a b ab c Ġd cĠd <|end|> [PAD7]  hi  <|user|> [PAD10] [PAD11]" ]
 	printf '{"vocab_size": 8}' > config.json
 	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
 	[ "$output" = "wf-convert: tokenizer.json: token id 9 is not below config.json's vocab_size 8" ]
