@@ -896,17 +896,19 @@ static void open_checkpoint(const char *dir)
 }
 
 /* config.json integer key, required unless dflt >= 0. */
+static char cfg_path[PATH_MAX] = "config.json"; /* for messages: the config.json read */
+
 static int64_t cfg_int(const struct wf_json *cfg, const char *key, int64_t dflt, int64_t lo, int64_t hi)
 {
 	const struct wf_json *v = wf_json_get(cfg, key);
 	int64_t x;
 	if (!v || v->type == WF_JSON_NULL) {
 		if (dflt < 0)
-			die("config.json: '%s' is missing", key);
+			die("%s: '%s' is missing", cfg_path, key);
 		return dflt;
 	}
 	if (wf_json_int(v, lo, hi, &x) < 0)
-		die("config.json: '%s': expected an integer in %lld..%lld", key, (long long)lo, (long long)hi);
+		die("%s: '%s': expected an integer in %lld..%lld", cfg_path, key, (long long)lo, (long long)hi);
 	return x;
 }
 
@@ -916,10 +918,10 @@ static double cfg_num(const struct wf_json *cfg, const char *key, double dflt)
 	if (!v || v->type == WF_JSON_NULL)
 		return dflt;
 	if (v->type != WF_JSON_NUMBER || !(v->u.num > 0))
-		die("config.json: '%s': expected a positive number", key);
+		die("%s: '%s': expected a positive number", cfg_path, key);
 	float f = (float)v->u.num; /* what is written */
 	if (!(f > 0) || isinf(f))
-		die("config.json: '%s': %g is not a positive float32 (FLT_MIN..FLT_MAX)", key, v->u.num);
+		die("%s: '%s': %g is not a positive float32 (FLT_MIN..FLT_MAX)", cfg_path, key, v->u.num);
 	return v->u.num;
 }
 
@@ -1188,6 +1190,7 @@ static int convert_dir(const char *dir)
 	struct jfile cj;
 	join(p, sizeof p, dir, "config.json");
 	load_json(&cj, p, 0);
+	snprintf(cfg_path, sizeof cfg_path, "%s", p);
 	const struct wf_json *cfg = cj.root;
 
 	const struct wf_json *archs = wf_json_get(cfg, "architectures");
@@ -1219,7 +1222,7 @@ static int convert_dir(const char *dir)
 	double eps = cfg_num(cfg, "rms_norm_eps", 1e-5);
 	double theta = cfg_num(cfg, "rope_theta", 500000.0);
 	if (!(eps < 1))
-		die("config.json: 'rms_norm_eps': %g is not below 1", eps);
+		die("%s: 'rms_norm_eps': %g is not below 1", cfg_path, eps);
 	/* linear RoPE scaling is what the readers know: positions divided by the factor */
 	double rope_factor = 1;
 	const struct wf_json *rs = wf_json_get(cfg, "rope_scaling");
@@ -1228,7 +1231,7 @@ static int convert_dir(const char *dir)
 		if (!ty && rs->type == WF_JSON_OBJECT)
 			ty = wf_json_get(rs, "rope_type");
 		if (!wf_json_streq(ty, "linear"))
-			die("config.json: 'rope_scaling': only {\"type\": \"linear\", \"factor\": F} is supported");
+			die("%s: 'rope_scaling': only {\"type\": \"linear\", \"factor\": F} is supported", cfg_path);
 		rope_factor = cfg_num(rs, "factor", 1);
 	}
 	if (H % NH || NH % NKV)

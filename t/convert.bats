@@ -173,7 +173,7 @@ EOT
 	mk_ckpt m
 	sed -i 's/"hidden_size": 128,//' m/config.json
 	run -1 wf-convert -q -o x.gguf m
-	[ "$output" = "wf-convert: config.json: 'hidden_size' is missing" ]
+	[ "$output" = "wf-convert: m/config.json: 'hidden_size' is missing" ]
 	rm -r m; mk_ckpt m
 	rm m/tokenizer.json
 	run -1 wf-convert -q -o x.gguf m
@@ -185,19 +185,19 @@ EOT
 	mk_ckpt m
 	sed -i 's/"rope_theta": 10000.0/"rope_theta": 1e300/' m/config.json
 	run -1 wf-convert -q -o x.gguf m
-	[ "$output" = "wf-convert: config.json: 'rope_theta': 1e+300 is not a positive float32 (FLT_MIN..FLT_MAX)" ]
+	[ "$output" = "wf-convert: m/config.json: 'rope_theta': 1e+300 is not a positive float32 (FLT_MIN..FLT_MAX)" ]
 	mk_ckpt m
 	sed -i 's/"rms_norm_eps": 1e-06/"rms_norm_eps": 2/' m/config.json
 	run -1 wf-convert -q -o x.gguf m
-	[ "$output" = "wf-convert: config.json: 'rms_norm_eps': 2 is not below 1" ]
+	[ "$output" = "wf-convert: m/config.json: 'rms_norm_eps': 2 is not below 1" ]
 	mk_ckpt m
 	sed -i 's/"vocab_size": 16/"vocab_size": 2000000000/' m/config.json
 	run -1 wf-convert -q -o x.gguf m
-	[ "$output" = "wf-convert: config.json: 'vocab_size': expected an integer in 1..16777216" ]
+	[ "$output" = "wf-convert: m/config.json: 'vocab_size': expected an integer in 1..16777216" ]
 	mk_ckpt m
 	sed -i 's/"tie_word_embeddings": true/"tie_word_embeddings": true, "rope_scaling": {"type": "dynamic", "factor": 2}/' m/config.json
 	run -1 wf-convert -q -o x.gguf m
-	[ "$output" = 'wf-convert: config.json: '"'"'rope_scaling'"'"': only {"type": "linear", "factor": F} is supported' ]
+	[ "$output" = 'wf-convert: m/config.json: '"'"'rope_scaling'"'"': only {"type": "linear", "factor": F} is supported' ]
 	mk_ckpt m
 	sed -i 's/"tie_word_embeddings": true/"tie_word_embeddings": true, "rope_scaling": {"type": "linear", "factor": 4}/' m/config.json
 	run -0 wf-convert -q -o x.gguf m

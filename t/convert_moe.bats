@@ -129,10 +129,10 @@ blk.0.ffn_down.lrc_u F32 [8, 256]' ]
 	convert_mkckpt -e 4 -k 2 m
 	sed -i 's/"num_experts_per_tok": 2/"num_experts_per_tok": 5/' m/config.json
 	run -1 wf-convert -q -o x.gguf m
-	[ "$output" = "wf-convert: config.json: 'num_experts_per_tok': expected an integer in 1..4" ]
+	[ "$output" = "wf-convert: m/config.json: 'num_experts_per_tok': expected an integer in 1..4" ]
 	sed -i 's/, "num_experts_per_tok": 5//' m/config.json
 	run -1 wf-convert -q -o x.gguf m
-	[ "$output" = "wf-convert: config.json: 'num_experts_per_tok' is missing" ]
+	[ "$output" = "wf-convert: m/config.json: 'num_experts_per_tok' is missing" ]
 	convert_mkckpt -e 4 -k 2 m
 	sed -i 's/"num_local_experts": 4/"num_local_experts": 3/' m/config.json
 	run -1 wf-convert -q -o x.gguf m
