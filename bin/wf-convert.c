@@ -990,6 +990,7 @@ static void plan_proj(const char *gname, const char *hfbase, int64_t out, int64_
 
 static const struct wf_st_tensor *lm_head_tied; /* a saved copy of the tied embedding */
 static int64_t n_expert_cfg;                    /* config.json's expert count (0: dense) */
+static int64_t n_layer_cfg = INT64_MAX;         /* config.json's num_hidden_layers */
 static int64_t lrc_rank_cfg;                    /* config.json's lrc_rank (0: absent) */
 
 /* hf(NAME) or hf(NAME.weight): the checkpoint tensor, or NULL. */
@@ -1110,6 +1111,11 @@ static void check_all_used(void)
 			if (used)
 				continue;
 			const char *n = t->name;
+			long lay;
+			int at = 0;
+			if (sscanf(n, "model.layers.%ld.%n", &lay, &at) == 1 && at > 0 && lay >= n_layer_cfg)
+				die("%s: tensor '%s': layer %ld is past config.json's num_hidden_layers %lld", shards[i].path,
+				    n, lay, (long long)n_layer_cfg);
 			/* rotary caches are recomputed, never needed */
 			if (strstr(n, "rotary_emb.inv_freq"))
 				continue;
@@ -1214,6 +1220,7 @@ static int convert_dir(const char *dir)
 	int64_t H = cfg_int(cfg, "hidden_size", -1, 1, 1 << 16);
 	int64_t F = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20);
 	int64_t L = cfg_int(cfg, "num_hidden_layers", -1, 1, 1024);
+	n_layer_cfg = L;
 	int64_t NH = cfg_int(cfg, "num_attention_heads", -1, 1, 1024);
 	int64_t NKV = cfg_int(cfg, "num_key_value_heads", NH, 1, 1024);
 	int64_t V = cfg_int(cfg, "vocab_size", -1, 1, 1 << 24);

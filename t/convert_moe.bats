@@ -125,6 +125,14 @@ blk.0.ffn_down.lrc_u F32 [8, 256]' ]
 	[ "$(wc -w <<<"$output")" = 4 ]
 }
 
+@test "convert: layers past num_hidden_layers are named as such" {
+	convert_mkckpt m
+	sed -i 's/"num_hidden_layers": 2/"num_hidden_layers": 1/' m/config.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: m/model.safetensors: tensor 'model.layers.1.input_layernorm.weight': layer 1 is past config.json's num_hidden_layers 1" ]
+	[ ! -e x.gguf ]
+}
+
 @test "convert moe/lrc: refusals name the tensor or key" {
 	convert_mkckpt -e 4 -k 2 m
 	sed -i 's/"num_experts_per_tok": 2/"num_experts_per_tok": 5/' m/config.json
