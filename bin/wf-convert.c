@@ -889,8 +889,14 @@ static void open_checkpoint(const char *dir)
 	for (uint32_t i = 0; i < wm->n; i++) {
 		const char *path;
 		const struct wf_st_tensor *t = st_get(wm->u.kids[i].key, &path);
-		if (!t || strcmp(strrchr(path, '/') + 1, wm->u.kids[i].s) != 0)
+		if (!t || strcmp(strrchr(path, '/') + 1, wm->u.kids[i].s) != 0) {
+			for (size_t k = 0; t && k < n_shards; k++)
+				if (!strcmp(strrchr(shards[k].path, '/') + 1, wm->u.kids[i].s) &&
+				    wf_st_find(&shards[k].st, wm->u.kids[i].key))
+					die("%s: tensor '%s' is in both %s and %s", p, wm->u.kids[i].key, path,
+					    shards[k].path);
 			die("%s: weight_map: tensor '%s' is not in %s", p, wm->u.kids[i].key, wm->u.kids[i].s);
+		}
 	}
 	free_json(&idx);
 }
@@ -1111,6 +1117,9 @@ static void check_all_used(void)
 			if (used)
 				continue;
 			const char *n = t->name;
+			const char *p0 = "";
+			if (st_get(n, &p0) != t)
+				die("%s: tensor '%s' is in both %s and %s", shards[i].path, n, p0, shards[i].path);
 			long lay;
 			int at = 0;
 			if (sscanf(n, "model.layers.%ld.%n", &lay, &at) == 1 && at > 0 && lay >= n_layer_cfg)

@@ -216,6 +216,29 @@ EOT
 	[ ! -e x.gguf ]
 }
 
+@test "sharded checkpoints: the same output as one file; a tensor in two shards is named" {
+	mk_ckpt m
+	run -0 wf-convert -q -o one.gguf m
+	# two shards: every tensor in a.safetensors, and model.norm.weight again in b
+	mv m/model.safetensors m/a.safetensors
+	names=$(head -c 4096 m/a.safetensors | grep -ao '"model[^"]*"' | sort -u)
+	map=$(for n in $names; do printf '%s: "a.safetensors"\n' "$n"; done | paste -sd, -)
+	printf '{"weight_map": {%s}}' "$map" > m/model.safetensors.index.json
+	run -0 wf-convert -q -o two.gguf m
+	cmp one.gguf two.gguf
+	mk_st m/b.safetensors '{"model.norm.weight":{"dtype":"F32","shape":[128],"data_offsets":[0,512]}}' 512
+	printf '{"weight_map": {%s}}' "${map/'"model.norm.weight": "a.safetensors"'/'"model.norm.weight": "b.safetensors"'}" \
+		> m/model.safetensors.index.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: m/model.safetensors.index.json: tensor 'model.norm.weight' is in both m/a.safetensors and m/b.safetensors" ]
+	# b named for another tensor only: the second copy is found when every tensor is accounted for
+	mk_st m/b.safetensors '{"model.norm.weight":{"dtype":"F32","shape":[128],"data_offsets":[0,512]},"x.extra":{"dtype":"F32","shape":[1],"data_offsets":[512,516]}}' 516
+	printf '{"weight_map": {%s, "x.extra": "b.safetensors"}}' "$map" > m/model.safetensors.index.json
+	run -1 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: m/b.safetensors: tensor 'model.norm.weight' is in both m/a.safetensors and m/b.safetensors" ]
+	[ ! -e x.gguf ]
+}
+
 @test "latent F32 checkpoint converts to every type with the same trits" {
 	mk_ckpt m
 	run -0 wf-convert -o ref.gguf -t F32 m
