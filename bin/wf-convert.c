@@ -24,6 +24,7 @@
 #include "hfvocab.h"
 #include "json.h"
 #include "kernels.h"
+#include "model.h"
 #include "safetensors.h"
 #include "ternary.h"
 
@@ -113,7 +114,6 @@ static int open_tmp(const char *out)
 	return fd;
 }
 
-/* fsync, close and rename the temporary file over out. */
 /* Read back what was written with the readers every wf program uses (the
  * GGUF parser, and the tokenizer when there is one), so that nothing they
  * refuse (a string over its limit, a merge of no tokens) is handed out as a
@@ -140,6 +140,7 @@ static void verify_output(int fd, const char *out)
 	munmap(map, (size_t)st.st_size);
 }
 
+/* fsync, verify, close and rename the temporary file over out. */
 static void commit_tmp(int fd, const char *out)
 {
 	if (fchmod(fd, 0666 & ~saved_umask) < 0 && errno != EPERM)
@@ -1226,15 +1227,15 @@ static int convert_dir(const char *dir)
 			die("%s: hidden_act: expected \"relu2\" or \"silu\"", p);
 	}
 	/* the readers' limits (lib/model.c), so that what is written loads */
-	int64_t H = cfg_int(cfg, "hidden_size", -1, 1, 1 << 16);
-	int64_t F = cfg_int(cfg, "intermediate_size", -1, 1, 1 << 20);
-	int64_t L = cfg_int(cfg, "num_hidden_layers", -1, 1, 1024);
+	int64_t H = cfg_int(cfg, "hidden_size", -1, 1, WF_MAX_EMBD);
+	int64_t F = cfg_int(cfg, "intermediate_size", -1, 1, WF_MAX_FF);
+	int64_t L = cfg_int(cfg, "num_hidden_layers", -1, 1, WF_MAX_LAYER);
 	n_layer_cfg = L;
-	int64_t NH = cfg_int(cfg, "num_attention_heads", -1, 1, 1024);
-	int64_t NKV = cfg_int(cfg, "num_key_value_heads", NH, 1, 1024);
-	int64_t V = cfg_int(cfg, "vocab_size", -1, 1, 1 << 24);
-	int64_t HD = cfg_int(cfg, "head_dim", H / NH, 1, 1 << 16);
-	int64_t CTX = cfg_int(cfg, "max_position_embeddings", 4096, 1, 1 << 24);
+	int64_t NH = cfg_int(cfg, "num_attention_heads", -1, 1, WF_MAX_HEAD);
+	int64_t NKV = cfg_int(cfg, "num_key_value_heads", NH, 1, WF_MAX_HEAD);
+	int64_t V = cfg_int(cfg, "vocab_size", -1, 1, WF_MAX_VOCAB);
+	int64_t HD = cfg_int(cfg, "head_dim", H / NH, 1, WF_MAX_EMBD);
+	int64_t CTX = cfg_int(cfg, "max_position_embeddings", 4096, 1, WF_MAX_CTX);
 	double eps = cfg_num(cfg, "rms_norm_eps", 1e-5);
 	double theta = cfg_num(cfg, "rope_theta", 500000.0);
 	if (!(eps < 1))

@@ -24,6 +24,7 @@
 #include "cli.h"
 #include "gguf.h"
 #include "kernels.h"
+#include "model.h"
 #include "ternary.h"
 #include "unicode.h"
 
@@ -289,8 +290,9 @@ static void parse_args(int argc, char **argv, struct opts *o)
 	/* the readers' limits (lib/model.c), so that every wf program loads the file */
 	{
 		const struct { const char *opt; uint32_t v, max; } lim[] = {
-			{"--hidden", o->hidden, 1u << 16}, {"--layers", o->layers, 1024}, {"--heads", o->heads, 1024},
-			{"--ffn", o->ffn, 1u << 20}, {"--vocab", o->vocab, 1u << 24}, {"--ctx", o->ctx, 1u << 24},
+			{"--hidden", o->hidden, WF_MAX_EMBD}, {"--layers", o->layers, WF_MAX_LAYER},
+			{"--heads", o->heads, WF_MAX_HEAD}, {"--ffn", o->ffn, WF_MAX_FF},
+			{"--vocab", o->vocab, WF_MAX_VOCAB}, {"--ctx", o->ctx, WF_MAX_CTX},
 		};
 		for (size_t k = 0; k < sizeof lim / sizeof lim[0]; k++)
 			if (lim[k].v > lim[k].max)

@@ -42,14 +42,9 @@ static void do_record(const char *name, const char *rec, size_t len)
 	const char *key = NULL;
 	size_t keylen = 0;
 	char err[512];
-	if (keys) {
-		const char *tab = memchr(rec, '\t', len);
-		if (tab) {
-			key = rec;
-			keylen = (size_t)(tab - rec);
-			len -= keylen + 1;
-			rec = tab + 1;
-		}
+	if (keys && (key = wf_rec_key(rec, len, &keylen))) {
+		len -= keylen + 1;
+		rec += keylen + 1;
 	}
 	ids.n = 0;
 	int r;

@@ -18,12 +18,6 @@
 #include "pool.h"
 #include "ternary.h"
 
-#define MAX_EMBD (1 << 16)
-#define MAX_FF (1 << 20)
-#define MAX_LAYER 1024
-#define MAX_HEAD 1024
-#define MAX_VOCAB (1 << 24)
-#define MAX_CTX (1 << 24)
 #define OUT_ROWS 64 /* output-matrix rows per block for several tokens: 64 x 2560 Q8_0 = 174 KB */
 
 /* A matrix of floats [rows][cols]: F32 (f32) or F16 (f16) data. */
@@ -679,13 +673,13 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 	hp->n_rot = 0;
 	hp->rope_base = 10000.0f;
 	hp->rope_freq_scale = 1.0f;
-	if (key_u32(g, a, "context_length", 1, 1, MAX_CTX, &hp->n_ctx_train, err, errlen) < 0 ||
-	    key_u32(g, a, "embedding_length", 1, 1, MAX_EMBD, &hp->n_embd, err, errlen) < 0 ||
-	    key_u32(g, a, "block_count", 1, 1, MAX_LAYER, &hp->n_layer, err, errlen) < 0 ||
-	    key_u32(g, a, "feed_forward_length", 1, 1, MAX_FF, &hp->n_ff, err, errlen) < 0 ||
-	    key_u32(g, a, "attention.head_count", 1, 1, MAX_HEAD, &hp->n_head, err, errlen) < 0 ||
-	    key_u32(g, a, "attention.head_count_kv", 0, 1, MAX_HEAD, &hp->n_head_kv, err, errlen) < 0 ||
-	    key_u32(g, a, "rope.dimension_count", 0, 2, MAX_EMBD, &hp->n_rot, err, errlen) < 0 ||
+	if (key_u32(g, a, "context_length", 1, 1, WF_MAX_CTX, &hp->n_ctx_train, err, errlen) < 0 ||
+	    key_u32(g, a, "embedding_length", 1, 1, WF_MAX_EMBD, &hp->n_embd, err, errlen) < 0 ||
+	    key_u32(g, a, "block_count", 1, 1, WF_MAX_LAYER, &hp->n_layer, err, errlen) < 0 ||
+	    key_u32(g, a, "feed_forward_length", 1, 1, WF_MAX_FF, &hp->n_ff, err, errlen) < 0 ||
+	    key_u32(g, a, "attention.head_count", 1, 1, WF_MAX_HEAD, &hp->n_head, err, errlen) < 0 ||
+	    key_u32(g, a, "attention.head_count_kv", 0, 1, WF_MAX_HEAD, &hp->n_head_kv, err, errlen) < 0 ||
+	    key_u32(g, a, "rope.dimension_count", 0, 2, WF_MAX_EMBD, &hp->n_rot, err, errlen) < 0 ||
 	    key_f32(g, a, "attention.layer_norm_rms_epsilon", 1, &hp->rms_eps, err, errlen) < 0 ||
 	    key_f32(g, a, "rope.freq_base", 0, &hp->rope_base, err, errlen) < 0)
 		return -1;
@@ -752,8 +746,8 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
 	/* MoE: experts, experts used per token, expert FFN size. */
 	hp->n_ff_exp = hp->n_ff;
 	if (key_u32(g, a, "expert_count", 0, 0, 4096, &hp->n_expert, err, errlen) < 0 ||
-	    key_u32(g, a, "expert_feed_forward_length", 0, 1, MAX_FF, &hp->n_ff_exp, err, errlen) < 0 ||
-	    key_u32(g, a, "lrc_rank", 0, 1, MAX_EMBD, &hp->lrc_rank, err, errlen) < 0)
+	    key_u32(g, a, "expert_feed_forward_length", 0, 1, WF_MAX_FF, &hp->n_ff_exp, err, errlen) < 0 ||
+	    key_u32(g, a, "lrc_rank", 0, 1, WF_MAX_EMBD, &hp->lrc_rank, err, errlen) < 0)
 		return -1;
 	if (hp->n_expert > 0) {
 		if (key_u32(g, a, "expert_used_count", 1, 1, (uint32_t)hp->n_expert, &hp->n_expert_used, err,
@@ -856,7 +850,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		wf_errf(err, errlen, "tensor 'token_embd.weight' is missing (expected [%d, n_vocab])", H);
 		goto fail;
 	}
-	if (te->n_dims != 2 || te->ne[0] != H || te->ne[1] < 1 || te->ne[1] > MAX_VOCAB) {
+	if (te->n_dims != 2 || te->ne[0] != H || te->ne[1] < 1 || te->ne[1] > WF_MAX_VOCAB) {
 		char fs[96];
 		shape_str(fs, sizeof fs, te->ne, te->n_dims);
 		wf_errf(err, errlen, "tensor 'token_embd.weight': expected [%d, n_vocab], found %s", H, fs);
@@ -864,7 +858,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 	}
 	hp->n_vocab = (int)te->ne[1];
 	int nv = 0;
-	if (key_u32(g, hp->arch, "vocab_size", 0, 1, MAX_VOCAB, &nv, err, errlen) < 0)
+	if (key_u32(g, hp->arch, "vocab_size", 0, 1, WF_MAX_VOCAB, &nv, err, errlen) < 0)
 		goto fail;
 	if (nv && nv != hp->n_vocab) {
 		wf_errf(err, errlen, "key '%s.vocab_size': %d disagrees with tensor 'token_embd.weight' (%d rows)",
@@ -1164,8 +1158,8 @@ struct wf_ctx *wf_ctx_new_seqs(const struct wf_model *m, int n_ctx, int n_batch,
 	}
 	if (n_ctx <= 0)
 		n_ctx = hp->n_ctx_train;
-	if (n_ctx > MAX_CTX) {
-		wf_errf(err, errlen, "context of %d positions is too large (at most %d)", n_ctx, MAX_CTX);
+	if (n_ctx > WF_MAX_CTX) {
+		wf_errf(err, errlen, "context of %d positions is too large (at most %d)", n_ctx, WF_MAX_CTX);
 		return NULL;
 	}
 	if (n_batch <= 0)

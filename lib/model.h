@@ -77,6 +77,16 @@
 
 #include "gguf.h"
 
+/* The largest hyperparameters wf_model_load accepts (embedding length,
+ * feed-forward length, layers, heads, vocabulary, context); the writers
+ * (wf-gen, wf-convert) hold their output to them too. */
+#define WF_MAX_EMBD (1 << 16)
+#define WF_MAX_FF (1 << 20)
+#define WF_MAX_LAYER 1024
+#define WF_MAX_HEAD 1024
+#define WF_MAX_VOCAB (1 << 24)
+#define WF_MAX_CTX (1 << 24)
+
 /* FFN activation. */
 enum wf_act {
 	WF_ACT_DEFAULT = 0, /* from the file: see wf_model_load */

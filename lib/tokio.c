@@ -215,15 +215,10 @@ int wf_idrec_parse(const char *line, size_t len, uint32_t n_vocab, struct wf_idr
                    char *err, size_t errlen)
 {
 	const char *p = line, *end = line + len;
-	const char *tab = memchr(line, '\t', len);
 	out->n = 0;
-	out->key = NULL;
-	out->keylen = 0;
-	if (tab) {
-		out->key = line;
-		out->keylen = (size_t)(tab - line);
-		p = tab + 1;
-	}
+	out->key = wf_rec_key(line, len, &out->keylen);
+	if (out->key)
+		p = line + out->keylen + 1;
 	for (size_t i = 1;; i++) {
 		while (p < end && *p == ' ')
 			p++;
