@@ -267,13 +267,25 @@ static int cmd_load(int argc, char **argv)
 	}
 	if (interrupted)
 		die("interrupted; image '%s' %s", name, abort_image(&b));
+	/* The name goes out before the image is published, so a failed write
+	 * (a full disk) leaves nothing behind; a reader that has gone (EPIPE)
+	 * does not stop the load. */
+	int reader_gone = 0;
+	if (printf("%s\n", name) < 0 || fflush(stdout) != 0) {
+		int e = errno;
+		if (e != EPIPE)
+			die("write error on standard output: %s; image '%s' %s", strerror(e), name,
+			    abort_image(&b));
+		reader_gone = 1;
+	}
 	if (wf_image_publish(&b, err, sizeof err) < 0) {
 		wf_image_abort(&b);
 		die("%s", err);
 	}
 	if (mark_default && wf_image_set_default(name, err, sizeof err) < 0)
 		die("image '%s' loaded, but marking it the default failed: %s", name, err);
-	printf("%s\n", name);
+	if (reader_gone)
+		_exit(0); /* as cli_exit on EPIPE, without writing the name again */
 	return cli_exit(0);
 }
 

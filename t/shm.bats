@@ -154,6 +154,17 @@ wait_for() {
 	[ ! -e "/dev/shm/wf.$P" ]
 }
 
+@test "load: a name that cannot be written leaves no image; a reader that has gone does not stop the load" {
+	run -1 sh -c "exec wf-shm load --name $P m.gguf >/dev/full"
+	[ "$output" = "wf-shm: write error on standard output: No space left on device; image '$P' removed" ]
+	[ ! -e "/dev/shm/wf.$P" ]
+	# the reader closes its end before the name is written: EPIPE, quietly
+	run -0 bash -c "set -o pipefail; wf-shm load --name $P m.gguf | exec 0<&-"
+	[ "$output" = "" ]
+	run -0 wf-shm info "$P"
+	[ "${lines[2]}" = "state:          ready" ]
+}
+
 @test "an image names the weight type its file had (wf.repacked_from), as wf-bench shows it" {
 	E="$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf"
 	wf-shm load --name "$P" "$E"
