@@ -32,7 +32,7 @@ static inline struct wf_model *cli_model_load(const char *arg, int act, struct w
 		die("%s", err);
 	if (wf_gguf_parse(g, src->base, src->size, err, sizeof err) < 0)
 		die("%s: %s", src->name, err);
-	struct wf_model_opts mo = {act, NULL, NULL};
+	struct wf_model_opts mo = {.act = act};
 	struct wf_model *m = wf_model_load(g, &mo, err, sizeof err);
 	if (!m)
 		die("%s: %s", src->name, err);

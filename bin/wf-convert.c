@@ -136,6 +136,15 @@ static void verify_output(int fd, const char *out)
 			fatal("%s: the tokenizer written does not load: %s", out, err);
 		wf_tokenizer_free(t);
 	}
+	/* A model (not --vocab-only) must bind as wf-decode would bind it: the
+	 * keys and every tensor's name, shape and type, nothing decoded. */
+	if (g.n_tensors) {
+		struct wf_model_opts mo = {.check_only = 1};
+		struct wf_model *m = wf_model_load(&g, &mo, err, sizeof err);
+		if (!m)
+			fatal("%s: the model written does not load: %s", out, err);
+		wf_model_free(m);
+	}
 	wf_gguf_free(&g);
 	munmap(map, (size_t)st.st_size);
 }
@@ -1409,6 +1418,13 @@ static int convert_gguf(const char *in)
 		opt.arch = src_arch;
 	if (strcmp(src_arch, "bitnet-b1.58") != 0 && strcmp(src_arch, "bitnet") != 0 && strcmp(src_arch, "bitnet-25") != 0)
 		die("%s: general.architecture '%s' is not a BitNet architecture", in, src_arch);
+	if (g.n_tensors) { /* before any work: the model as wf-decode would bind it */
+		struct wf_model_opts mo = {.check_only = 1};
+		struct wf_model *m = wf_model_load(&g, &mo, err, sizeof err);
+		if (!m)
+			die("%s: not a model wf can run: %s", in, err);
+		wf_model_free(m);
+	}
 	if (!opt.type_given) {
 		const struct wf_gguf_tensor *q = wf_gguf_tensor(&g, "blk.0.attn_q.weight");
 		if (q)

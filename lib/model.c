@@ -50,6 +50,7 @@ struct layer {
 
 struct wf_model {
 	struct wf_hparams hp;
+	int check_only;              /* wf_model_opts.check_only: nothing decoded */
 	const struct wf_gguf *g;
 	struct layer *layers;
 	struct fmat embd, out;
@@ -241,6 +242,8 @@ static int load_fmat(struct wf_model *m, const struct wf_gguf_tensor *t, struct 
 		       wf_ggml_type_name(t->type));
 		return -1;
 	}
+	if (m->check_only)
+		return 0;
 	float *v = model_alloc(m, n * sizeof *v, err, errlen);
 	if (!v)
 		return -1;
@@ -391,7 +394,11 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 			return -1;
 	}
 	struct pack_job *job = NULL;
-	if (r == 0 && !prepacked) {
+	if (r == 0 && !prepacked && m->check_only) {
+		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0)
+			return -1;
+		scale = 1;
+	} else if (r == 0 && !prepacked) {
 		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0)
 			return -1;
 		uint8_t *p = packed_alloc(m, wf_tmat_packed_size(rows, cols), err, errlen);
@@ -488,7 +495,7 @@ static int load_lrc(struct wf_model *m, const char *base, int in, int out, struc
 	/* F16 tensors are used in place by load_fmat: widen them here. */
 	const float *uv[2] = {fu.f32, fv.f32};
 	const struct fmat *fm[2] = {&fu, &fv};
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 2 && !m->check_only; k++) {
 		if (fm[k]->f32)
 			continue;
 		size_t n = (size_t)fm[k]->rows * (size_t)fm[k]->cols;
@@ -568,7 +575,9 @@ static int load_experts(struct loader *L, const char *name, int cols, int rows, 
 			if (r < 0)
 				return -1;
 		}
-		if (r == 0) {
+		if (r == 0 && m->check_only) {
+			scale = 1;
+		} else if (r == 0) {
 			struct pack_job *job;
 			uint8_t *p = packed_alloc(m, wf_tmat_packed_size(rows, cols), err, errlen);
 			if (!p || !(job = new_job(L, err, errlen)))
@@ -795,6 +804,8 @@ static int read_hparams(struct wf_model *m, const struct wf_model_opts *o, char 
  */
 static int load_out_q8(struct wf_model *m, char *err, size_t errlen)
 {
+	if (m->check_only)
+		return 0;
 	int want = wf_output_env(err, errlen);
 	if (want == -2)
 		return -1;
@@ -840,6 +851,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		return NULL;
 	}
 	m->g = g;
+	m->check_only = opts && opts->check_only;
 	if (read_hparams(m, opts, err, errlen) < 0)
 		goto fail;
 	struct wf_hparams *hp = &m->hp;
@@ -927,7 +939,7 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 			struct fmat fr = {0};
 			if (!tr || load_fmat(m, tr, &fr, err, errlen) < 0)
 				goto fail;
-			if (!fr.f32) {
+			if (!fr.f32 && !m->check_only) {
 				float *d = model_alloc(m, (size_t)E * H * sizeof *d, err, errlen);
 				if (!d)
 					goto fail;

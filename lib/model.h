@@ -140,6 +140,11 @@ struct wf_model_opts {
 	int act;                /* WF_ACT_DEFAULT, or force one (a flag) */
 	wf_packed_fn packed;    /* may be NULL */
 	void *packed_ctx;
+	int check_only;         /* validate every key and tensor (names, shapes,
+	                         * types, sizes) as a load does, but decode and
+	                         * pack nothing: the model can only be freed and
+	                         * its hyperparameters read (a converter checking
+	                         * what it wrote) */
 };
 
 struct wf_model;

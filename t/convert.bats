@@ -301,6 +301,12 @@ bitnet.block_count = 1" ]
 general.architecture = bitnet-b1.58" ]
 	run -1 wf-convert -q -t TQ2_0 -o d.gguf a.gguf
 	[ "$output" = "wf-convert: tensor 'blk.0.attn_q.weight': TQ2_0 needs rows of a multiple of 256 weights, found 128" ]
+	# a model wf-decode would refuse is not written (a block_count past the blocks present)
+	n=$(convert_kv a.gguf bitnet-b1.58.block_count | sed 's/.* = //')
+	model_edit a.gguf e.gguf u32=bitnet-b1.58.block_count:$((n + 1))
+	run -1 wf-convert -q -t I2_S -o d.gguf e.gguf
+	[ "$output" = "wf-convert: e.gguf: not a model wf can run: tensor 'blk.$n.attn_norm.weight' is missing (expected [128])" ]
+	[ ! -e d.gguf ]
 	printf 'GGUF' > bad.gguf
 	run -1 wf-convert -q -o d.gguf bad.gguf
 	[ "${output:0:24}" = "wf-convert: bad.gguf: fi" ] || [ "${output:0:22}" = "wf-convert: bad.gguf: " ]

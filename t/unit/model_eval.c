@@ -126,7 +126,7 @@ int main(int argc, char **argv)
 
 	/* 6 */
 	src_model = m;
-	struct wf_model_opts mo = {0, packed_cb, NULL};
+	struct wf_model_opts mo = {.packed = packed_cb};
 	struct wf_model *m2 = wf_model_load(&g, &mo, err, sizeof err);
 	CHECK(6, m2 != NULL);
 	CHECK(6, n_packed == (int)wf_model_n_tmats(m) && n_packed > 0);
