@@ -23,7 +23,8 @@
  * parent answers 500 itself; after 'W' it can only close: the response is
  * cut short.  A worker that dies is replaced.
  * SIGTERM/SIGINT: stop accepting, drop connections whose request is still
- * incomplete, answer what is queued or in flight, then exit 0.
+ * incomplete, answer what is queued or in flight (503 for what is queued
+ * when every worker has died: none is replaced then), then exit 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -1694,12 +1695,18 @@ static size_t parent_loop(void)
 		if (draining && q_len == 0 && n_busy() == 0 && n_conns == 0)
 			break;
 		if (draining && q_len && idle_worker() < 0 && n_busy() == 0) {
-			/* no worker left to answer what is queued */
+			/* no worker left to answer what is queued (they are not
+			 * replaced while draining): 503, then drain those */
 			int alive = 0;
 			for (long w = 0; w < cfg.workers; w++)
 				alive |= workers[w].sock >= 0;
-			if (!alive)
-				break;
+			while (!alive && q_len) {
+				size_t i = queue[q_head];
+				q_head = (q_head + 1) % (size_t)cfg.queue;
+				q_len--;
+				conn_error(i, 503, "the server is stopping and has no worker left to answer",
+				           "Retry-After: 1\r\n");
+			}
 		}
 		size_t n = 0;
 		pf[n] = (struct pollfd){sigpipe_fds[0], POLLIN, 0};

@@ -532,6 +532,38 @@ until_health() {
 	until_health busy 0
 }
 
+@test "SIGTERM, then the only worker dies: 500 for the request in flight, 503 for the queued one, exit 0" {
+	start -j 1
+	w=$(worker_pid 1)
+	kill -STOP "$w"
+	curl -sS --max-time 30 -o "$BATS_TEST_TMPDIR/a" -w '%{http_code}' "$URL/v1/completions" \
+		-d '{"prompt":"ROMEO:","max_tokens":4}' >"$BATS_TEST_TMPDIR/a.code" 3>&- &
+	a=$!
+	until_health busy 1
+	curl -sS --max-time 30 -D "$BATS_TEST_TMPDIR/b.head" -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' \
+		"$URL/v1/completions" -d '{"prompt":"ROMEO:","max_tokens":4}' >"$BATS_TEST_TMPDIR/b.code" 3>&- &
+	b=$!
+	until_health queued 1
+	kill -TERM "$SRV_PID"
+	# the parent drains (and so will not replace the worker) before it dies
+	for _ in $(seq 100); do
+		grep -q '^wf-serve: terminating' "$LOG" && break
+		sleep 0.05
+	done
+	run -0 grep -Fx 'wf-serve: terminating: finishing 1 requests in progress and 1 queued' "$LOG"
+	kill -KILL "$w"
+	rc=0
+	wait "$SRV_PID" || rc=$?
+	[ "$rc" = 0 ]
+	wait "$a" "$b"
+	[ "$(cat "$BATS_TEST_TMPDIR/a.code")" = 500 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/a")" = '{"error":{"message":"the worker answering the request was killed by signal 9","type":"server_error","param":null,"code":500}}' ]
+	[ "$(cat "$BATS_TEST_TMPDIR/b.code")" = 503 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/b")" = '{"error":{"message":"the server is stopping and has no worker left to answer","type":"server_error","param":null,"code":503}}' ]
+	run -0 grep -Fx $'Retry-After: 1\r' "$BATS_TEST_TMPDIR/b.head"
+	run -0 grep -Fx "wf-serve: worker 1 (pid $w) was killed by signal 9 before its response to POST /v1/completions began: answered 500" "$LOG"
+}
+
 @test "a shared-memory image serves the same answers" {
 	IMG=wf-serve-test-$$
 	wf-shm load --name "$IMG" "$M" >/dev/null
