@@ -16,9 +16,15 @@
  * connection slot, never a worker.  Complete requests wait in a bounded
  * FIFO while all workers are busy; when it is full they get 503 with
  * Retry-After.  A worker answers on the client socket itself (streaming
- * SSE as tokens are decided), closes it and writes 'D' back: idle again.
+ * SSE as tokens are decided), writing 'W' to the parent before the first
+ * byte of the response; it shuts the socket down, closes it and writes 'D'
+ * back: idle again.  The parent keeps its copy of the descriptor until
+ * then, so that when a worker dies (EOF on its socket) before its 'W', the
+ * parent answers 500 itself; after 'W' it can only close: the response is
+ * cut short.  A worker that dies is replaced.
  * SIGTERM/SIGINT: stop accepting, drop connections whose request is still
- * incomplete, answer what is queued or in flight, then exit 0.
+ * incomplete, answer what is queued or in flight (503 for what is queued
+ * when every worker has died: none is replaced then), then exit 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -202,14 +208,23 @@ static int write_all(int fd, const char *p, size_t n)
 struct reply {
 	int fd;
 	int route, stream, failed, status;
+	int began;               /* the parent was told 'W' */
 	char id[64];
 	long created;
 	struct wf_buf out;       /* one response / event being built */
 	struct wf_buf text;      /* the whole completion (non-streaming) */
 };
 
+/* Every byte of a response goes through here.  Before the first, 'W'
+ * tells the parent the response has begun: from then on a death of this
+ * worker leaves the client a cut response, not the parent's 500.  'W' goes
+ * first, so the parent never writes its error after bytes of ours. */
 static void send_buf(struct reply *r, struct wf_buf *b)
 {
+	if (!r->failed && !b->oom && !r->began) {
+		r->began = 1;
+		(void)write_all(wfd, "W", 1); /* failing: the parent is gone, the client may not be */
+	}
 	if (!r->failed && (b->oom || write_all(r->fd, b->p, b->len) < 0))
 		r->failed = 1;
 	b->len = 0;
@@ -1016,7 +1031,12 @@ static void worker_main(int idx, int sock)
 /* ---------------------------------------------------------------------- */
 /* Parent: connections, queue, workers. */
 
-enum { C_READ, C_QUEUED, C_WRITE, C_LINGER };
+/* C_WORKER: a worker answers on the client socket; the parent keeps its
+ * copy of the descriptor, untouched, until the worker says 'D' (then
+ * C_LINGER) or dies (then its 500 in C_WRITE, or C_LINGER if the worker
+ * had begun to answer).  So the slot counts against --max-conns while the
+ * request is in a worker's hands. */
+enum { C_READ, C_QUEUED, C_WRITE, C_LINGER, C_WORKER };
 
 struct conn {
 	int fd;
@@ -1036,6 +1056,8 @@ struct worker {
 	pid_t pid;
 	int sock;
 	int busy, ready;
+	size_t conn;             /* while busy: the conn slot it answers */
+	int began;               /* while busy: 'W' seen, its response has begun */
 	char *tx;                /* handoff bytes still to send */
 	size_t tx_len, tx_off;
 };
@@ -1087,9 +1109,18 @@ static void conn_close(size_t i)
 	n_conns--;
 }
 
-/* Write what is pending of c->out; when done, stop sending and linger a
- * little reading (and dropping) what the client still sends, so closing
- * does not reset the connection before the client read the response. */
+/* Stop sending (the client sees EOF) and linger a little reading (and
+ * dropping) what the client still sends, so closing does not reset the
+ * connection before the client read the response. */
+static void conn_linger(size_t i)
+{
+	struct conn *c = conns[i];
+	shutdown(c->fd, SHUT_WR);
+	c->state = C_LINGER;
+	c->t_last = now_ms();
+}
+
+/* Write what is pending of c->out; when done, linger. */
 static void conn_flush(size_t i)
 {
 	struct conn *c = conns[i];
@@ -1106,9 +1137,7 @@ static void conn_flush(size_t i)
 		c->out_off += (size_t)w;
 		c->t_last = now_ms();
 	}
-	shutdown(c->fd, SHUT_WR);
-	c->state = C_LINGER;
-	c->t_last = now_ms();
+	conn_linger(i);
 }
 
 static void conn_respond(size_t i, int status)
@@ -1206,6 +1235,8 @@ static int dispatch(size_t i, size_t w)
 	if (cfg.verbose)
 		logmsg("%s -> worker %zu", c->what, w + 1);
 	wk->busy = 1;
+	wk->conn = i;
+	wk->began = 0;
 	wk->tx = tx;
 	wk->tx_len = sizeof h + c->len;
 	wk->tx_off = (size_t)k;
@@ -1213,7 +1244,12 @@ static int dispatch(size_t i, size_t w)
 		free(wk->tx);
 		wk->tx = NULL;
 	}
-	conn_close(i);   /* the worker holds the descriptor now */
+	/* the worker answers on its copy of the descriptor; ours waits for
+	 * 'D' or the worker's death (C_WORKER) */
+	c->state = C_WORKER;
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
 	return 0;
 }
 
@@ -1408,7 +1444,19 @@ static void do_accept(void)
 
 static int spawn_worker(size_t w);
 
-/* A worker's socket is readable: 'R' ready, 'D' done, or EOF (it died). */
+/* The worker answering conn i is done with it (it shut the connection
+ * down and closed its copy), or died after beginning its response.  The
+ * worker cleared O_NONBLOCK, and the flag belongs to the open file
+ * description that our copy shares: set it again before our own I/O. */
+static void conn_worker_done(size_t i)
+{
+	set_nonblock(conns[i]->fd);
+	conn_linger(i);
+}
+
+/* A worker's socket is readable: 'R' ready, 'W' its response begins, 'D'
+ * done, or EOF (it died).  The bytes of a stream arrive in order, and
+ * before its EOF: a 'W' or 'D' written before a death is always seen. */
 static void worker_event(size_t w)
 {
 	struct worker *wk = &workers[w];
@@ -1418,14 +1466,20 @@ static void worker_event(size_t w)
 		return;
 	if (k > 0) {
 		for (ssize_t j = 0; j < k; j++) {
-			if (b[j] == 'R')
+			if (b[j] == 'R') {
 				wk->ready = 1;
-			else if (b[j] == 'D')
+			} else if (b[j] == 'W') {
+				wk->began = 1;
+			} else if (b[j] == 'D' && wk->busy) {
 				wk->busy = 0;
+				if (conns[wk->conn])
+					conn_worker_done(wk->conn);
+			}
 		}
 		return;
 	}
-	int was_busy = wk->busy;
+	int was_busy = wk->busy, began = wk->began;
+	size_t ci = wk->conn;
 	close(wk->sock);
 	free(wk->tx);
 	wk->tx = NULL;
@@ -1436,12 +1490,33 @@ static void worker_event(size_t w)
 	do
 		got = waitpid(wk->pid, &st, 0);
 	while (got < 0 && errno == EINTR);
-	if (wk->pid > 0 && got == wk->pid) {
+	char why[64] = "died";
+	int reaped = wk->pid > 0 && got == wk->pid;
+	if (reaped) {
 		if (WIFSIGNALED(st))
-			logmsg("worker %zu (pid %ld) was killed by signal %d%s", w + 1, (long)wk->pid, WTERMSIG(st),
-			       was_busy ? " while answering a request" : "");
-		else if (!draining)
-			logmsg("worker %zu (pid %ld) exited with status %d", w + 1, (long)wk->pid, WEXITSTATUS(st));
+			snprintf(why, sizeof why, "was killed by signal %d", WTERMSIG(st));
+		else
+			snprintf(why, sizeof why, "exited with status %d", WEXITSTATUS(st));
+	}
+	struct conn *c = was_busy ? conns[ci] : NULL;
+	if (c && !began) {
+		/* Nothing of the response was written: the client gets an error
+		 * in the usual shape.  500, not 502: the worker is a part of this
+		 * server, not an upstream server the client could know of. */
+		char msg[128];
+		logmsg("worker %zu (pid %ld) %s before its response to %s began: answered 500", w + 1, (long)wk->pid,
+		       why, c->what);
+		snprintf(msg, sizeof msg, "the worker answering the request %s", why);
+		set_nonblock(c->fd);
+		conn_error(ci, 500, msg, NULL);
+	} else if (c) {
+		/* after 'W' bytes of the response may be out: an error now could
+		 * land in the middle of them */
+		logmsg("worker %zu (pid %ld) %s during its response to %s: the response is cut short", w + 1,
+		       (long)wk->pid, why, c->what);
+		conn_worker_done(ci);
+	} else if (reaped && (WIFSIGNALED(st) || !draining)) {
+		logmsg("worker %zu (pid %ld) %s", w + 1, (long)wk->pid, why);
 	}
 	wk->pid = 0;
 	if (!draining && spawn_worker(w) < 0)
@@ -1620,12 +1695,18 @@ static size_t parent_loop(void)
 		if (draining && q_len == 0 && n_busy() == 0 && n_conns == 0)
 			break;
 		if (draining && q_len && idle_worker() < 0 && n_busy() == 0) {
-			/* no worker left to answer what is queued */
+			/* no worker left to answer what is queued (they are not
+			 * replaced while draining): 503, then drain those */
 			int alive = 0;
 			for (long w = 0; w < cfg.workers; w++)
 				alive |= workers[w].sock >= 0;
-			if (!alive)
-				break;
+			while (!alive && q_len) {
+				size_t i = queue[q_head];
+				q_head = (q_head + 1) % (size_t)cfg.queue;
+				q_len--;
+				conn_error(i, 503, "the server is stopping and has no worker left to answer",
+				           "Retry-After: 1\r\n");
+			}
 		}
 		size_t n = 0;
 		pf[n] = (struct pollfd){sigpipe_fds[0], POLLIN, 0};
@@ -1644,7 +1725,7 @@ static size_t parent_loop(void)
 			}
 		for (size_t i = 0; i < n_slots; i++) {
 			struct conn *c = conns[i];
-			if (!c || c->state == C_QUEUED)
+			if (!c || c->state == C_QUEUED || c->state == C_WORKER)
 				continue;
 			double dl;
 			if (c->state == C_READ) {

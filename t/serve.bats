@@ -489,6 +489,81 @@ until_health() {
 	grep -q "worker 1 (pid $w) was killed by signal 9" "$LOG"
 }
 
+@test "a worker that dies before its response begins: the client gets 500, the log says so" {
+	start -j 1
+	w=$(worker_pid 1)
+	kill -STOP "$w" # it cannot begin the response: its death comes first
+	curl -sS --max-time 30 -i "$URL/v1/completions" -d '{"prompt":"ROMEO:","max_tokens":4}' \
+		>"$BATS_TEST_TMPDIR/r" 3>&- &
+	c=$!
+	until_health busy 1
+	kill -KILL "$w"
+	wait "$c"
+	b='{"error":{"message":"the worker answering the request was killed by signal 9","type":"server_error","param":null,"code":500}}'
+	run -0 cat "$BATS_TEST_TMPDIR/r"
+	[ "$output" = "$(printf 'HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s' $((${#b} + 1)) "$b")" ]
+	run -0 grep -Fx "wf-serve: worker 1 (pid $w) was killed by signal 9 before its response to POST /v1/completions began: answered 500" "$LOG"
+	run -0 grep -Fx "wf-serve: POST /v1/completions 500" "$LOG"
+	# the slot and the worker are free again; the new worker answers
+	until_health busy 0
+	[ "$(post /v1/completions '{"prompt":"ROMEO:","max_tokens":4}' | jget choices.0.text)" = "$(pipeline 'ROMEO:' 4)" ]
+}
+
+@test "a worker that dies during a streamed response: the stream is cut short, the log says so" {
+	# 16000 events of some 450 bytes (the alias is in each) are more than the
+	# kernel buffers for a client that reads nothing, so the worker cannot
+	# finish before it is killed
+	alias=$(printf 'a%.0s' $(seq 255))
+	start -j 1 -c 16384 --alias "$alias"
+	w=$(worker_pid 1)
+	exec 5<>"/dev/tcp/127.0.0.1/${URL##*:}"
+	req='{"messages":[{"role":"user","content":"hi"}],"max_tokens":16000,"ignore_eos":true,"stream":true}'
+	printf 'POST /v1/chat/completions HTTP/1.1\r\nContent-Length: %d\r\n\r\n%s' ${#req} "$req" >&5
+	IFS= read -r line <&5 # the worker told the parent 'W' before this byte
+	[ "$line" = $'HTTP/1.1 200 OK\r' ]
+	kill -KILL "$w"
+	timeout 60 cat <&5 >"$BATS_TEST_TMPDIR/s"
+	exec 5<&-
+	run -0 grep -c '^data: {"id":"chatcmpl-' "$BATS_TEST_TMPDIR/s"
+	[ "$output" -ge 1 ]
+	run -1 grep -F 'data: [DONE]' "$BATS_TEST_TMPDIR/s"
+	[ "$output" = "" ]
+	run -0 grep -Fx "wf-serve: worker 1 (pid $w) was killed by signal 9 during its response to POST /v1/chat/completions: the response is cut short" "$LOG"
+	until_health busy 0
+}
+
+@test "SIGTERM, then the only worker dies: 500 for the request in flight, 503 for the queued one, exit 0" {
+	start -j 1
+	w=$(worker_pid 1)
+	kill -STOP "$w"
+	curl -sS --max-time 30 -o "$BATS_TEST_TMPDIR/a" -w '%{http_code}' "$URL/v1/completions" \
+		-d '{"prompt":"ROMEO:","max_tokens":4}' >"$BATS_TEST_TMPDIR/a.code" 3>&- &
+	a=$!
+	until_health busy 1
+	curl -sS --max-time 30 -D "$BATS_TEST_TMPDIR/b.head" -o "$BATS_TEST_TMPDIR/b" -w '%{http_code}' \
+		"$URL/v1/completions" -d '{"prompt":"ROMEO:","max_tokens":4}' >"$BATS_TEST_TMPDIR/b.code" 3>&- &
+	b=$!
+	until_health queued 1
+	kill -TERM "$SRV_PID"
+	# the parent drains (and so will not replace the worker) before it dies
+	for _ in $(seq 100); do
+		grep -q '^wf-serve: terminating' "$LOG" && break
+		sleep 0.05
+	done
+	run -0 grep -Fx 'wf-serve: terminating: finishing 1 requests in progress and 1 queued' "$LOG"
+	kill -KILL "$w"
+	rc=0
+	wait "$SRV_PID" || rc=$?
+	[ "$rc" = 0 ]
+	wait "$a" "$b"
+	[ "$(cat "$BATS_TEST_TMPDIR/a.code")" = 500 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/a")" = '{"error":{"message":"the worker answering the request was killed by signal 9","type":"server_error","param":null,"code":500}}' ]
+	[ "$(cat "$BATS_TEST_TMPDIR/b.code")" = 503 ]
+	[ "$(cat "$BATS_TEST_TMPDIR/b")" = '{"error":{"message":"the server is stopping and has no worker left to answer","type":"server_error","param":null,"code":503}}' ]
+	run -0 grep -Fx $'Retry-After: 1\r' "$BATS_TEST_TMPDIR/b.head"
+	run -0 grep -Fx "wf-serve: worker 1 (pid $w) was killed by signal 9 before its response to POST /v1/completions began: answered 500" "$LOG"
+}
+
 @test "a shared-memory image serves the same answers" {
 	IMG=wf-serve-test-$$
 	wf-shm load --name "$IMG" "$M" >/dev/null
