@@ -355,9 +355,8 @@ static void infer_add_special(struct wf_hfvocab *v, const struct wf_json *pp)
 	}
 }
 
-int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
-                     const struct wf_json *cfg, const struct wf_hfvocab_opts *opts,
-                     char *err, size_t errlen)
+static int build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
+                 const struct wf_json *cfg, const struct wf_hfvocab_opts *opts, char *err, size_t errlen)
 {
 	char tb[48];
 	struct wf_hfvocab_opts dflt = {0};
@@ -532,6 +531,17 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 		if (add_template(v, NULL, opts->chat_template, strlen(opts->chat_template)) < 0)
 			return wf_errf(err, errlen, "out of memory");
 	} else if (tcfg && load_templates(v, wf_json_get(tcfg, "chat_template"), err, errlen) < 0) {
+		return -1;
+	}
+	return 0;
+}
+
+int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
+                     const struct wf_json *cfg, const struct wf_hfvocab_opts *opts,
+                     char *err, size_t errlen)
+{
+	if (build(v, tok, tcfg, cfg, opts, err, errlen) < 0) {
+		wf_hfvocab_free(v);
 		return -1;
 	}
 	return 0;

@@ -93,7 +93,8 @@ struct wf_hfvocab {
  * root tcfg (NULL if absent) and config.json root cfg (NULL if absent).
  * v keeps pointers into the JSON trees: free them only after
  * wf_hfvocab_free(v).  Returns 0, or -1 with a message naming the field:
- *   "model.vocab: token 'abc': id 5000 is not below vocab_size 4096".
+ *   "token id 5000 is not below config.json's vocab_size 4096"
+ * (then *v is zeroed and needs no freeing).
  */
 int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
                      const struct wf_json *cfg, const struct wf_hfvocab_opts *opts,
