@@ -3,6 +3,7 @@
  */
 #include "hfvocab.h"
 #include "errf.h"
+#include "model.h" /* WF_MAX_VOCAB */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -401,18 +402,22 @@ static int build(struct wf_hfvocab *v, const struct wf_json *tok, const struct w
 	if (added && added->type != WF_JSON_ARRAY)
 		return wf_errf(err, errlen, "added_tokens: expected an array, found %s", wf_json_type_name(added->type));
 
-	/* The token count. */
+	/* The token count.  Ids are held below WF_MAX_VOCAB, past which no
+	 * model loads: every id up to the largest costs a token (a "[PAD<id>]"
+	 * for each hole), so one big id would cost gigabytes. */
 	int64_t n = opts->n_vocab, maxid = -1;
 	const char *nsrc = "the vocabulary size asked for";
+	if (n > WF_MAX_VOCAB)
+		return wf_errf(err, errlen, "the vocabulary size asked for, %lld, is over %d", (long long)n, WF_MAX_VOCAB);
 	if (n <= 0 && cfg && wf_json_get(cfg, "vocab_size")) {
-		if (wf_json_int(wf_json_get(cfg, "vocab_size"), 1, INT32_MAX, &n) < 0)
-			return wf_errf(err, errlen, "config.json: vocab_size: expected a positive integer");
+		if (wf_json_int(wf_json_get(cfg, "vocab_size"), 1, WF_MAX_VOCAB, &n) < 0)
+			return wf_errf(err, errlen, "config.json: vocab_size: expected an integer in 1..%d", WF_MAX_VOCAB);
 		nsrc = "config.json's vocab_size";
 	}
 	for (uint32_t i = 0; i < vocab->n; i++) {
 		int64_t id;
-		if (wf_json_int(&vocab->u.kids[i], 0, INT32_MAX - 1, &id) < 0)
-			return wf_errf(err, errlen, "model.vocab: token '%s': expected an id in 0..%d", shown(vocab->u.kids[i].key, tb, sizeof tb), INT32_MAX - 1);
+		if (wf_json_int(&vocab->u.kids[i], 0, WF_MAX_VOCAB - 1, &id) < 0)
+			return wf_errf(err, errlen, "model.vocab: token '%s': expected an id in 0..%d", shown(vocab->u.kids[i].key, tb, sizeof tb), WF_MAX_VOCAB - 1);
 		if (id > maxid)
 			maxid = id;
 	}
@@ -420,8 +425,8 @@ static int build(struct wf_hfvocab *v, const struct wf_json *tok, const struct w
 		const struct wf_json *a = &added->u.kids[i];
 		int64_t id;
 		const struct wf_json *c = wf_json_get(a, "content");
-		if (wf_json_int(wf_json_get(a, "id"), 0, INT32_MAX - 1, &id) < 0)
-			return wf_errf(err, errlen, "added_tokens[%u]: expected an 'id' in 0..%d", i, INT32_MAX - 1);
+		if (wf_json_int(wf_json_get(a, "id"), 0, WF_MAX_VOCAB - 1, &id) < 0)
+			return wf_errf(err, errlen, "added_tokens[%u]: expected an 'id' in 0..%d", i, WF_MAX_VOCAB - 1);
 		if (!c || c->type != WF_JSON_STRING || c->n == 0)
 			return wf_errf(err, errlen, "added_tokens[%u]: expected a non-empty 'content' string", i);
 		if (id > maxid)

@@ -40,7 +40,8 @@
  *                              supplies one
  *
  * n (the token count) is config.json's vocab_size when given (every id must
- * be below it), else the largest id + 1.
+ * be below it), else the largest id + 1; n and every id + 1 are at most
+ * WF_MAX_VOCAB (model.h), the most a model may have.
  *
  * Not supported (refused with a message): non-BPE models (Unigram,
  * WordPiece), SentencePiece-style BPE (byte_fallback: true).
