@@ -299,12 +299,21 @@ static int load_templates(struct wf_hfvocab *v, const struct wf_json *ct, char *
 		const struct wf_json *text = wf_json_get(&ct->u.kids[i], "template");
 		if (!name || name->type != WF_JSON_STRING || !text || text->type != WF_JSON_STRING)
 			return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: expected {\"name\": ..., \"template\": ...}", i);
+		/* each name becomes one GGUF key, tokenizer.chat_template.<name> */
+		if (name->n < 1 || name->n > 64)
+			return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: template name of %u bytes (1 to 64)",
+				    i, name->n);
 		for (uint32_t j = 0; j < name->n; j++) {
 			char c = name->s[j];
 			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
 				return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: bad template name '%.40s'", i, name->s);
 		}
-		if (add_template(v, strcmp(name->s, "default") == 0 ? NULL : name->s, text->s, text->n) < 0)
+		const char *nm = strcmp(name->s, "default") == 0 ? NULL : name->s;
+		for (size_t k = 0; k < v->n_tmpls; k++)
+			if (nm ? v->tmpls[k].name && strcmp(v->tmpls[k].name, nm) == 0 : !v->tmpls[k].name)
+				return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: a second template named '%s'",
+					    i, name->s);
+		if (add_template(v, nm, text->s, text->n) < 0)
 			return wf_errf(err, errlen, "out of memory");
 	}
 	return 0;

@@ -36,8 +36,9 @@
  *   tokenizer.chat_template    tokenizer_config.json's chat_template (a string; or
  *                              a list of {name, template}: "default" becomes
  *                              tokenizer.chat_template, the others
- *                              tokenizer.chat_template.<name>), unless the caller
- *                              supplies one
+ *                              tokenizer.chat_template.<name>; names are 1 to 64
+ *                              of [A-Za-z0-9_-], each used once), unless the
+ *                              caller supplies one
  *
  * n (the token count) is config.json's vocab_size when given (every id must
  * be below it), else the largest id + 1; n and every id + 1 are at most
