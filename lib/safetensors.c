@@ -47,6 +47,13 @@ static int by_begin(const void *a, const void *b)
 	return x->data < y->data ? -1 : x->data > y->data ? 1 : (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
 }
 
+static int by_name(const void *a, const void *b)
+{
+	const struct wf_st_tensor *x = *(const struct wf_st_tensor *const *)a;
+	const struct wf_st_tensor *y = *(const struct wf_st_tensor *const *)b;
+	return strcmp(x->name, y->name);
+}
+
 static int parse_tensor(struct wf_safetensors *st, struct wf_st_tensor *t, const struct wf_json *e,
                         uint64_t data_size, char *err, size_t errlen)
 {
@@ -160,16 +167,19 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 			st->metadata = e;
 			continue;
 		}
-		for (size_t k = 0; k < st->n; k++) {
-			if (strcmp(st->t[k].name, e->key) == 0) {
-				wf_errf(err, errlen, "tensor '%s': listed twice", e->key);
-				goto fail;
-			}
-		}
 		if (parse_tensor(st, &st->t[st->n], e, data_size, err, errlen) < 0)
 			goto fail;
 		order[st->n] = &st->t[st->n];
 		st->n++;
+	}
+	/* No name twice: looked for in sorted order, as a 100 MB header holds
+	 * millions of (empty) tensors, too many to compare pairwise. */
+	qsort(order, st->n, sizeof(*order), by_name);
+	for (size_t i = 1; i < st->n; i++) {
+		if (strcmp(order[i - 1]->name, order[i]->name) == 0) {
+			wf_errf(err, errlen, "tensor '%s': listed twice", order[i]->name);
+			goto fail;
+		}
 	}
 	/* No two byte ranges may overlap (empty tensors overlap nothing). */
 	qsort(order, st->n, sizeof(*order), by_begin);

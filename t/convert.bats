@@ -157,6 +157,21 @@ EOT
 	[ "$(ls | grep -c tmp)" = "0" ]
 }
 
+@test "a safetensors header of 300000 tensors: a name listed twice is found without comparing every pair" {
+	# the names were once compared pairwise: minutes here, most of an hour
+	# for a 100 MB header
+	mk_ckpt m
+	awk 'BEGIN {
+		printf "{"
+		for (i = 0; i < 300000; i++)
+			printf "\"t%d\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]},", i
+		printf "\"t0\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}"
+	}' > h.json
+	{ u64le $(wc -c < h.json); cat h.json; } > m/model.safetensors
+	run -1 timeout 30 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: m/model.safetensors: tensor 't0': listed twice" ]
+}
+
 @test "checkpoint checks: architecture, activation, shapes, unknown tensors" {
 	mk_ckpt m
 	sed -i 's/BitnetForCausalLM/LlamaForCausalLM/' m/config.json
