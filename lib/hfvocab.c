@@ -487,15 +487,20 @@ static int build(struct wf_hfvocab *v, const struct wf_json *tok, const struct w
 			v->types[id] = WF_TOKTYPE_USER_DEFINED;
 		}
 	}
+	/* the holes' names in one block: "[PAD16777215]" and its NUL fit in 16 */
+	size_t holes = 0;
+	for (int64_t id = 0; id < n; id++)
+		holes += !v->tokens[id];
+	char *pad = holes ? own(v, malloc(holes * 16)) : NULL;
+	if (holes && !pad)
+		return wf_errf(err, errlen, "out of memory");
 	for (int64_t id = 0; id < n; id++) {
 		if (v->tokens[id])
 			continue;
-		char *s = own(v, malloc(24));
-		if (!s)
-			return wf_errf(err, errlen, "out of memory");
-		v->token_lens[id] = (size_t)snprintf(s, 24, "[PAD%lld]", (long long)id);
-		v->tokens[id] = s;
+		v->token_lens[id] = (size_t)snprintf(pad, 16, "[PAD%lld]", (long long)id);
+		v->tokens[id] = pad;
 		v->types[id] = WF_TOKTYPE_UNUSED;
+		pad += 16;
 	}
 
 	if (load_merges(v, wf_json_get(model, "merges"), err, errlen) < 0)
