@@ -3,6 +3,7 @@
  */
 #include "hfvocab.h"
 #include "errf.h"
+#include "model.h" /* WF_MAX_VOCAB */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -298,12 +299,21 @@ static int load_templates(struct wf_hfvocab *v, const struct wf_json *ct, char *
 		const struct wf_json *text = wf_json_get(&ct->u.kids[i], "template");
 		if (!name || name->type != WF_JSON_STRING || !text || text->type != WF_JSON_STRING)
 			return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: expected {\"name\": ..., \"template\": ...}", i);
+		/* each name becomes one GGUF key, tokenizer.chat_template.<name> */
+		if (name->n < 1 || name->n > 64)
+			return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: template name of %u bytes (1 to 64)",
+				    i, name->n);
 		for (uint32_t j = 0; j < name->n; j++) {
 			char c = name->s[j];
 			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
 				return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: bad template name '%.40s'", i, name->s);
 		}
-		if (add_template(v, strcmp(name->s, "default") == 0 ? NULL : name->s, text->s, text->n) < 0)
+		const char *nm = strcmp(name->s, "default") == 0 ? NULL : name->s;
+		for (size_t k = 0; k < v->n_tmpls; k++)
+			if (nm ? v->tmpls[k].name && strcmp(v->tmpls[k].name, nm) == 0 : !v->tmpls[k].name)
+				return wf_errf(err, errlen, "tokenizer_config.json: chat_template[%u]: a second template named '%s'",
+					    i, name->s);
+		if (add_template(v, nm, text->s, text->n) < 0)
 			return wf_errf(err, errlen, "out of memory");
 	}
 	return 0;
@@ -355,9 +365,8 @@ static void infer_add_special(struct wf_hfvocab *v, const struct wf_json *pp)
 	}
 }
 
-int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
-                     const struct wf_json *cfg, const struct wf_hfvocab_opts *opts,
-                     char *err, size_t errlen)
+static int build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
+                 const struct wf_json *cfg, const struct wf_hfvocab_opts *opts, char *err, size_t errlen)
 {
 	char tb[48];
 	struct wf_hfvocab_opts dflt = {0};
@@ -402,18 +411,22 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 	if (added && added->type != WF_JSON_ARRAY)
 		return wf_errf(err, errlen, "added_tokens: expected an array, found %s", wf_json_type_name(added->type));
 
-	/* The token count. */
+	/* The token count.  Ids are held below WF_MAX_VOCAB, past which no
+	 * model loads: every id up to the largest costs a token (a "[PAD<id>]"
+	 * for each hole), so one big id would cost gigabytes. */
 	int64_t n = opts->n_vocab, maxid = -1;
 	const char *nsrc = "the vocabulary size asked for";
+	if (n > WF_MAX_VOCAB)
+		return wf_errf(err, errlen, "the vocabulary size asked for, %lld, is over %d", (long long)n, WF_MAX_VOCAB);
 	if (n <= 0 && cfg && wf_json_get(cfg, "vocab_size")) {
-		if (wf_json_int(wf_json_get(cfg, "vocab_size"), 1, INT32_MAX, &n) < 0)
-			return wf_errf(err, errlen, "config.json: vocab_size: expected a positive integer");
+		if (wf_json_int(wf_json_get(cfg, "vocab_size"), 1, WF_MAX_VOCAB, &n) < 0)
+			return wf_errf(err, errlen, "config.json: vocab_size: expected an integer in 1..%d", WF_MAX_VOCAB);
 		nsrc = "config.json's vocab_size";
 	}
 	for (uint32_t i = 0; i < vocab->n; i++) {
 		int64_t id;
-		if (wf_json_int(&vocab->u.kids[i], 0, INT32_MAX - 1, &id) < 0)
-			return wf_errf(err, errlen, "model.vocab: token '%s': expected an id in 0..%d", shown(vocab->u.kids[i].key, tb, sizeof tb), INT32_MAX - 1);
+		if (wf_json_int(&vocab->u.kids[i], 0, WF_MAX_VOCAB - 1, &id) < 0)
+			return wf_errf(err, errlen, "model.vocab: token '%s': expected an id in 0..%d", shown(vocab->u.kids[i].key, tb, sizeof tb), WF_MAX_VOCAB - 1);
 		if (id > maxid)
 			maxid = id;
 	}
@@ -421,8 +434,8 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 		const struct wf_json *a = &added->u.kids[i];
 		int64_t id;
 		const struct wf_json *c = wf_json_get(a, "content");
-		if (wf_json_int(wf_json_get(a, "id"), 0, INT32_MAX - 1, &id) < 0)
-			return wf_errf(err, errlen, "added_tokens[%u]: expected an 'id' in 0..%d", i, INT32_MAX - 1);
+		if (wf_json_int(wf_json_get(a, "id"), 0, WF_MAX_VOCAB - 1, &id) < 0)
+			return wf_errf(err, errlen, "added_tokens[%u]: expected an 'id' in 0..%d", i, WF_MAX_VOCAB - 1);
 		if (!c || c->type != WF_JSON_STRING || c->n == 0)
 			return wf_errf(err, errlen, "added_tokens[%u]: expected a non-empty 'content' string", i);
 		if (id > maxid)
@@ -474,15 +487,20 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 			v->types[id] = WF_TOKTYPE_USER_DEFINED;
 		}
 	}
+	/* the holes' names in one block: "[PAD16777215]" and its NUL fit in 16 */
+	size_t holes = 0;
+	for (int64_t id = 0; id < n; id++)
+		holes += !v->tokens[id];
+	char *pad = holes ? own(v, malloc(holes * 16)) : NULL;
+	if (holes && !pad)
+		return wf_errf(err, errlen, "out of memory");
 	for (int64_t id = 0; id < n; id++) {
 		if (v->tokens[id])
 			continue;
-		char *s = own(v, malloc(24));
-		if (!s)
-			return wf_errf(err, errlen, "out of memory");
-		v->token_lens[id] = (size_t)snprintf(s, 24, "[PAD%lld]", (long long)id);
-		v->tokens[id] = s;
+		v->token_lens[id] = (size_t)snprintf(pad, 16, "[PAD%lld]", (long long)id);
+		v->tokens[id] = pad;
 		v->types[id] = WF_TOKTYPE_UNUSED;
+		pad += 16;
 	}
 
 	if (load_merges(v, wf_json_get(model, "merges"), err, errlen) < 0)
@@ -532,6 +550,17 @@ int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const stru
 		if (add_template(v, NULL, opts->chat_template, strlen(opts->chat_template)) < 0)
 			return wf_errf(err, errlen, "out of memory");
 	} else if (tcfg && load_templates(v, wf_json_get(tcfg, "chat_template"), err, errlen) < 0) {
+		return -1;
+	}
+	return 0;
+}
+
+int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
+                     const struct wf_json *cfg, const struct wf_hfvocab_opts *opts,
+                     char *err, size_t errlen)
+{
+	if (build(v, tok, tcfg, cfg, opts, err, errlen) < 0) {
+		wf_hfvocab_free(v);
 		return -1;
 	}
 	return 0;

@@ -36,11 +36,13 @@
  *   tokenizer.chat_template    tokenizer_config.json's chat_template (a string; or
  *                              a list of {name, template}: "default" becomes
  *                              tokenizer.chat_template, the others
- *                              tokenizer.chat_template.<name>), unless the caller
- *                              supplies one
+ *                              tokenizer.chat_template.<name>; names are 1 to 64
+ *                              of [A-Za-z0-9_-], each used once), unless the
+ *                              caller supplies one
  *
  * n (the token count) is config.json's vocab_size when given (every id must
- * be below it), else the largest id + 1.
+ * be below it), else the largest id + 1; n and every id + 1 are at most
+ * WF_MAX_VOCAB (model.h), the most a model may have.
  *
  * Not supported (refused with a message): non-BPE models (Unigram,
  * WordPiece), SentencePiece-style BPE (byte_fallback: true).
@@ -93,7 +95,8 @@ struct wf_hfvocab {
  * root tcfg (NULL if absent) and config.json root cfg (NULL if absent).
  * v keeps pointers into the JSON trees: free them only after
  * wf_hfvocab_free(v).  Returns 0, or -1 with a message naming the field:
- *   "model.vocab: token 'abc': id 5000 is not below vocab_size 4096".
+ *   "token id 5000 is not below config.json's vocab_size 4096"
+ * (then *v is zeroed and needs no freeing).
  */
 int wf_hfvocab_build(struct wf_hfvocab *v, const struct wf_json *tok, const struct wf_json *tcfg,
                      const struct wf_json *cfg, const struct wf_hfvocab_opts *opts,

@@ -36,6 +36,7 @@ void wf_st_free(struct wf_safetensors *st)
 	if (!st)
 		return;
 	free(st->t);
+	free(st->by_name);
 	wf_json_free(st->doc);
 	memset(st, 0, sizeof *st);
 }
@@ -45,6 +46,13 @@ static int by_begin(const void *a, const void *b)
 	const struct wf_st_tensor *x = *(const struct wf_st_tensor *const *)a;
 	const struct wf_st_tensor *y = *(const struct wf_st_tensor *const *)b;
 	return x->data < y->data ? -1 : x->data > y->data ? 1 : (x->nbytes > y->nbytes) - (x->nbytes < y->nbytes);
+}
+
+static int by_name(const void *a, const void *b)
+{
+	const struct wf_st_tensor *x = *(const struct wf_st_tensor *const *)a;
+	const struct wf_st_tensor *y = *(const struct wf_st_tensor *const *)b;
+	return strcmp(x->name, y->name);
 }
 
 static int parse_tensor(struct wf_safetensors *st, struct wf_st_tensor *t, const struct wf_json *e,
@@ -138,8 +146,9 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 	}
 	uint64_t data_size = len - st->data_offset;
 	st->t = calloc(root->n ? root->n : 1, sizeof(*st->t));
+	st->by_name = calloc(root->n ? root->n : 1, sizeof(*st->by_name));
 	struct wf_st_tensor **order = calloc(root->n ? root->n : 1, sizeof(*order));
-	if (!st->t || !order) {
+	if (!st->t || !st->by_name || !order) {
 		free(order);
 		wf_st_free(st);
 		return wf_errf(err, errlen, "out of memory");
@@ -160,16 +169,20 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 			st->metadata = e;
 			continue;
 		}
-		for (size_t k = 0; k < st->n; k++) {
-			if (strcmp(st->t[k].name, e->key) == 0) {
-				wf_errf(err, errlen, "tensor '%s': listed twice", e->key);
-				goto fail;
-			}
-		}
 		if (parse_tensor(st, &st->t[st->n], e, data_size, err, errlen) < 0)
 			goto fail;
-		order[st->n] = &st->t[st->n];
+		order[st->n] = st->by_name[st->n] = &st->t[st->n];
 		st->n++;
+	}
+	/* No name twice: looked for in sorted order, as a 100 MB header holds
+	 * millions of (empty) tensors, too many to compare pairwise; the order
+	 * stays for wf_st_find. */
+	qsort(st->by_name, st->n, sizeof(*st->by_name), by_name);
+	for (size_t i = 1; i < st->n; i++) {
+		if (strcmp(st->by_name[i - 1]->name, st->by_name[i]->name) == 0) {
+			wf_errf(err, errlen, "tensor '%s': listed twice", st->by_name[i]->name);
+			goto fail;
+		}
 	}
 	/* No two byte ranges may overlap (empty tensors overlap nothing). */
 	qsort(order, st->n, sizeof(*order), by_begin);
@@ -199,8 +212,16 @@ fail:
 
 const struct wf_st_tensor *wf_st_find(const struct wf_safetensors *st, const char *name)
 {
-	for (size_t i = 0; i < st->n; i++)
-		if (strcmp(st->t[i].name, name) == 0)
-			return &st->t[i];
+	size_t lo = 0, hi = st->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(st->by_name[mid]->name, name);
+		if (c == 0)
+			return st->by_name[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return NULL;
 }

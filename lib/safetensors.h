@@ -54,6 +54,7 @@ struct wf_safetensors {
 	size_t n;
 	const struct wf_json *metadata; /* "__metadata__" object or NULL */
 	struct wf_json_doc *doc;
+	struct wf_st_tensor **by_name; /* private: t sorted by name, for wf_st_find */
 };
 
 /* Parse buf[len]; 0, or -1 with a message (then *st needs no freeing). */
@@ -62,7 +63,7 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 /* Free what wf_st_parse allocated (not the buffer).  NULL-safe. */
 void wf_st_free(struct wf_safetensors *st);
 
-/* The tensor named name, or NULL. */
+/* The tensor named name, or NULL.  O(log n). */
 const struct wf_st_tensor *wf_st_find(const struct wf_safetensors *st, const char *name);
 
 /* "BF16", "U8", ... and bytes per element; "?" / 0 for a bad id. */

@@ -1140,7 +1140,8 @@ static void cache_put(struct wf_tokenizer *t, const char *w, size_t n, uint64_t 
 	t->cache_used += (n + 3) & ~(size_t)3;
 	c->ids_off = (uint32_t)t->cache_used;
 	c->n_ids = (uint32_t)n_ids;
-	memcpy(t->cache_arena + t->cache_used, ids, n_ids * sizeof *ids);
+	if (n_ids)
+		memcpy(t->cache_arena + t->cache_used, ids, n_ids * sizeof *ids);
 	t->cache_used += n_ids * sizeof *ids;
 	t->cache_count++;
 }
@@ -1203,8 +1204,10 @@ static int bpe_word(struct wf_tokenizer *t, const char *w, size_t n, struct wf_t
 		if (t->sym_id[i] >= 0 && push_id(out, t->sym_id[i]))
 			return -1;
 done:
+	/* a word of bytes without byte tokens has no ids, and out->ids is
+	 * still NULL when nothing was pushed before it */
 	if (n <= CACHE_MAX_WORD)
-		cache_put(t, w, n, h, out->ids + first, out->n - first);
+		cache_put(t, w, n, h, out->n > first ? out->ids + first : NULL, out->n - first);
 	return 0;
 }
 

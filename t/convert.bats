@@ -157,6 +157,38 @@ EOT
 	[ "$(ls | grep -c tmp)" = "0" ]
 }
 
+@test "300000 tensors: a name listed twice, and the weight_map's names, found without comparing every pair" {
+	# the names were once compared pairwise: minutes here, most of an hour
+	# for a 100 MB header
+	mk_ckpt m
+	awk 'BEGIN {
+		printf "{"
+		for (i = 0; i < 300000; i++)
+			printf "\"t%d\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]},", i
+		printf "\"t0\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}"
+	}' > h.json
+	{ u64le $(wc -c < h.json); cat h.json; } > m/model.safetensors
+	run -1 timeout 30 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: m/model.safetensors: tensor 't0': listed twice" ]
+	# a shard of them all, each looked up by the weight_map
+	rm m/model.safetensors
+	awk 'BEGIN {
+		printf "{"
+		for (i = 0; i < 300000; i++)
+			printf "%s\"t%d\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}", i ? "," : "", i
+		printf "}"
+	}' > h.json
+	{ u64le $(wc -c < h.json); cat h.json; } > m/a.safetensors
+	awk 'BEGIN {
+		printf "{\"weight_map\":{"
+		for (i = 0; i < 300000; i++)
+			printf "\"t%d\":\"a.safetensors\",", i
+		printf "\"missing\":\"a.safetensors\"}}"
+	}' > m/model.safetensors.index.json
+	run -1 timeout 30 wf-convert -q -o x.gguf m
+	[ "$output" = "wf-convert: m/model.safetensors.index.json: weight_map: tensor 'missing' is not in a.safetensors" ]
+}
+
 @test "checkpoint checks: architecture, activation, shapes, unknown tensors" {
 	mk_ckpt m
 	sed -i 's/BitnetForCausalLM/LlamaForCausalLM/' m/config.json

@@ -139,6 +139,44 @@ EOT
 	[ "$output" = "wf-convert: tokenizer.json: tokenizer_config.json: eos_token '<|nope|>' is not a token" ]
 }
 
+@test "ids and vocab_size past WF_MAX_VOCAB (2^24) are refused before anything is allocated" {
+	# each id up to the largest costs a token: one id of 2e9 once made a
+	# two-token file ask for tens of gigabytes
+	printf '{"model":{"type":"BPE","vocab":{"a":0,"b":16777216},"merges":[]},"pre_tokenizer":%s}' "$GPT2_PRE" > big.json
+	run -1 wf-convert -q --vocab-only -o v.gguf big.json
+	[ "$output" = "wf-convert: big.json: model.vocab: token 'b': expected an id in 0..16777215" ]
+	printf '{"added_tokens":[{"id":16777216,"content":"<x>"}],"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"pre_tokenizer":%s}' "$GPT2_PRE" > big.json
+	run -1 wf-convert -q --vocab-only -o v.gguf big.json
+	[ "$output" = "wf-convert: big.json: added_tokens[0]: expected an 'id' in 0..16777215" ]
+	mk_tok "$GPT2_PRE" '[]'
+	printf '{"vocab_size": 16777217}' > config.json
+	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	[ "$output" = "wf-convert: tokenizer.json: config.json: vocab_size: expected an integer in 1..16777216" ]
+	[ ! -e v.gguf ]
+}
+
+@test "chat template names: each once, 1 to 64 bytes (each becomes a GGUF key)" {
+	mk_tok "$GPT2_PRE" '[]'
+	printf '{"chat_template":[{"name":"a","template":"x"},{"name":"a","template":"y"}]}' > tokenizer_config.json
+	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	[ "$output" = "wf-convert: tokenizer.json: tokenizer_config.json: chat_template[1]: a second template named 'a'" ]
+	printf '{"chat_template":[{"name":"default","template":"x"},{"name":"default","template":"y"}]}' > tokenizer_config.json
+	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	[ "$output" = "wf-convert: tokenizer.json: tokenizer_config.json: chat_template[1]: a second template named 'default'" ]
+	printf '{"chat_template":[{"name":"","template":"x"}]}' > tokenizer_config.json
+	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	[ "$output" = "wf-convert: tokenizer.json: tokenizer_config.json: chat_template[0]: template name of 0 bytes (1 to 64)" ]
+	n64=nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn
+	printf '{"chat_template":[{"name":"%sx","template":"x"}]}' "$n64" > tokenizer_config.json
+	run -1 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	[ "$output" = "wf-convert: tokenizer.json: tokenizer_config.json: chat_template[0]: template name of 65 bytes (1 to 64)" ]
+	[ ! -e v.gguf ]
+	printf '{"chat_template":[{"name":"%s","template":"x"}]}' "$n64" > tokenizer_config.json
+	run -0 wf-convert -q --vocab-only -o v.gguf tokenizer.json
+	run -0 convert_kv v.gguf "tokenizer.chat_template.$n64"
+	[ "$output" = "tokenizer.chat_template.$n64 = x" ]
+}
+
 @test "LLaMA 3 tokenizer.json: 128256 tokens, 280147 merges, 256 control specials" {
 	need_shared fixtures/tokenizers
 	T="$SHARED/fixtures/tokenizers"

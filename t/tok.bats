@@ -131,6 +131,15 @@ setup() {
 	[ "$output" = "104 255 101 195" ]
 }
 
+@test "wf-tok: a vocabulary without byte tokens drops the bytes it cannot spell" {
+	# as llama.cpp does; a first word with no ids at all once did pointer
+	# arithmetic on the still-NULL id list (UBSan, make check-asan)
+	printf '{"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]},"pre_tokenizer":{"type":"ByteLevel"}}' > nb.json
+	wf-convert -q --vocab-only -o nb.gguf nb.json
+	run -0 bash -c "printf 'x ab\nxy\nab\n' | wf-tok -m nb.gguf | tr '\n' '|'"
+	[ "$output" = "2||2|" ]
+}
+
 @test "wf-tok --pre: LLaMA 3 rules vs bitnet.cpp's DEFAULT set" {
 	llama3
 	# LLaMA 3: contractions kept, numbers in threes from the left
