@@ -156,6 +156,10 @@ int wf_st_parse(struct wf_safetensors *st, const void *buf, size_t len, char *er
 	for (uint32_t i = 0; i < root->n; i++) {
 		const struct wf_json *e = &root->u.kids[i];
 		if (strcmp(e->key, "__metadata__") == 0) {
+			if (st->metadata) {
+				wf_errf(err, errlen, "__metadata__: listed twice");
+				goto fail;
+			}
 			if (e->type != WF_JSON_OBJECT) {
 				wf_errf(err, errlen, "__metadata__: expected an object, found %s", wf_json_type_name(e->type));
 				goto fail;

@@ -152,6 +152,8 @@ EOT
 	[ "$output" = "$P: tensor 'a': listed twice" ]
 	st '{"__metadata__":{"format":1}}' 0
 	[ "$output" = "$P: __metadata__: 'format': expected a string value" ]
+	st '{"__metadata__":{"format":"pt"},"__metadata__":{}}' 0
+	[ "$output" = "$P: __metadata__: listed twice" ]
 	st '{"__metadata__":{"format":"pt"}}' 0
 	[ "$output" = "wf-convert: tensor 'model.embed_tokens.weight' is missing" ]
 	[ "$(ls | grep -c tmp)" = "0" ]
