@@ -22,31 +22,6 @@
 #include "json.h"
 #include "tokenizer.h"
 
-struct membuf {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static int mem_sink(void *ctx, const void *buf, size_t n, char *err, size_t errlen)
-{
-	struct membuf *m = ctx;
-	(void)err;
-	(void)errlen;
-	if (m->n + n > m->cap) {
-		size_t c = m->cap ? m->cap : 4096;
-		while (c < m->n + n)
-			c *= 2;
-		unsigned char *p = realloc(m->p, c);
-		if (!p)
-			return -1;
-		m->p = p;
-		m->cap = c;
-	}
-	memcpy(m->p + m->n, buf, n);
-	m->n += n;
-	return 0;
-}
-
 static void check_vocab(const struct wf_hfvocab *v)
 {
 	volatile uint8_t acc = 0;
@@ -130,10 +105,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		check_vocab(&v);
 		struct wf_gguf_writer *w = wf_gguf_writer_new();
-		struct membuf m = {0};
+		struct wf_gguf_mem m = {0};
 		if (!w)
 			abort();
-		if (wf_hfvocab_write(&v, w) < 0 || wf_gguf_writer_begin(w, mem_sink, &m) < 0 ||
+		if (wf_hfvocab_write(&v, w) < 0 || wf_gguf_writer_begin(w, wf_gguf_sink_mem, &m) < 0 ||
 		    wf_gguf_writer_finish(w) < 0)
 			__builtin_trap();
 		wf_gguf_writer_free(w);

@@ -14,29 +14,7 @@
 #include "tokenizer.h"
 #include "unicode.h"
 
-struct membuf {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static int mem_sink(void *ctx, const void *buf, size_t n, char *err, size_t errlen)
-{
-	struct membuf *m = ctx;
-	(void)err;
-	(void)errlen;
-	if (m->n + n > m->cap) {
-		size_t c = m->cap ? m->cap : 4096;
-		while (c < m->n + n)
-			c *= 2;
-		m->p = realloc(m->p, c);
-		m->cap = c;
-	}
-	memcpy(m->p + m->n, buf, n);
-	m->n += n;
-	return 0;
-}
-
-static struct membuf bpe_buf, spm_buf;
+static struct wf_gguf_mem bpe_buf, spm_buf;
 static struct wf_gguf bpe_g, spm_g;
 static struct wf_tokenizer *bpe[3], *spm;
 
@@ -69,7 +47,7 @@ static void build_bpe(void)
 	wf_gguf_writer_arr(w, "tokenizer.ggml.token_type", WF_GGUF_INT32, types, 262);
 	wf_gguf_writer_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 4);
 	wf_gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 259);
-	if (wf_gguf_writer_begin(w, mem_sink, &bpe_buf) || wf_gguf_writer_finish(w))
+	if (wf_gguf_writer_begin(w, wf_gguf_sink_mem, &bpe_buf) || wf_gguf_writer_finish(w))
 		abort();
 	wf_gguf_writer_free(w);
 }
@@ -105,7 +83,7 @@ static void build_spm(void)
 	wf_gguf_writer_arr_str(w, "tokenizer.ggml.tokens", names, NULL, 266);
 	wf_gguf_writer_arr(w, "tokenizer.ggml.scores", WF_GGUF_FLOAT32, scores, 266);
 	wf_gguf_writer_arr(w, "tokenizer.ggml.token_type", WF_GGUF_INT32, types, 266);
-	if (wf_gguf_writer_begin(w, mem_sink, &spm_buf) || wf_gguf_writer_finish(w))
+	if (wf_gguf_writer_begin(w, wf_gguf_sink_mem, &spm_buf) || wf_gguf_writer_finish(w))
 		abort();
 	wf_gguf_writer_free(w);
 }

@@ -1230,3 +1230,25 @@ int wf_gguf_sink_fd(void *ctx, const void *buf, size_t n, char *err, size_t errl
 	}
 	return 0;
 }
+
+int wf_gguf_sink_mem(void *ctx, const void *buf, size_t n, char *err, size_t errlen)
+{
+	struct wf_gguf_mem *m = ctx;
+	if (n > m->cap - m->n) {
+		size_t c = m->cap ? m->cap : 4096;
+		while (c - m->n < n) {
+			if (c > SIZE_MAX / 2)
+				return wf_errf(err, errlen, "out of memory");
+			c *= 2;
+		}
+		unsigned char *p = realloc(m->p, c);
+		if (!p)
+			return wf_errf(err, errlen, "out of memory");
+		m->p = p;
+		m->cap = c;
+	}
+	if (n)
+		memcpy(m->p + m->n, buf, n);
+	m->n += n;
+	return 0;
+}

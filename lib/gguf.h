@@ -214,4 +214,13 @@ const char *wf_gguf_writer_error(const struct wf_gguf_writer *w);
 /* A sink writing to a file descriptor (ctx = pointer to int fd). */
 int wf_gguf_sink_fd(void *ctx, const void *buf, size_t n, char *err, size_t errlen);
 
+/* A sink appending to a buffer in memory that grows as needed (ctx =
+ * pointer to a struct wf_gguf_mem, zeroed before the first write); the
+ * caller frees p.  Fails only when out of memory. */
+struct wf_gguf_mem {
+	unsigned char *p;
+	size_t n, cap;
+};
+int wf_gguf_sink_mem(void *ctx, const void *buf, size_t n, char *err, size_t errlen);
+
 #endif

@@ -32,26 +32,6 @@ static uint64_t rnd(void)
 		}                                                             \
 	} while (0)
 
-struct mem {
-	uint8_t *p;
-	size_t n, cap;
-};
-
-static int sink(void *ctx, const void *buf, size_t n, char *err, size_t errlen)
-{
-	struct mem *m = ctx;
-	(void)err, (void)errlen;
-	if (m->n + n > m->cap) {
-		m->cap = (m->n + n) * 2;
-		m->p = realloc(m->p, m->cap);
-		if (!m->p)
-			return -1;
-	}
-	memcpy(m->p + m->n, buf, n);
-	m->n += n;
-	return 0;
-}
-
 static const uint32_t TT[] = {WF_TYPE_F32, WF_TYPE_F16, WF_TYPE_BF16, WF_TYPE_Q8_0,
                               WF_TYPE_TQ1_0, WF_TYPE_TQ2_0, WF_TYPE_I2_S};
 static const uint8_t VS[] = {1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8};
@@ -127,8 +107,8 @@ int main(int argc, char **argv)
 			      wf_gguf_writer_error(w));
 			CHECK(wf_ggml_nbytes(types[i], ne[i], nd[i], &nbytes[i], err, sizeof err) == 0, "nbytes");
 		}
-		struct mem m = {0};
-		CHECK(wf_gguf_writer_begin(w, sink, &m) == 0, "begin: %s", wf_gguf_writer_error(w));
+		struct wf_gguf_mem m = {0};
+		CHECK(wf_gguf_writer_begin(w, wf_gguf_sink_mem, &m) == 0, "begin: %s", wf_gguf_writer_error(w));
 		for (int i = 0; i < nt; i++) {
 			/* data byte k of tensor i is (i*31 + k) mod 251, written in odd chunks */
 			for (uint64_t k = 0; k < nbytes[i];) {

@@ -42,33 +42,11 @@ static void check_(int ok, int line, const char *fmt, ...)
 /* ------------------------------------------------------------------ */
 /* GGUF in memory. */
 
-struct membuf {
-	unsigned char *p;
-	size_t n, cap;
-};
-
-static int mem_sink(void *ctx, const void *buf, size_t n, char *err, size_t errlen)
-{
-	struct membuf *m = ctx;
-	(void)err;
-	(void)errlen;
-	if (m->n + n > m->cap) {
-		size_t c = m->cap ? m->cap : 4096;
-		while (c < m->n + n)
-			c *= 2;
-		m->p = realloc(m->p, c);
-		m->cap = c;
-	}
-	memcpy(m->p + m->n, buf, n);
-	m->n += n;
-	return 0;
-}
-
 /* Finish writer w into m (0 tensors). */
-static void finish(struct wf_gguf_writer *w, struct membuf *m)
+static void finish(struct wf_gguf_writer *w, struct wf_gguf_mem *m)
 {
 	memset(m, 0, sizeof *m);
-	if (wf_gguf_writer_begin(w, mem_sink, m) || wf_gguf_writer_finish(w)) {
+	if (wf_gguf_writer_begin(w, wf_gguf_sink_mem, m) || wf_gguf_writer_finish(w)) {
 		fprintf(stderr, "writer: %s\n", wf_gguf_writer_error(w));
 		exit(2);
 	}
@@ -96,7 +74,7 @@ static char *byte_names(const char **names)
  * (257), "bc" (258), "aa" (259), "<|end|>" (260, control), "<u>" (261,
  * user-defined); merges by rank: "a b", "ab c", "b c", "a a".
  */
-static void tiny_bpe(struct membuf *m, const char *pre, int bad)
+static void tiny_bpe(struct wf_gguf_mem *m, const char *pre, int bad)
 {
 	const char *names[262];
 	char *store = byte_names(names);
@@ -140,7 +118,7 @@ static void tiny_bpe(struct membuf *m, const char *pre, int bad)
 	free(store);
 }
 
-static struct wf_tokenizer *load_mem(struct membuf *m, struct wf_gguf *g, enum wf_tok_pre pre, char *err,
+static struct wf_tokenizer *load_mem(struct wf_gguf_mem *m, struct wf_gguf *g, enum wf_tok_pre pre, char *err,
                                      size_t errlen)
 {
 	if (wf_gguf_parse(g, m->p, m->n, err, errlen)) {
@@ -178,7 +156,7 @@ static const char *enc(struct wf_tokenizer *t, const char *s, size_t n, int flag
 
 static void test_tiny(void)
 {
-	struct membuf m;
+	struct wf_gguf_mem m;
 	struct wf_gguf g;
 	char err[512];
 	tiny_bpe(&m, "gpt-2", 0);
@@ -271,7 +249,7 @@ static void test_tiny(void)
 
 static void expect_error(int bad, const char *pre, const char *want)
 {
-	struct membuf m;
+	struct wf_gguf_mem m;
 	struct wf_gguf g;
 	char err[512] = "";
 	tiny_bpe(&m, pre, bad);
@@ -567,7 +545,7 @@ static void test_fixtures(const char *gpt2, const char *spm, const char *llama3)
 			if (!(kv->key.len == 18 && !memcmp(kv->key.ptr, "tokenizer.ggml.pre", 18)))
 				wf_gguf_writer_copy_kv(w, kv);
 		}
-		struct membuf mb;
+		struct wf_gguf_mem mb;
 		finish(w, &mb);
 		struct wf_gguf g2;
 		t = load_mem(&mb, &g2, WF_PRE_AUTO, err, sizeof err);
