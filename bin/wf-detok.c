@@ -231,8 +231,11 @@ static void stream_token_end(void)
 	} else
 		emit_id((int32_t)acc);
 	acc = acc_digits = acc_bad = acc_len = 0;
-	if (skipping)
-		strict_exit();
+	if (skipping && strict) {
+		/* the text so far stays; the record is ended, as without --strict */
+		end_record();
+		cli_exit(1);
+	}
 }
 
 /* Feed streamed bytes of the current record (no newline among them). */

@@ -154,3 +154,43 @@ setup() {
 	run -0 bash -c 'yes 257 | wf-detok -m tiny.gguf | head -n 2'
 	[ "$output" = $'hel\nhel' ]
 }
+
+# wf-detok reading FIFO "in" and writing FIFO "out" in the background; fd 7
+# writes its input, fd 8 reads its output; $pid is its process.
+detok_fifo() {
+	rm -f in out
+	mkfifo in out
+	wf-detok "$@" < in > out &
+	pid=$!
+	exec 7> in 8< out
+}
+
+@test "--strict on a record being streamed: the record is still ended (newline, JSON closed)" {
+	mk_tiny tiny.gguf
+	# the first id's text must be out (so the record is streamed) before the bad id is sent
+	detok_fifo --strict -j -m tiny.gguf 2> err
+	printf 'k\t257 ' >&7
+	read -r -t 20 -N 22 head <&8
+	[ "$head" = '{"key":"k","text":"hel' ]
+	printf '999 111\n256\n' >&7
+	exec 7>&-
+	rest="$(od -An -c <&8 | tr -s ' ')"
+	exec 8<&-
+	rc=0; wait "$pid" || rc=$?
+	[ "$rc" = 1 ]
+	[ "$rest" = ' " } \n' ]
+	[ "$(cat err)" = "wf-detok: record 1: token 2: id 999 out of range [0, 260)" ]
+	# raw mode: the newline
+	detok_fifo --strict -m tiny.gguf 2> err
+	printf '257 ' >&7
+	read -r -t 20 -N 3 head <&8
+	[ "$head" = "hel" ]
+	printf 'x\n256\n' >&7
+	exec 7>&-
+	rest="$(od -An -c <&8 | tr -s ' ')"
+	exec 8<&-
+	rc=0; wait "$pid" || rc=$?
+	[ "$rc" = 1 ]
+	[ "$rest" = ' \n' ]
+	[ "$(cat err)" = "wf-detok: record 1: token 2: 'x' is not a token id" ]
+}
