@@ -44,6 +44,7 @@ static unsigned long long recno;
 static enum { UNDECIDED, STREAMING } state;
 static char *line;            /* UNDECIDED: the bytes so far */
 static size_t line_len, line_cap;
+static size_t line_scanned;   /* UNDECIDED: line[0, line_scanned) holds no TAB */
 static int skipping;          /* STREAMING: a bad ID was seen, drop the rest */
 static uint64_t acc;          /* STREAMING: the ID being read */
 static size_t acc_digits, acc_bad, tok_index;
@@ -291,12 +292,15 @@ static void line_append(const char *s, size_t n)
  * record's key (or its absence) is known. */
 static void decide(void)
 {
-	const char *tab = memchr(line, '\t', line_len);
+	/* only the new bytes are searched: a long line arriving in many reads
+	 * is not searched again and again */
+	const char *tab = memchr(line + line_scanned, '\t', line_len - line_scanned);
+	line_scanned = line_len;
 	if (tab) {
 		size_t k = (size_t)(tab - line);
 		start_stream(line, k);
 		stream_bytes(tab + 1, line_len - k - 1);
-		line_len = 0;
+		line_len = line_scanned = 0;
 		return;
 	}
 	size_t i = 0;
@@ -306,7 +310,7 @@ static void decide(void)
 		return;
 	start_stream(NULL, 0);
 	stream_bytes(line, line_len);
-	line_len = 0;
+	line_len = line_scanned = 0;
 }
 
 static void process(const char *s, size_t n)
@@ -323,7 +327,7 @@ static void process(const char *s, size_t n)
 			line_append(s + i, end - i);
 			if (nl) {
 				whole_record(line, line_len);
-				line_len = 0;
+				line_len = line_scanned = 0;
 			}
 		}
 		i = nl ? end + 1 : n;
@@ -356,7 +360,7 @@ static void do_fd(int fd)
 		stream_end();
 	else if (line_len) {
 		whole_record(line, line_len);
-		line_len = 0;
+		line_len = line_scanned = 0;
 	}
 }
 
