@@ -205,6 +205,11 @@ int main(int argc, char **argv)
 			die("%s: chat template not recognised (not BitNet, LLaMA 3 or ChatML); "
 			    "name one with --chat-format bitnet|llama3|chatml", src.name);
 	}
+	/* asked for by name, a token the vocabulary lacks is an error, not silently left out */
+	if (bos == 1 && wf_tok_bos(tok) < 0)
+		die("%s: --bos: the vocabulary has no BOS token", src.name);
+	if (eos == 1 && wf_tok_eos(tok) < 0)
+		die("%s: --eos: the vocabulary has no EOS token", src.name);
 	if (bos < 0)
 		bos = wf_tok_add_bos(tok) || (chat_fmt != WF_CHAT_NONE && wf_chat_wants_bos(chat_fmt));
 	if (eos < 0)

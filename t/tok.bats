@@ -235,6 +235,16 @@ setup() {
 	[ "$output" = "wf-tok: missing.txt: No such file or directory" ]
 }
 
+@test "wf-tok: --bos or --eos with a vocabulary that has no such token is an error" {
+	mk_tiny tiny.gguf
+	run -1 wf-tok --bos -m tiny.gguf <<< 'he'
+	[ "$output" = "wf-tok: tiny.gguf: --bos: the vocabulary has no BOS token" ]
+	run -1 wf-tok --eos -m tiny.gguf <<< 'he'
+	[ "$output" = "wf-tok: tiny.gguf: --eos: the vocabulary has no EOS token" ]
+	run -0 wf-tok --no-bos --no-eos -m tiny.gguf <<< 'he'
+	[ "$output" = "256" ]
+}
+
 @test "wf-tok: the model from WF_MODEL" {
 	mk_tiny tiny.gguf
 	WF_MODEL=tiny.gguf run -0 wf-tok <<< 'he'
