@@ -140,7 +140,8 @@ static void emit_id(int32_t id)
 	const char *p = wf_tok_piece(tok, id, special, &n);
 	if (!p || !n)
 		return;
-	if (strip_space) {
+	/* the space is the text's: BOS's own text (--special) is passed over */
+	if (strip_space && wf_tok_type(tok, id) != WF_TOKTYPE_CONTROL) {
 		strip_space = 0;
 		if (p[0] == ' ') {
 			p++;

@@ -82,6 +82,9 @@ setup() {
 	need_shared fixtures/tokenizers
 	run -0 wf-detok -m "$TOKF/ggml-vocab-llama-spm.gguf" < <(printf '1 15043 3186\n15043 3186\n')
 	[ "$output" = $'Hello world\n Hello world' ]
+	# also when BOS is shown: the space is the text's, not BOS's
+	run -0 wf-detok --special -m "$TOKF/ggml-vocab-llama-spm.gguf" < <(printf '1 15043 3186\n')
+	[ "$output" = '<s>Hello world' ]
 }
 
 @test "-e escapes, -j JSON Lines, -z NUL-terminated" {
