@@ -1569,6 +1569,12 @@ static int in_ranges(const size_t *r, size_t nr, size_t a, size_t b)
 	return 0;
 }
 
+static int cmp_frag(const void *a, const void *b)
+{
+	const struct frag *x = a, *y = b;
+	return (x->start > y->start) - (x->start < y->start);
+}
+
 static int partition(struct wf_tokenizer *t, const char *s, size_t n, int special, const size_t *ranges,
                      size_t n_ranges, size_t *nf)
 {
@@ -1626,16 +1632,9 @@ static int partition(struct wf_tokenizer *t, const char *s, size_t n, int specia
 	}
 	if (cnt == 0)
 		return 0;
-	/* order the matches by position (insertion sort: few matches) */
-	for (size_t a = 1; a < cnt; a++) {
-		struct frag x = t->frags[a];
-		size_t b = a;
-		while (b > 0 && t->frags[b - 1].start > x.start) {
-			t->frags[b] = t->frags[b - 1];
-			b--;
-		}
-		t->frags[b] = x;
-	}
+	/* order the matches by position (they never overlap: starts differ);
+	 * qsort, since a long text can hold very many */
+	qsort(t->frags, cnt, sizeof *t->frags, cmp_frag);
 	*nf = cnt;
 	return 0;
 }
