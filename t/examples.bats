@@ -52,6 +52,32 @@ no_images_left() {
 	[ "$output" = "perplexity.sh: --every needs -c W" ]
 }
 
+@test "perplexity.sh: a model path with spaces" {
+	mkdir "$T/a dir"
+	cp "$M" "$T/a dir/m b.gguf"
+	for every in "" --every; do
+		run -0 "$E/perplexity.sh" -m "$M" -c 64 $every "$E/data/heldout-sample.txt"
+		exp=$output
+		run -0 "$E/perplexity.sh" -m "$T/a dir/m b.gguf" -c 64 $every "$E/data/heldout-sample.txt"
+		[ "$output" = "$exp" ]
+	done
+}
+
+@test "perplexity.sh: a file it cannot read, or that wf-decode refuses, is exit 1" {
+	for every in "" --every; do
+		run -1 "$E/perplexity.sh" -m "$M" -c 64 $every "$T/none.txt"
+		[ "$output" = "perplexity.sh: $T/none.txt: cannot read" ]
+		# the first file's line, then the error
+		run -1 "$E/perplexity.sh" -m "$M" -c 64 $every "$E/data/heldout-sample.txt" "$T/none.txt"
+		[ "${#lines[@]}" -eq 2 ]
+		[[ "${lines[0]}" == *"$TAB$E/data/heldout-sample.txt" ]]
+		[ "${lines[1]}" = "perplexity.sh: $T/none.txt: cannot read" ]
+	done
+	printf 'ROMEO:\n' > "$T/short.txt"
+	run -1 "$E/perplexity.sh" -m "$M" -c 64 "$T/short.txt"
+	[ "$output" = "wf-decode: record 1: perplexity with windows of 64 needs at least 128 tokens, the record has 2" ]
+}
+
 @test "eval-cron.sh: appends date, model, perplexity and accuracy to the history and draws it" {
 	for d in 2026-01-01 2026-01-02 2026-01-03; do
 		WF_EVAL_DATE=$d run -0 "$E/eval-cron.sh" -m "$M" -d "$T/ev"
