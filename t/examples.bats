@@ -34,6 +34,28 @@ no_images_left() {
 	[ "${lines[-1]}" = "usage: batch.sh [-m MODEL] [-n N] [PROMPTS.tsv]" ]
 }
 
+@test "batch.sh: a prompt wf-decode refuses is an empty answer and exit 1" {
+	printf 'long\t%s\n' "$(printf 'ROMEO: %.0s' $(seq 200))" > "$T/p.tsv"
+	printf 'a\tROMEO:\n' >> "$T/p.tsv"
+	run -1 "$E/batch.sh" -m "$M" -n 4 "$T/p.tsv"
+	[ "${#lines[@]}" -eq 3 ]
+	[ "${lines[0]}" = "wf-decode: record 1: prompt of 600 tokens does not fit in the context of 256" ]
+	[ "${lines[1]}" = "a${TAB}ROMEO:${TAB}$(printf 'ROMEO:\n' | wf-tok -m "$M" | wf-decode -m "$M" -n 4 | wf-detok -m "$M" -e)" ]
+	[ "${lines[2]}" = "long${TAB}$(sed -n 's/^long\t//p' "$T/p.tsv")${TAB}" ]
+	run -1 "$E/batch.sh" -m "$M" "$T/none.tsv"
+	[ "$output" = "batch.sh: $T/none.tsv: cannot read" ]
+}
+
+@test "batch.sh: CRLF line ends, no final newline, prompts on standard input" {
+	run -0 "$E/batch.sh" -m "$M" -n 8
+	exp=$output
+	sed 's/$/\r/' "$E/data/prompts.tsv" | head -c -1 > "$T/crlf.tsv"
+	run -0 "$E/batch.sh" -m "$M" -n 8 "$T/crlf.tsv"
+	[ "$output" = "$exp" ]
+	run -0 "$E/batch.sh" -m "$M" -n 8 - < "$T/crlf.tsv"
+	[ "$output" = "$exp" ]
+}
+
 @test "perplexity.sh: llama-perplexity by default, every token with --every" {
 	wf-tok -m "$M" -w < "$E/data/heldout-sample.txt" > "$T/ids"
 	n=$(wc -w < "$T/ids")
