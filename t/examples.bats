@@ -120,6 +120,16 @@ no_images_left() {
 	grep -q '^#   17 3 \* \* \*  cd /srv/wf && .*examples/eval-cron.sh' "$E/eval-cron.sh"
 }
 
+@test "eval-cron.sh: a task it cannot read or wf-decode --mc refuses is exit 1, and no row" {
+	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev" -q "$T/none.jsonl"
+	[ "$output" = "eval-cron.sh: $T/none.jsonl: cannot read" ]
+	{ head -1 "$E/data/mc-sample.jsonl"; echo '{"context": "x"'; } > "$T/bad.jsonl"
+	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev" -q "$T/bad.jsonl"
+	[ "${lines[-1]}" = "eval-cron.sh: accuracy failed" ]
+	[[ "${lines[0]}" == "wf-decode: record 2: "* ]]
+	[ ! -e "$T/ev/history.tsv" ] && [ ! -e "$T/ev/.lock" ]
+}
+
 @test "eval-cron.sh: one run at a time" {
 	mkdir -p "$T/ev/.lock"
 	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev"
