@@ -27,6 +27,8 @@ if [ ! -f "$model" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 awk -v r="$r" -v p="$plen" 'BEGIN { srand(1); for (i = 1; i <= r; i++) { printf "r%d\t", i;
 	for (j = 0; j < p; j++) printf "%s%d", j ? " " : "", 100 + int(rand() * 30000); printf "\n" } }' > "$tmp/in.txt"
 ctx=$((plen + gen + 8))

@@ -37,6 +37,8 @@ fi
 tab=$(printf '\t')
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 
 # one step at a time, so that every program's status counts (a pipeline's
 # would be wf-detok's alone); a bad record still gives its empty answer

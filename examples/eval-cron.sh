@@ -50,7 +50,9 @@ if ! mkdir "$dir/.lock" 2>/dev/null; then
 	echo "eval-cron.sh: $dir/.lock exists: another run is in progress (or crashed: remove it)" >&2
 	exit 1
 fi
-trap 'rmdir "$dir/.lock"' EXIT
+trap 'rm -f "$dir/history.svg.tmp"; rmdir "$dir/.lock"' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 
 date=${WF_EVAL_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 set -- $("$here/perplexity.sh" -m "$model" -c "$W" --every "$text")

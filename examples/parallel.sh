@@ -49,6 +49,8 @@ on_each() {
 }
 on_each "wf-shm load --name $img '$model' > /dev/null"
 trap 'on_each "wf-shm rm $img > /dev/null"' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 
 m="shm:$img"
 parallel --will-cite ${logins:+-S "$logins"} -j "$jobs" --pipe -N "$recs" --keep-order \

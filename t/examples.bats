@@ -19,6 +19,25 @@ no_images_left() {
 	[[ "$output" != *"$1"* ]]
 }
 
+# killed SIG CMD...: run CMD in a session of its own whose wf-tok says it
+# has started and then waits; once it has, send SIG to the session; $st is
+# CMD's exit status.  (/bin/sh is dash on Debian, which runs no EXIT trap
+# when a signal ends it.)
+killed() {
+	local sig=$1 pid
+	shift
+	mkdir -p "$T/stub"
+	printf '#!/bin/sh\n: > "%s/started"\nexec sleep 600\n' "$T" > "$T/stub/wf-tok"
+	chmod +x "$T/stub/wf-tok"
+	rm -f "$T/started"
+	PATH="$T/stub:$PATH" setsid "$@" > "$T/killed.out" 2>&1 3>&- &
+	pid=$!
+	until [ -e "$T/started" ]; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -"$sig" -- -"$pid"
+	st=0
+	wait "$pid" || st=$?
+}
+
 @test "batch.sh: every prompt joined back to its answer by key" {
 	run -0 "$E/batch.sh" -m "$M" -n 8
 	[ "${#lines[@]}" -eq "$(wc -l < "$E/data/prompts.tsv")" ]
@@ -54,6 +73,13 @@ no_images_left() {
 	[ "$output" = "$exp" ]
 	run -0 "$E/batch.sh" -m "$M" -n 8 - < "$T/crlf.tsv"
 	[ "$output" = "$exp" ]
+}
+
+@test "batch.sh: its temporary directory is removed when a signal ends it" {
+	mkdir "$T/tmp"
+	TMPDIR="$T/tmp" killed TERM "$E/batch.sh" -m "$M"
+	[ "$st" -eq 143 ]
+	[ "$(ls -A "$T/tmp")" = "" ]
 }
 
 @test "perplexity.sh: llama-perplexity by default, every token with --every" {
@@ -137,6 +163,14 @@ no_images_left() {
 	[ ! -e "$T/ev/history.tsv" ]
 }
 
+@test "eval-cron.sh: the lock is removed when a signal ends a run" {
+	for sig in TERM HUP; do
+		killed "$sig" "$E/eval-cron.sh" -m "$M" -d "$T/ev"
+		[ "$st" -eq $((128 + $(kill -l "$sig"))) ]
+		[ ! -e "$T/ev/.lock" ] && [ ! -e "$T/ev/history.tsv" ]
+	done
+}
+
 @test "plot.awk: gaps for non-numbers, one row, an unknown column" {
 	printf 'date\tppl\tacc\n' > "$T/h.tsv"
 	printf '2026-01-0%d\t%s\t%s\n' 1 90.5 0.5 2 88 - 3 87.25 0.6 4 86 0.7 >> "$T/h.tsv"
@@ -159,6 +193,13 @@ no_images_left() {
 	# the --sshlogin path, with ':' (GNU parallel's name for this machine)
 	run -0 "$E/parallel.sh" -m "$M" -n 8 -N 2 -S 2/:
 	[ "$output" = "$(direct 8)" ]
+	no_images_left wf-par-
+}
+
+@test "parallel.sh: the image is removed when a signal ends it" {
+	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
+	killed TERM "$E/parallel.sh" -m "$M" -n 8
+	[ "$st" -eq 143 ]
 	no_images_left wf-par-
 }
 
