@@ -9,6 +9,12 @@ setup() {
 	M="$E/models/tiny-shakespeare-i2_s.gguf"
 	T="$BATS_TEST_TMPDIR"
 	TAB=$'\t'
+	img=
+}
+
+# an image a test loaded itself
+teardown() {
+	[ -z "$img" ] || wf-shm rm "$img" > /dev/null 2>&1 || true
 }
 
 # the reference: the plain pipeline over the prompts, in input order
@@ -194,6 +200,21 @@ killed() {
 	run -0 "$E/parallel.sh" -m "$M" -n 8 -N 2 -S 2/:
 	[ "$output" = "$(direct 8)" ]
 	no_images_left wf-par-
+}
+
+@test "parallel.sh: an image already loaded (shm:NAME, or NAME) is used as it is and left in place" {
+	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
+	img=wf-ex-$$
+	wf-shm load --name "$img" "$M" > /dev/null
+	run -0 "$E/parallel.sh" -m "shm:$img" -n 8 -N 3
+	[ "$output" = "$(direct 8)" ]
+	run -0 "$E/parallel.sh" -m "$img" -n 8 -N 3
+	[ "$output" = "$(direct 8)" ]
+	no_images_left wf-par-
+	run -0 wf-shm ls "$img"
+	wf-shm rm "$img" > /dev/null
+	run -1 "$E/parallel.sh" -m "shm:$img" -n 8
+	[ "$output" = "wf-shm: no image '$img'" ]
 }
 
 @test "parallel.sh: the image is removed when a signal ends it" {
