@@ -78,3 +78,12 @@ setup_file() {
 	[[ "${lines[5]}" == "| 1 | "*" | 8 | "* ]]
 	[[ "${lines[6]}" == "| 2 | "*" | 8 | "* ]]
 }
+
+@test "bench/output-q8.sh: says it needs jq, and the fixtures, before it starts" {
+	mkdir "$BATS_TEST_TMPDIR/empty"
+	run -1 env PATH="$BATS_TEST_TMPDIR/empty" /bin/bash "$WF_ROOT/bench/output-q8.sh" "$BATS_TEST_TMPDIR"
+	[ "$output" = "output-q8.sh: needs jq (apt-get install jq)" ]
+	command -v jq > /dev/null || skip "jq is not installed"
+	run -1 /bin/bash "$WF_ROOT/bench/output-q8.sh" "$BATS_TEST_TMPDIR"
+	[ "$output" = "output-q8.sh: $BATS_TEST_TMPDIR/fixtures/peers: no such directory (the ../shared fixtures)" ]
+}
