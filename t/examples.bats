@@ -243,3 +243,13 @@ killed() {
 	SLURM_ARRAY_TASK_ID=5 run -2 bash "$E/slurm-array.sbatch"
 	[ "$output" = "task 5 is outside the array (0, step 1, 3 tasks)" ]
 }
+
+@test "slurm-array.sbatch: a failed task leaves no partial part, and the image is removed" {
+	printf 'long\t%s\n' "$(printf 'ROMEO: %.0s' $(seq 200))" > "$T/p.tsv"
+	export MODEL="$M" PROMPTS="$T/p.tsv" OUT="$T/out" N_PREDICT=8 TMPDIR="$T"
+	export SLURM_ARRAY_JOB_ID=$$ SLURM_ARRAY_TASK_COUNT=1 SLURM_ARRAY_TASK_ID=0
+	run -1 bash "$E/slurm-array.sbatch"
+	[ "$output" = "wf-decode: record 1: prompt of 600 tokens does not fit in the context of 256" ]
+	[ "$(ls -A "$T/out")" = "" ]
+	no_images_left "wf-$$"
+}
