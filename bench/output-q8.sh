@@ -14,11 +14,18 @@
 # sequence with either output, and how many leading tokens agree.
 # tiny-shakespeare (trained): the 6 golden prompts, 48 greedy tokens against
 # the float64 reference's, leading tokens equal, with either output.
+# Needs jq(1) (not installed by .ci/run: apt-get install jq) and `make`
+# (wf-decode and build/t/model_cmp).
 set -eu
 shared=${1:-../shared}
 P=$shared/fixtures/peers
 S=$shared/models/tiny-shakespeare-bitnet
 PATH=${WF_BUILD:-build}/bin:${WF_BUILD:-build}/t:$PATH
+# checked first: the second table needs them after minutes of the first
+command -v jq > /dev/null || { echo "output-q8.sh: needs jq (apt-get install jq)" >&2; exit 1; }
+for d in "$P" "$S"; do
+	[ -d "$d" ] || { echo "output-q8.sh: $d: no such directory (the ../shared fixtures)" >&2; exit 1; }
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 same() {   # leading words equal in two lines

@@ -27,8 +27,13 @@ if [ ! -f "$model" ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-awk -v r="$r" -v p="$plen" 'BEGIN { srand(1); for (i = 1; i <= r; i++) { printf "r%d\t", i;
-	for (j = 0; j < p; j++) printf "%s%d", j ? " " : "", 100 + int(rand() * 30000); printf "\n" } }' > "$tmp/in.txt"
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+# prompt ids in [100, 30100), or in [100, vocab - 10) for a smaller vocabulary
+vocab=$("$bin/wf-info" "$model" | awk '$1 ~ /\.vocab_size$/ { print $3; exit }')
+awk -v r="$r" -v p="$plen" -v v="${vocab:-32000}" 'BEGIN { srand(1); span = v - 110 < 30000 ? v - 110 : 30000;
+	for (i = 1; i <= r; i++) { printf "r%d\t", i;
+	for (j = 0; j < p; j++) printf "%s%d", j ? " " : "", 100 + int(rand() * span); printf "\n" } }' > "$tmp/in.txt"
 ctx=$((plen + gen + 8))
 # secs IN OUT [OPTIONS]: wall seconds of one run
 secs() {

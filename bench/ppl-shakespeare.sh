@@ -16,6 +16,8 @@ bin=${WF_BUILD:-build}
 m=$shared/models/tiny-shakespeare-bitnet
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 "$bin/bin/wf-tok" -m "$m/tiny-shakespeare-bitnet-b158-tq2_0.gguf" -w --no-bos < "$m/heldout.txt" > "$tmp/ids"
 # one line per window: 256 inputs and the target of the last (257 ids)
 tr ' ' '\n' < "$tmp/ids" | awk 'NF { a[n++] = $1 }

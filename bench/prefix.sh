@@ -18,6 +18,8 @@ t=${6:-2}
 bin=${WF_BUILD:-build}/bin
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 # deterministic pseudo-random ids in [10, vocab - 10)
 vocab=$("$bin/wf-info" "$model" | awk '$1 ~ /\.vocab_size$/ { print $3; exit }')
 ids() { awk -v n="$1" -v seed="$2" -v v="${vocab:-2048}" 'BEGIN { srand(seed); for (i = 0; i < n; i++) printf "%s%d", i ? " " : "", 10 + int(rand() * (v - 20)) }'; }

@@ -20,5 +20,7 @@ echo "== the same through a shared-memory image"
 name=wf-demo-$$
 "$B/wf-shm" load --name "$name" "$M" >/dev/null
 trap '"$B/wf-shm" rm "$name" >/dev/null 2>&1' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 "$B/wf-shm" ls "$name"
 printf '%s\n' "$PROMPTS" | "$B/wf-tok" -m "shm:$name" | "$B/wf-decode" -m "shm:$name" -n 40 --temp 0.8 --seed 1 | "$B/wf-detok" -m "shm:$name" -e

@@ -38,19 +38,29 @@ while getopts m:d:t:q:c: o; do
 done
 shift $((OPTIND - 1))
 [ $# -eq 0 ] || usage
+for f in "$text" "$task"; do
+	if [ ! -r "$f" ] || [ -d "$f" ]; then
+		echo "eval-cron.sh: $f: cannot read" >&2
+		exit 1
+	fi
+done
 mkdir -p "$dir"
 # one run at a time: a slow run must not interleave with the next one
 if ! mkdir "$dir/.lock" 2>/dev/null; then
 	echo "eval-cron.sh: $dir/.lock exists: another run is in progress (or crashed: remove it)" >&2
 	exit 1
 fi
-trap 'rmdir "$dir/.lock"' EXIT
+trap 'rm -f "$dir/history.svg.tmp"; rmdir "$dir/.lock"' EXIT
+# dash runs no EXIT trap on a signal: make the usual ones an exit
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 
 date=${WF_EVAL_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
 set -- $("$here/perplexity.sh" -m "$model" -c "$W" --every "$text")
 [ $# -eq 4 ] || { echo "eval-cron.sh: perplexity failed" >&2; exit 1; }
 ppl=$1 tokens=$2
-acc=$(wf-decode -m "$model" --mc < "$task" |
+# a failed run appends nothing (wf-decode's status, not awk's)
+mc=$(wf-decode -m "$model" --mc < "$task") || { echo "eval-cron.sh: accuracy failed" >&2; exit 1; }
+acc=$(printf '%s\n' "$mc" |
 	awk -F'\t' 'NF == 8 && $6 != "-" { n++; a += $7; b += $8 } END { if (n) printf "%.4f %.4f %d", a / n, b / n, n; else print "- - 0" }')
 set -- $acc
 hist=$dir/history.tsv

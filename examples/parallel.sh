@@ -16,6 +16,9 @@
 # (wf-shm load; parallel --nonall runs it once on every -S machine), every
 # job attaches that image, and it is removed at the end.  MODEL must be at
 # the same path on every machine, and the wf programs on their PATH.
+# MODEL may also be an image already loaded (shm:NAME, or the NAME of an
+# image when no such file exists): it must then be on every machine, and
+# it is used as it is and left in place.
 set -eu
 here=$(dirname "$0")
 model=${WF_MODEL:-$here/models/tiny-shakespeare-i2_s.gguf}
@@ -36,10 +39,9 @@ shift $((OPTIND - 1))
 [ $# -le 1 ] || usage
 in=${1:-$here/data/prompts.tsv}
 command -v parallel >/dev/null || { echo "parallel.sh: GNU parallel is not installed (apt-get install parallel)" >&2; exit 1; }
-case $model in /*) ;; *) [ -e "$model" ] && model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model") ;; esac
 
-img=wf-par-$(hostname -s 2>/dev/null || echo h)-$$
-# once per machine: load the image (and remove it at the end)
+# once per machine: load the image (and remove it at the end), or check
+# that the image given is there
 on_each() {
 	if [ -n "$logins" ]; then
 		parallel --will-cite --nonall -S "$logins" "$@"
@@ -47,8 +49,21 @@ on_each() {
 		sh -c "$*"
 	fi
 }
-on_each "wf-shm load --name $img '$model' > /dev/null"
-trap 'on_each "wf-shm rm $img > /dev/null"' EXIT
+img=
+case $model in
+shm:*) img=${model#shm:} ;;
+*) [ -e "$model" ] || ! wf-shm ls "$model" > /dev/null 2>&1 || img=$model ;;
+esac
+if [ -n "$img" ]; then
+	on_each "wf-shm ls '$img' > /dev/null"
+else
+	case $model in /*) ;; *) [ -e "$model" ] && model=$(cd "$(dirname "$model")" && pwd)/$(basename "$model") ;; esac
+	img=wf-par-$(hostname -s 2>/dev/null || echo h)-$$
+	on_each "wf-shm load --name $img '$model' > /dev/null"
+	trap 'on_each "wf-shm rm $img > /dev/null"' EXIT
+	# dash runs no EXIT trap on a signal: make the usual ones an exit
+	trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
+fi
 
 m="shm:$img"
 parallel --will-cite ${logins:+-S "$logins"} -j "$jobs" --pipe -N "$recs" --keep-order \

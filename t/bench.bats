@@ -68,3 +68,22 @@ setup_file() {
 	run -1 wf-bench -m /nonexistent.gguf
 	[ "${lines[0]}" = "wf-bench: /nonexistent.gguf: No such file or directory" ]
 }
+
+@test "bench/parallel.sh: a model whose vocabulary is small gets prompt ids within it" {
+	# the shipped model's vocabulary is 2048 ids
+	run -0 env WF_BUILD="$WF_BUILD" WF_BENCH_DIR="$BATS_TEST_TMPDIR" sh "$WF_ROOT/bench/parallel.sh" \
+		"$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf" 1 2 4 4 "1 2"
+	[ "${#lines[@]}" -eq 8 ]
+	[ "${lines[3]}" = "| --parallel | wall s | generation s | ids | t/s | x --parallel 1 |" ]
+	[[ "${lines[5]}" == "| 1 | "*" | 8 | "* ]]
+	[[ "${lines[6]}" == "| 2 | "*" | 8 | "* ]]
+}
+
+@test "bench/output-q8.sh: says it needs jq, and the fixtures, before it starts" {
+	mkdir "$BATS_TEST_TMPDIR/empty"
+	run -1 env PATH="$BATS_TEST_TMPDIR/empty" /bin/bash "$WF_ROOT/bench/output-q8.sh" "$BATS_TEST_TMPDIR"
+	[ "$output" = "output-q8.sh: needs jq (apt-get install jq)" ]
+	command -v jq > /dev/null || skip "jq is not installed"
+	run -1 /bin/bash "$WF_ROOT/bench/output-q8.sh" "$BATS_TEST_TMPDIR"
+	[ "$output" = "output-q8.sh: $BATS_TEST_TMPDIR/fixtures/peers: no such directory (the ../shared fixtures)" ]
+}

@@ -9,6 +9,12 @@ setup() {
 	M="$E/models/tiny-shakespeare-i2_s.gguf"
 	T="$BATS_TEST_TMPDIR"
 	TAB=$'\t'
+	img=
+}
+
+# an image a test loaded itself
+teardown() {
+	[ -z "$img" ] || wf-shm rm "$img" > /dev/null 2>&1 || true
 }
 
 # the reference: the plain pipeline over the prompts, in input order
@@ -17,6 +23,25 @@ direct() { wf-tok -m "$M" -k < "$E/data/prompts.tsv" | wf-decode -m "$M" -n "$1"
 no_images_left() {
 	run -0 wf-shm ls
 	[[ "$output" != *"$1"* ]]
+}
+
+# killed SIG CMD...: run CMD in a session of its own whose wf-tok says it
+# has started and then waits; once it has, send SIG to the session; $st is
+# CMD's exit status.  (/bin/sh is dash on Debian, which runs no EXIT trap
+# when a signal ends it.)
+killed() {
+	local sig=$1 pid
+	shift
+	mkdir -p "$T/stub"
+	printf '#!/bin/sh\n: > "%s/started"\nexec sleep 600\n' "$T" > "$T/stub/wf-tok"
+	chmod +x "$T/stub/wf-tok"
+	rm -f "$T/started"
+	PATH="$T/stub:$PATH" setsid "$@" > "$T/killed.out" 2>&1 3>&- &
+	pid=$!
+	until [ -e "$T/started" ]; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+	kill -"$sig" -- -"$pid"
+	st=0
+	wait "$pid" || st=$?
 }
 
 @test "batch.sh: every prompt joined back to its answer by key" {
@@ -32,6 +57,35 @@ no_images_left() {
 @test "batch.sh: usage error" {
 	run -2 "$E/batch.sh" -x
 	[ "${lines[-1]}" = "usage: batch.sh [-m MODEL] [-n N] [PROMPTS.tsv]" ]
+}
+
+@test "batch.sh: a prompt wf-decode refuses is an empty answer and exit 1" {
+	printf 'long\t%s\n' "$(printf 'ROMEO: %.0s' $(seq 200))" > "$T/p.tsv"
+	printf 'a\tROMEO:\n' >> "$T/p.tsv"
+	run -1 "$E/batch.sh" -m "$M" -n 4 "$T/p.tsv"
+	[ "${#lines[@]}" -eq 3 ]
+	[ "${lines[0]}" = "wf-decode: record 1: prompt of 600 tokens does not fit in the context of 256" ]
+	[ "${lines[1]}" = "a${TAB}ROMEO:${TAB}$(printf 'ROMEO:\n' | wf-tok -m "$M" | wf-decode -m "$M" -n 4 | wf-detok -m "$M" -e)" ]
+	[ "${lines[2]}" = "long${TAB}$(sed -n 's/^long\t//p' "$T/p.tsv")${TAB}" ]
+	run -1 "$E/batch.sh" -m "$M" "$T/none.tsv"
+	[ "$output" = "batch.sh: $T/none.tsv: cannot read" ]
+}
+
+@test "batch.sh: CRLF line ends, no final newline, prompts on standard input" {
+	run -0 "$E/batch.sh" -m "$M" -n 8
+	exp=$output
+	sed 's/$/\r/' "$E/data/prompts.tsv" | head -c -1 > "$T/crlf.tsv"
+	run -0 "$E/batch.sh" -m "$M" -n 8 "$T/crlf.tsv"
+	[ "$output" = "$exp" ]
+	run -0 "$E/batch.sh" -m "$M" -n 8 - < "$T/crlf.tsv"
+	[ "$output" = "$exp" ]
+}
+
+@test "batch.sh: its temporary directory is removed when a signal ends it" {
+	mkdir "$T/tmp"
+	TMPDIR="$T/tmp" killed TERM "$E/batch.sh" -m "$M"
+	[ "$st" -eq 143 ]
+	[ "$(ls -A "$T/tmp")" = "" ]
 }
 
 @test "perplexity.sh: llama-perplexity by default, every token with --every" {
@@ -50,6 +104,32 @@ no_images_left() {
 		awk -v c="$count" -v l="$loss" '{ d = l + $1 / $2; exit !(c == $2 && d < 2e-6 && d > -2e-6) }'
 	run -2 "$E/perplexity.sh" --every "$E/data/heldout-sample.txt"
 	[ "$output" = "perplexity.sh: --every needs -c W" ]
+}
+
+@test "perplexity.sh: a model path with spaces" {
+	mkdir "$T/a dir"
+	cp "$M" "$T/a dir/m b.gguf"
+	for every in "" --every; do
+		run -0 "$E/perplexity.sh" -m "$M" -c 64 $every "$E/data/heldout-sample.txt"
+		exp=$output
+		run -0 "$E/perplexity.sh" -m "$T/a dir/m b.gguf" -c 64 $every "$E/data/heldout-sample.txt"
+		[ "$output" = "$exp" ]
+	done
+}
+
+@test "perplexity.sh: a file it cannot read, or that wf-decode refuses, is exit 1" {
+	for every in "" --every; do
+		run -1 "$E/perplexity.sh" -m "$M" -c 64 $every "$T/none.txt"
+		[ "$output" = "perplexity.sh: $T/none.txt: cannot read" ]
+		# the first file's line, then the error
+		run -1 "$E/perplexity.sh" -m "$M" -c 64 $every "$E/data/heldout-sample.txt" "$T/none.txt"
+		[ "${#lines[@]}" -eq 2 ]
+		[[ "${lines[0]}" == *"$TAB$E/data/heldout-sample.txt" ]]
+		[ "${lines[1]}" = "perplexity.sh: $T/none.txt: cannot read" ]
+	done
+	printf 'ROMEO:\n' > "$T/short.txt"
+	run -1 "$E/perplexity.sh" -m "$M" -c 64 "$T/short.txt"
+	[ "$output" = "wf-decode: record 1: perplexity with windows of 64 needs at least 128 tokens, the record has 2" ]
 }
 
 @test "eval-cron.sh: appends date, model, perplexity and accuracy to the history and draws it" {
@@ -72,11 +152,29 @@ no_images_left() {
 	grep -q '^#   17 3 \* \* \*  cd /srv/wf && .*examples/eval-cron.sh' "$E/eval-cron.sh"
 }
 
+@test "eval-cron.sh: a task it cannot read or wf-decode --mc refuses is exit 1, and no row" {
+	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev" -q "$T/none.jsonl"
+	[ "$output" = "eval-cron.sh: $T/none.jsonl: cannot read" ]
+	{ head -1 "$E/data/mc-sample.jsonl"; echo '{"context": "x"'; } > "$T/bad.jsonl"
+	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev" -q "$T/bad.jsonl"
+	[ "${lines[-1]}" = "eval-cron.sh: accuracy failed" ]
+	[[ "${lines[0]}" == "wf-decode: record 2: "* ]]
+	[ ! -e "$T/ev/history.tsv" ] && [ ! -e "$T/ev/.lock" ]
+}
+
 @test "eval-cron.sh: one run at a time" {
 	mkdir -p "$T/ev/.lock"
 	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev"
 	[ "$output" = "eval-cron.sh: $T/ev/.lock exists: another run is in progress (or crashed: remove it)" ]
 	[ ! -e "$T/ev/history.tsv" ]
+}
+
+@test "eval-cron.sh: the lock is removed when a signal ends a run" {
+	for sig in TERM HUP; do
+		killed "$sig" "$E/eval-cron.sh" -m "$M" -d "$T/ev"
+		[ "$st" -eq $((128 + $(kill -l "$sig"))) ]
+		[ ! -e "$T/ev/.lock" ] && [ ! -e "$T/ev/history.tsv" ]
+	done
 }
 
 @test "plot.awk: gaps for non-numbers, one row, an unknown column" {
@@ -104,6 +202,28 @@ no_images_left() {
 	no_images_left wf-par-
 }
 
+@test "parallel.sh: an image already loaded (shm:NAME, or NAME) is used as it is and left in place" {
+	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
+	img=wf-ex-$$
+	wf-shm load --name "$img" "$M" > /dev/null
+	run -0 "$E/parallel.sh" -m "shm:$img" -n 8 -N 3
+	[ "$output" = "$(direct 8)" ]
+	run -0 "$E/parallel.sh" -m "$img" -n 8 -N 3
+	[ "$output" = "$(direct 8)" ]
+	no_images_left wf-par-
+	run -0 wf-shm ls "$img"
+	wf-shm rm "$img" > /dev/null
+	run -1 "$E/parallel.sh" -m "shm:$img" -n 8
+	[ "$output" = "wf-shm: no image '$img'" ]
+}
+
+@test "parallel.sh: the image is removed when a signal ends it" {
+	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
+	killed TERM "$E/parallel.sh" -m "$M" -n 8
+	[ "$st" -eq 143 ]
+	no_images_left wf-par-
+}
+
 @test "slurm-array.sbatch: valid bash; shards cover every prompt once; one image per node, removed by the last task" {
 	bash -n "$E/slurm-array.sbatch"
 	grep -q '^#SBATCH --array=' "$E/slurm-array.sbatch"
@@ -122,4 +242,14 @@ no_images_left() {
 	[[ "$output" == *"SLURM_ARRAY_TASK_ID: not a Slurm array task (sbatch --array)" ]]
 	SLURM_ARRAY_TASK_ID=5 run -2 bash "$E/slurm-array.sbatch"
 	[ "$output" = "task 5 is outside the array (0, step 1, 3 tasks)" ]
+}
+
+@test "slurm-array.sbatch: a failed task leaves no partial part, and the image is removed" {
+	printf 'long\t%s\n' "$(printf 'ROMEO: %.0s' $(seq 200))" > "$T/p.tsv"
+	export MODEL="$M" PROMPTS="$T/p.tsv" OUT="$T/out" N_PREDICT=8 TMPDIR="$T"
+	export SLURM_ARRAY_JOB_ID=$$ SLURM_ARRAY_TASK_COUNT=1 SLURM_ARRAY_TASK_ID=0
+	run -1 bash "$E/slurm-array.sbatch"
+	[ "$output" = "wf-decode: record 1: prompt of 600 tokens does not fit in the context of 256" ]
+	[ "$(ls -A "$T/out")" = "" ]
+	no_images_left "wf-$$"
 }
