@@ -217,6 +217,27 @@ killed() {
 	[ "$output" = "wf-shm: no image '$img'" ]
 }
 
+@test "parallel.sh: a record refused in a job, or any stage that fails, is exit 1 naming it; the other records are kept" {
+	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
+	{ head -2 "$E/data/prompts.tsv"; printf 'long\t%s\n' "$(printf 'ROMEO: %.0s' $(seq 200))"; sed -n 3,4p "$E/data/prompts.tsv"; } > "$T/p.tsv"
+	run -1 --separate-stderr "$E/parallel.sh" -m "$M" -n 8 -N 2 "$T/p.tsv"
+	[ "$output" = "$(direct 8 | head -2)"$'\n'"long$TAB"$'\n'"$(direct 8 | sed -n 3,4p)" ]
+	[ "$stderr" = "wf-decode: record 1: prompt of 600 tokens does not fit in the context of 256
+parallel.sh: block 2, from record 3: wf-decode (exit 1)
+parallel.sh: 1 block(s) failed" ]
+	no_images_left wf-par-
+	# a wf-tok that writes its ids and then fails: every block says so
+	mkdir "$T/stub"
+	printf '#!/bin/sh\n"%s" "$@"\nexit 4\n' "$(command -v wf-tok)" > "$T/stub/wf-tok"
+	chmod +x "$T/stub/wf-tok"
+	PATH="$T/stub:$PATH" run -1 --separate-stderr "$E/parallel.sh" -m "$M" -n 8 -N 5
+	[ "$output" = "$(direct 8)" ]
+	[ "$stderr" = "parallel.sh: block 1, from record 1: wf-tok (exit 4)
+parallel.sh: block 2, from record 6: wf-tok (exit 4)
+parallel.sh: 2 block(s) failed" ]
+	no_images_left wf-par-
+}
+
 @test "parallel.sh: the image is removed when a signal ends it" {
 	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
 	killed TERM "$E/parallel.sh" -m "$M" -n 8
