@@ -245,6 +245,26 @@ parallel.sh: 2 block(s) failed" ]
 	no_images_left wf-par-
 }
 
+@test "demo.sh: runs from any directory; a program that fails is exit 1, naming it" {
+	cd "$T"
+	run -0 sh "$E/demo.sh" "$WF_BUILD"
+	[ "${lines[1]}" = "$E/models/tiny-shakespeare-i2_s.gguf: GGUF v3, 1923904 bytes" ]
+	[ "${lines[4]}" = "$(printf 'ROMEO:\n' | wf-tok -m "$M" | wf-decode -m "$M" -n 40 | wf-detok -m "$M" -e)" ]
+	[ "${#lines[@]}" -eq 13 ]
+	no_images_left wf-demo-
+	# a build whose wf-decode fails (a pipeline's status would be wf-detok's)
+	mkdir -p "$T/o/bin"
+	for p in "$WF_BUILD"/bin/*; do ln -s "$p" "$T/o/bin/"; done
+	rm "$T/o/bin/wf-decode"
+	printf '#!/bin/sh\necho "wf-decode: broken" >&2\nexit 3\n' > "$T/o/bin/wf-decode"
+	chmod +x "$T/o/bin/wf-decode"
+	run -1 sh "$E/demo.sh" "$T/o"
+	[ "${lines[-2]}" = "wf-decode: broken" ]
+	[ "${lines[-1]}" = "demo.sh: wf-decode failed (exit 3)" ]
+	[ "${lines[3]}" = "== wf-tok | wf-decode | wf-detok  (greedy, 40 tokens per prompt)" ]
+	[ "${#lines[@]}" -eq 6 ]
+}
+
 @test "slurm-array.sbatch: valid bash; shards cover every prompt once; one image per node, removed by the last task" {
 	bash -n "$E/slurm-array.sbatch"
 	grep -q '^#SBATCH --array=' "$E/slurm-array.sbatch"
