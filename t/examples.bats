@@ -162,6 +162,13 @@ killed() {
 	[ ! -e "$T/ev/history.tsv" ] && [ ! -e "$T/ev/.lock" ]
 }
 
+@test "eval-cron.sh: an empty task is exit 1, and no row" {
+	: > "$T/empty.jsonl"
+	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev" -q "$T/empty.jsonl"
+	[ "$output" = "eval-cron.sh: $T/empty.jsonl: no questions (an empty task)" ]
+	[ ! -e "$T/ev/history.tsv" ] && [ ! -e "$T/ev/.lock" ]
+}
+
 @test "eval-cron.sh: one run at a time" {
 	mkdir -p "$T/ev/.lock"
 	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev"
