@@ -73,10 +73,24 @@ setup_file() {
 	# the shipped model's vocabulary is 2048 ids
 	run -0 env WF_BUILD="$WF_BUILD" WF_BENCH_DIR="$BATS_TEST_TMPDIR" sh "$WF_ROOT/bench/parallel.sh" \
 		"$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf" 1 2 4 4 "1 2"
-	[ "${#lines[@]}" -eq 8 ]
 	[ "${lines[3]}" = "| --parallel | wall s | generation s | ids | t/s | x --parallel 1 |" ]
 	[[ "${lines[5]}" == "| 1 | "*" | 8 | "* ]]
 	[[ "${lines[6]}" == "| 2 | "*" | 8 | "* ]]
+	[[ "${lines[-1]}" == "# load average after: "* ]]
+}
+
+@test "bench/parallel.sh: a time too short to measure gives t/s -, not inf or nan" {
+	# a clock that stands still: every run takes 0.00 s
+	mkdir "$BATS_TEST_TMPDIR/stub"
+	printf '#!/bin/sh\necho 1000.000000000\n' > "$BATS_TEST_TMPDIR/stub/date"
+	chmod +x "$BATS_TEST_TMPDIR/stub/date"
+	run -0 env PATH="$BATS_TEST_TMPDIR/stub:$PATH" WF_BUILD="$WF_BUILD" WF_BENCH_DIR="$BATS_TEST_TMPDIR" sh "$WF_ROOT/bench/parallel.sh" \
+		"$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf" 1 2 4 4 "1 2"
+	[ "${#lines[@]}" -eq 9 ]
+	[ "${lines[2]}" = "# load (empty input): 0.00 s" ]
+	[ "${lines[5]}" = "| 1 | 0.00 | 0.00 | 8 | - | - |" ]
+	[ "${lines[6]}" = "| 2 | 0.00 | 0.00 | 8 | - | - |" ]
+	[ "${lines[7]}" = "# t/s -: wall time less load is 0.00 s or less, too short to measure: raise R or GEN" ]
 }
 
 @test "bench/output-q8.sh: says it needs jq, and the fixtures, before it starts" {
