@@ -101,3 +101,37 @@ setup_file() {
 	run -1 /bin/bash "$WF_ROOT/bench/output-q8.sh" "$BATS_TEST_TMPDIR"
 	[ "$output" = "output-q8.sh: $BATS_TEST_TMPDIR/fixtures/peers: no such directory (the ../shared fixtures)" ]
 }
+
+@test "bench/workers.sh: an image of this run's own name, removed after and on a signal; another run's is kept" {
+	M="$WF_ROOT/examples/models/tiny-shakespeare-i2_s.gguf"
+	T=$BATS_TEST_TMPDIR
+	# the image a run at the same time would hold (the name all runs used)
+	wf-shm load --name wfbench-workers "$M" > /dev/null
+	run -0 --separate-stderr env WF_BUILD="$WF_BUILD" bash "$WF_ROOT/bench/workers.sh" "$M" 2 64
+	[[ "$stderr" == wfbench-workers-[0-9]* ]]
+	[ "${#lines[@]}" -eq 8 ]
+	[[ "${lines[4]}" == "| 1 | "*" | yes |" ]] && [[ "${lines[5]}" == "| 2 | "*" | yes |" ]]
+	run -0 wf-shm ls
+	[[ "$output" == *" wfbench-workers "* ]] && [[ "$output" != *wfbench-workers-* ]]
+	wf-shm rm wfbench-workers > /dev/null
+	# a build whose wf-decode says it has started and then waits: each
+	# signal ends the run with 128 + its number, and the image is removed
+	mkdir -p "$T/o/bin"
+	for p in "$WF_BUILD"/bin/*; do ln -s "$p" "$T/o/bin/"; done
+	rm "$T/o/bin/wf-decode"
+	printf '#!/bin/sh\n: > "%s/started"\nexec sleep 600\n' "$T" > "$T/o/bin/wf-decode"
+	chmod +x "$T/o/bin/wf-decode"
+	# (not INT: a background job starts with it ignored, and cannot trap it)
+	for sig in HUP TERM; do
+		rm -f "$T/started"
+		WF_BUILD="$T/o" setsid bash "$WF_ROOT/bench/workers.sh" "$M" 1 64 > /dev/null 2>&1 3>&- &
+		pid=$!
+		until [ -e "$T/started" ]; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -"$sig" -- -"$pid"
+		st=0
+		wait "$pid" || st=$?
+		[ "$st" -eq $((128 + $(kill -l "$sig"))) ]
+		run -0 wf-shm ls
+		[[ "$output" != *wfbench-workers* ]]
+	done
+}
