@@ -135,3 +135,20 @@ setup_file() {
 		[[ "$output" != *wfbench-workers* ]]
 	done
 }
+
+@test "bench/bandwidth.sh, bench/kernels-l1.sh: another machine or compiler target, or more than 64 threads, is said before compiling" {
+	T=$BATS_TEST_TMPDIR
+	mkdir "$T/stub"
+	printf '#!/bin/sh\necho aarch64\n' > "$T/stub/uname"
+	chmod +x "$T/stub/uname"
+	for s in bandwidth kernels-l1; do
+		PATH="$T/stub:$PATH" WF_BENCH_DIR="$T/b" run -1 sh "$WF_ROOT/bench/$s.sh"
+		[ "$output" = "$s.sh: needs an x86-64 machine and compiler ($(sed -n "s/^\*) echo \"$s.sh: needs an x86-64 machine and compiler (\([^)]*\)).*/\1/p" "$WF_ROOT/bench/$s.sh")); this is aarch64, cc targets $(cc -dumpmachine)" ]
+		[ ! -e "$T/b" ]
+	done
+	run -2 sh "$WF_ROOT/bench/bandwidth.sh" 1 1 "1 65"
+	[ "$output" = "bandwidth.sh: thread count '65': each must be from 1 to 64
+usage: bandwidth.sh [MIB [REPS [THREADS]]]" ]
+	run -2 sh "$WF_ROOT/bench/bandwidth.sh" 1 1 0
+	[ "${lines[0]}" = "bandwidth.sh: thread count '0': each must be from 1 to 64" ]
+}
