@@ -8,6 +8,10 @@
 #
 #   bench/bandwidth.sh [MIB [REPS [THREADS]]]   default 1024 MiB, 5 passes, "1 2"
 #
+# Each thread count is from 1 to 64 (usage error, exit 2, otherwise).  Needs
+# an x86-64 machine with AVX2 and a compiler for it: elsewhere, exit 1 with
+# a message before anything is compiled.
+#
 # Bytes per token of the 2B-4T shape (30 layers, H 2560, F 6912, KV 640):
 # the ternary projections, packed at 2 bits a weight (wf's WF_TMAT layout,
 # bitnet.cpp's I2_S, TQ2_0), plus the output matrix (the tied embedding,
@@ -17,9 +21,28 @@
 # The helper is compiled from this script with the system cc into
 # $WF_BENCH_DIR (default /tmp/wf-bench).
 set -eu
+usage() { echo "usage: bandwidth.sh [MIB [REPS [THREADS]]]" >&2; exit 2; }
+[ $# -le 3 ] || usage
 mib=${1:-1024}
 reps=${2:-5}
 threads=${3:-1 2}
+# the helper has room for 64 threads
+for t in $threads; do
+	case $t in
+	'' | *[!0-9]* | 0*) ;;
+	*) [ "$t" -gt 64 ] || continue ;;
+	esac
+	echo "bandwidth.sh: thread count '$t': each must be from 1 to 64" >&2
+	usage
+done
+# the helper is x86 code (-mavx2, AVX2 loads): on another machine, or with a
+# compiler for another target, say so rather than fail in the compiler
+m=$(uname -m)
+cct=$(${CC:-cc} -dumpmachine 2>/dev/null || echo unknown)
+case $m/$cct in
+x86_64/x86_64*) ;;
+*) echo "bandwidth.sh: needs an x86-64 machine and compiler (-mavx2, AVX2 loads); this is $m, ${CC:-cc} targets $cct" >&2; exit 1 ;;
+esac
 dir=${WF_BENCH_DIR:-/tmp/wf-bench}
 mkdir -p "$dir"
 src=$dir/membw.c
@@ -69,6 +92,8 @@ int main(int argc, char **argv)
 {
 	size_t mib = strtoul(argv[1], NULL, 10), n = mib << 20;
 	int reps = atoi(argv[2]), nt = atoi(argv[3]);
+	if (nt < 1 || nt > 64)
+		return 2;
 	if (posix_memalign((void **)&buf, 4096, n))
 		return 1;
 	madvise(buf, n, MADV_HUGEPAGE); /* where the system allows */

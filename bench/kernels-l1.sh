@@ -21,8 +21,19 @@
 # The helper is compiled from this script with the system cc against
 # build/libwf.a (run `make` first) into $WF_BENCH_DIR (default /tmp/wf-bench).
 # Needs AVX-512 VNNI for the first two parts; prints "skipped" otherwise.
+# Needs an x86-64 machine and a compiler for it (the helper is compiled
+# with -mavx512f ...): elsewhere, exit 1 with a message before anything is
+# compiled.
 set -eu
 ghz=${1:-3.66}
+# the helper is x86 code (-mavx512f ... -mavx512vnni, AVX-512 and AVX2 kernels): on another machine, or with a
+# compiler for another target, say so rather than fail in the compiler
+m=$(uname -m)
+cct=$(${CC:-cc} -dumpmachine 2>/dev/null || echo unknown)
+case $m/$cct in
+x86_64/x86_64*) ;;
+*) echo "kernels-l1.sh: needs an x86-64 machine and compiler (-mavx512f ... -mavx512vnni, AVX-512 and AVX2 kernels); this is $m, ${CC:-cc} targets $cct" >&2; exit 1 ;;
+esac
 dir=${WF_BENCH_DIR:-/tmp/wf-bench}
 build=${WF_BUILD:-build}
 root=$(pwd)

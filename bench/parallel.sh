@@ -11,6 +11,8 @@
 # Time per run is wall time less a run on empty input (loading the model),
 # so t/s counts the prompts' prefill (R x PROMPT positions) against the
 # generated ids.  Every run's output is checked equal to --parallel 1's.
+# A run too short for its time to show past the load's (tiny R and GEN) has
+# t/s - and a comment line saying so after the table.
 set -eu
 dir=${WF_BENCH_DIR:-/tmp/wf-bench}
 bin=${WF_BUILD:-build}/bin
@@ -51,14 +53,19 @@ load=$(secs /dev/null /dev/null)
 echo "# load (empty input): $load s"
 echo "| --parallel | wall s | generation s | ids | t/s | x --parallel 1 |"
 echo "| ---: | ---: | ---: | ---: | ---: | ---: |"
-base=
+base= short=
 for n in $ns; do
 	w=$(secs "$tmp/in.txt" "$tmp/out.$n" --parallel "$n")
 	[ "$n" = "$(echo "$ns" | cut -d' ' -f1)" ] && cp "$tmp/out.$n" "$tmp/ref"
 	cmp -s "$tmp/ref" "$tmp/out.$n" || { echo "--parallel $n: output differs" >&2; exit 1; }
 	ids=$(cut -f2 "$tmp/out.$n" | wc -w)
-	tps=$(echo "$w $load $ids" | awk '{ printf "%.1f", $3 / ($1 - $2) }')
+	# a generation time (wall less load, in hundredths) of 0 or less cannot
+	# be divided by: its rate, and a ratio to it, are - (not inf or nan)
+	tps=$(echo "$w $load $ids" | awk '{ g = $1 - $2; if (g > 0.005) printf "%.1f", $3 / g; else print "-" }')
+	[ "$tps" != - ] || short=1
 	[ -n "$base" ] || base=$tps
-	echo "$n $w $load $ids $tps $base" | awk '{ printf "| %d | %.2f | %.2f | %d | %.1f | %.2f |\n", $1, $2, $2 - $3, $4, $5, $5 / $6 }'
+	echo "$n $w $load $ids $tps $base" | awk '{ r = $5 == "-" || $6 == "-" || $6 == 0 ? "-" : sprintf("%.2f", $5 / $6)
+		printf "| %d | %.2f | %.2f | %d | %s | %s |\n", $1, $2, $2 - $3, $4, $5, r }'
 done
+[ -z "$short" ] || echo "# t/s -: wall time less load is 0.00 s or less, too short to measure: raise R or GEN"
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

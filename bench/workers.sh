@@ -7,9 +7,12 @@
 #   bench/workers.sh [MODEL [N [CTX [BATCH]]]]
 #   default: the 2B-4T I2_S model, 4 workers, 512 positions, wf-decode's batch
 #
-# The image is placed with `wf-shm load --name wfbench-workers MODEL` (and
-# removed at the end); every worker runs `wf-decode -m shm:wfbench-workers
-# -t 1 -c CTX -n 16`, gets one 32-token record, and is held open on a FIFO
+# The image is placed with `wf-shm load --name wfbench-workers-PID MODEL`,
+# a name of this run's own (PID: the script's), so that runs at the same
+# time keep their images; it is removed at the end, and when HUP, INT or
+# TERM ends the run (exit 129, 130, 143).  Every worker runs
+# `wf-decode -m shm:wfbench-workers-PID -t 1 -c CTX -n 16`, gets one
+# 32-token record, and is held open on a FIFO
 # until all have been measured.  KV cache = layers x CTX x 2 x kv_dim x 4
 # bytes (F32 cache; its pages are touched only as positions fill).
 set -eu
@@ -18,7 +21,7 @@ n=${2:-4}
 ctx=${3:-512}
 batch=${4:+-b $4}
 bin=${WF_BUILD:-build}/bin
-name=wfbench-workers
+name=wfbench-workers-$$
 tmp=$(mktemp -d)
 pids=()
 fds=()
@@ -29,7 +32,9 @@ cleanup() {
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
-"$bin/wf-shm" rm "$name" >/dev/null 2>&1 || true
+# a signal is an exit, so that cleanup runs then too (as in the sh scripts,
+# where dash runs no EXIT trap on a signal)
+trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM
 "$bin/wf-shm" load --name "$name" "$model" >&2
 img=$(stat -c %s "/dev/shm/wf.$name" 2>/dev/null || echo 0)
 # layers and kv_dim from the model's metadata

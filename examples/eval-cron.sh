@@ -13,6 +13,8 @@
 # (lm-evaluation-harness acc and acc_norm).  Defaults: the shipped model,
 # examples/data/heldout-sample.txt and examples/data/mc-sample.jsonl.
 # WF_EVAL_DATE sets the date written (backfills, tests); default: now, UTC.
+# A text or task that cannot be read, that a program refuses, or a task with
+# no questions is exit 1, and appends no row.
 #
 # A crontab(5) line, nightly at 03:17 (crontab -e):
 #   17 3 * * *  cd /srv/wf && PATH=/usr/local/bin:$PATH examples/eval-cron.sh -m /srv/models/m.gguf -d /var/lib/wf-eval >> /var/log/wf-eval.log 2>&1
@@ -60,8 +62,10 @@ set -- $("$here/perplexity.sh" -m "$model" -c "$W" --every "$text")
 ppl=$1 tokens=$2
 # a failed run appends nothing (wf-decode's status, not awk's)
 mc=$(wf-decode -m "$model" --mc < "$task") || { echo "eval-cron.sh: accuracy failed" >&2; exit 1; }
+# a task with no question scored (an empty file) is an error, not a row
 acc=$(printf '%s\n' "$mc" |
-	awk -F'\t' 'NF == 8 && $6 != "-" { n++; a += $7; b += $8 } END { if (n) printf "%.4f %.4f %d", a / n, b / n, n; else print "- - 0" }')
+	awk -F'\t' 'NF == 8 && $6 != "-" { n++; a += $7; b += $8 } END { if (n) printf "%.4f %.4f %d", a / n, b / n, n }')
+[ -n "$acc" ] || { echo "eval-cron.sh: $task: no questions (an empty task)" >&2; exit 1; }
 set -- $acc
 hist=$dir/history.tsv
 [ -s "$hist" ] || printf 'date\tmodel\tppl\ttokens\tacc\tacc_norm\tquestions\n' > "$hist"

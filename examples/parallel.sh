@@ -19,6 +19,12 @@
 # MODEL may also be an image already loaded (shm:NAME, or the NAME of an
 # image when no such file exists): it must then be on every machine, and
 # it is used as it is and left in place.
+#
+# A record a program refuses (a prompt too long for the context, ...) gets
+# an empty answer, and the other records their answers as usual; the
+# program's message and a line naming the block and the stage that failed
+# (parallel.sh: block 2, from record 4: wf-decode (exit 1)) go to standard
+# error, and the exit status is 1.
 set -eu
 here=$(dirname "$0")
 model=${WF_MODEL:-$here/models/tiny-shakespeare-i2_s.gguf}
@@ -66,5 +72,20 @@ else
 fi
 
 m="shm:$img"
-parallel --will-cite ${logins:+-S "$logins"} -j "$jobs" --pipe -N "$recs" --keep-order \
-	"wf-tok -m $m -k | wf-decode -m $m -n $n -t $threads | wf-detok -m $m -e" < "$in"
+# a job's status would be its pipeline's, wf-detok's alone: each stage
+# writes its name and status to fd 3, and the job fails, naming the stages
+# that did, when one is not 0 (POSIX sh, as on the -S machines; {#} is the
+# block's number)
+job="{ { { wf-tok -m $m -k; echo \"wf-tok \$?\" >&3; } |
+	{ wf-decode -m $m -n $n -t $threads; echo \"wf-decode \$?\" >&3; } |
+	{ wf-detok -m $m -e; echo \"wf-detok \$?\" >&3; }; } 3>&1 >&4 |
+	{ f=; while read -r p s; do [ \"\$s\" = 0 ] || f=\"\$f \$p (exit \$s)\"; done
+	[ -z \"\$f\" ] || { echo \"parallel.sh: block {#}, from record \$(( ({#} - 1) * $recs + 1 )):\$f\" >&2; exit 1; }; }; } 4>&1"
+st=0
+parallel --will-cite ${logins:+-S "$logins"} -j "$jobs" --pipe -N "$recs" --keep-order "$job" < "$in" || st=$?
+if [ "$st" -ne 0 ]; then
+	# GNU parallel's status: the number of failed jobs, up to 100
+	if [ "$st" -le 100 ]; then echo "parallel.sh: $st block(s) failed" >&2
+	else echo "parallel.sh: GNU parallel failed (exit $st)" >&2; fi
+	exit 1
+fi

@@ -162,6 +162,13 @@ killed() {
 	[ ! -e "$T/ev/history.tsv" ] && [ ! -e "$T/ev/.lock" ]
 }
 
+@test "eval-cron.sh: an empty task is exit 1, and no row" {
+	: > "$T/empty.jsonl"
+	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev" -q "$T/empty.jsonl"
+	[ "$output" = "eval-cron.sh: $T/empty.jsonl: no questions (an empty task)" ]
+	[ ! -e "$T/ev/history.tsv" ] && [ ! -e "$T/ev/.lock" ]
+}
+
 @test "eval-cron.sh: one run at a time" {
 	mkdir -p "$T/ev/.lock"
 	run -1 "$E/eval-cron.sh" -m "$M" -d "$T/ev"
@@ -217,11 +224,52 @@ killed() {
 	[ "$output" = "wf-shm: no image '$img'" ]
 }
 
+@test "parallel.sh: a record refused in a job, or any stage that fails, is exit 1 naming it; the other records are kept" {
+	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
+	{ head -2 "$E/data/prompts.tsv"; printf 'long\t%s\n' "$(printf 'ROMEO: %.0s' $(seq 200))"; sed -n 3,4p "$E/data/prompts.tsv"; } > "$T/p.tsv"
+	run -1 --separate-stderr "$E/parallel.sh" -m "$M" -n 8 -N 2 "$T/p.tsv"
+	[ "$output" = "$(direct 8 | head -2)"$'\n'"long$TAB"$'\n'"$(direct 8 | sed -n 3,4p)" ]
+	[ "$stderr" = "wf-decode: record 1: prompt of 600 tokens does not fit in the context of 256
+parallel.sh: block 2, from record 3: wf-decode (exit 1)
+parallel.sh: 1 block(s) failed" ]
+	no_images_left wf-par-
+	# a wf-tok that writes its ids and then fails: every block says so
+	mkdir "$T/stub"
+	printf '#!/bin/sh\n"%s" "$@"\nexit 4\n' "$(command -v wf-tok)" > "$T/stub/wf-tok"
+	chmod +x "$T/stub/wf-tok"
+	PATH="$T/stub:$PATH" run -1 --separate-stderr "$E/parallel.sh" -m "$M" -n 8 -N 5
+	[ "$output" = "$(direct 8)" ]
+	[ "$stderr" = "parallel.sh: block 1, from record 1: wf-tok (exit 4)
+parallel.sh: block 2, from record 6: wf-tok (exit 4)
+parallel.sh: 2 block(s) failed" ]
+	no_images_left wf-par-
+}
+
 @test "parallel.sh: the image is removed when a signal ends it" {
 	command -v parallel >/dev/null || skip "GNU parallel is not installed (apt-get install parallel)"
 	killed TERM "$E/parallel.sh" -m "$M" -n 8
 	[ "$st" -eq 143 ]
 	no_images_left wf-par-
+}
+
+@test "demo.sh: runs from any directory; a program that fails is exit 1, naming it" {
+	cd "$T"
+	run -0 sh "$E/demo.sh" "$WF_BUILD"
+	[ "${lines[1]}" = "$E/models/tiny-shakespeare-i2_s.gguf: GGUF v3, 1923904 bytes" ]
+	[ "${lines[4]}" = "$(printf 'ROMEO:\n' | wf-tok -m "$M" | wf-decode -m "$M" -n 40 | wf-detok -m "$M" -e)" ]
+	[ "${#lines[@]}" -eq 13 ]
+	no_images_left wf-demo-
+	# a build whose wf-decode fails (a pipeline's status would be wf-detok's)
+	mkdir -p "$T/o/bin"
+	for p in "$WF_BUILD"/bin/*; do ln -s "$p" "$T/o/bin/"; done
+	rm "$T/o/bin/wf-decode"
+	printf '#!/bin/sh\necho "wf-decode: broken" >&2\nexit 3\n' > "$T/o/bin/wf-decode"
+	chmod +x "$T/o/bin/wf-decode"
+	run -1 sh "$E/demo.sh" "$T/o"
+	[ "${lines[-2]}" = "wf-decode: broken" ]
+	[ "${lines[-1]}" = "demo.sh: wf-decode failed (exit 3)" ]
+	[ "${lines[3]}" = "== wf-tok | wf-decode | wf-detok  (greedy, 40 tokens per prompt)" ]
+	[ "${#lines[@]}" -eq 6 ]
 }
 
 @test "slurm-array.sbatch: valid bash; shards cover every prompt once; one image per node, removed by the last task" {
