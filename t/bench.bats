@@ -143,7 +143,7 @@ setup_file() {
 	chmod +x "$T/stub/uname"
 	for s in bandwidth kernels-l1; do
 		PATH="$T/stub:$PATH" WF_BENCH_DIR="$T/b" run -1 sh "$WF_ROOT/bench/$s.sh"
-		[ "$output" = "$s.sh: needs an x86-64 machine and compiler ($(sed -n "s/^\*) echo \"$s.sh: needs an x86-64 machine and compiler (\([^)]*\)).*/\1/p" "$WF_ROOT/bench/$s.sh")); this is aarch64, cc targets $(cc -dumpmachine)" ]
+		[ "$output" = "$s.sh: needs an x86-64 machine and compiler ($(sed -n "s/^\*) echo \"$s.sh: needs an x86-64 machine and compiler (\([^)]*\)).*/\1/p" "$WF_ROOT/bench/$s.sh")); this is aarch64, ${CC:-cc} targets $(${CC:-cc} -dumpmachine)" ]
 		[ ! -e "$T/b" ]
 	done
 	run -2 sh "$WF_ROOT/bench/bandwidth.sh" 1 1 "1 65"
