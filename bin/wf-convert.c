@@ -114,6 +114,16 @@ static int open_tmp(const char *out)
 	return fd;
 }
 
+/* 0 if g binds as wf-decode would bind it (every key, and every tensor's
+ * name, shape and type; nothing decoded), else -1 with the reason in err. */
+static int model_binds(const struct wf_gguf *g, char *err, size_t errlen)
+{
+	struct wf_model_opts mo = {.check_only = 1};
+	struct wf_model *m = wf_model_load(g, &mo, err, errlen);
+	wf_model_free(m);
+	return m ? 0 : -1;
+}
+
 /* Read back what was written with the readers every wf program uses (the
  * GGUF parser, and the tokenizer when there is one), so that nothing they
  * refuse (a string over its limit, a merge of no tokens) is handed out as a
@@ -136,15 +146,9 @@ static void verify_output(int fd, const char *out)
 			fatal("%s: the tokenizer written does not load: %s", out, err);
 		wf_tokenizer_free(t);
 	}
-	/* A model (not --vocab-only) must bind as wf-decode would bind it: the
-	 * keys and every tensor's name, shape and type, nothing decoded. */
-	if (g.n_tensors) {
-		struct wf_model_opts mo = {.check_only = 1};
-		struct wf_model *m = wf_model_load(&g, &mo, err, sizeof err);
-		if (!m)
-			fatal("%s: the model written does not load: %s", out, err);
-		wf_model_free(m);
-	}
+	/* a model (not --vocab-only) must bind as wf-decode would bind it */
+	if (g.n_tensors && model_binds(&g, err, sizeof err) < 0)
+		fatal("%s: the model written does not load: %s", out, err);
 	wf_gguf_free(&g);
 	munmap(map, (size_t)st.st_size);
 }
@@ -1418,13 +1422,8 @@ static int convert_gguf(const char *in)
 		opt.arch = src_arch;
 	if (strcmp(src_arch, "bitnet-b1.58") != 0 && strcmp(src_arch, "bitnet") != 0 && strcmp(src_arch, "bitnet-25") != 0)
 		die("%s: general.architecture '%s' is not a BitNet architecture", in, src_arch);
-	if (g.n_tensors) { /* before any work: the model as wf-decode would bind it */
-		struct wf_model_opts mo = {.check_only = 1};
-		struct wf_model *m = wf_model_load(&g, &mo, err, sizeof err);
-		if (!m)
-			die("%s: not a model wf can run: %s", in, err);
-		wf_model_free(m);
-	}
+	if (g.n_tensors && model_binds(&g, err, sizeof err) < 0) /* before any work */
+		die("%s: not a model wf can run: %s", in, err);
 	if (!opt.type_given) {
 		const struct wf_gguf_tensor *q = wf_gguf_tensor(&g, "blk.0.attn_q.weight");
 		if (q)

@@ -394,13 +394,11 @@ static int load_tmat(struct loader *L, const char *name, int cols, int rows, str
 			return -1;
 	}
 	struct pack_job *job = NULL;
+	if (r == 0 && !prepacked && wf_ternary_check(t, NULL, NULL, err, errlen) < 0)
+		return -1;
 	if (r == 0 && !prepacked && m->check_only) {
-		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0)
-			return -1;
 		scale = 1;
 	} else if (r == 0 && !prepacked) {
-		if (wf_ternary_check(t, NULL, NULL, err, errlen) < 0)
-			return -1;
 		uint8_t *p = packed_alloc(m, wf_tmat_packed_size(rows, cols), err, errlen);
 		if (!p || !(job = new_job(L, err, errlen)))
 			return -1;
@@ -981,13 +979,8 @@ struct wf_model *wf_model_load(const struct wf_gguf *g, const struct wf_model_op
 		}
 #undef VEC
 #undef MAT
-		if (l == 0) {
-			hp->wtype = wf_gguf_tensor(g, "blk.0.attn_q.weight")->type;
-			uint32_t from; /* an image names the type its weights came in */
-			char e[128];
-			if (hp->wtype == WF_TYPE_WF_TMAT && wf_gguf_get_u32(g, "wf.repacked_from", &from, e, sizeof e) == 0)
-				hp->wtype = from;
-		}
+		if (l == 0)
+			hp->wtype = wf_model_wtype(g);
 	}
 	if (run_pack_jobs(&L, err, errlen) < 0)
 		goto fail;
@@ -1009,6 +1002,18 @@ void wf_model_free(struct wf_model *m)
 	free(m->layers);
 	free(m->tms);
 	free(m);
+}
+
+uint32_t wf_model_wtype(const struct wf_gguf *g)
+{
+	const struct wf_gguf_tensor *q = wf_gguf_tensor(g, "blk.0.attn_q.weight");
+	uint32_t from;
+	char e[128];
+	if (!q)
+		return WF_TYPE_WF_TMAT;
+	if (q->type == WF_TYPE_WF_TMAT && wf_gguf_get_u32(g, "wf.repacked_from", &from, e, sizeof e) == 0)
+		return from;
+	return q->type;
 }
 
 const struct wf_hparams *wf_model_hparams(const struct wf_model *m)

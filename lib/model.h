@@ -165,6 +165,11 @@ void wf_model_free(struct wf_model *m);
 
 const struct wf_hparams *wf_model_hparams(const struct wf_model *m);
 
+/* The type the ternary weights of g came in (that of blk.0.attn_q.weight;
+ * in a model image, its `wf.repacked_from`), for display: WF_TYPE_WF_TMAT
+ * when that is not known (no such tensor, or an image without the key). */
+uint32_t wf_model_wtype(const struct wf_gguf *g);
+
 /*
  * The packed ternary matrices of a loaded model, for image builders: i in
  * [0, wf_model_n_tmats(m)); *name (if name is non-NULL) receives the name

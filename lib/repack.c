@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "model.h"
 #include "ternary.h"
 #include "tokenizer.h"
 
@@ -171,11 +172,7 @@ struct wf_repack *wf_repack_plan(const struct wf_gguf *g, uint64_t *size, char *
 	}
 	wf_gguf_writer_u32(r->w, "wf.repacked", 1);
 	/* the type the weights came in, for display (lib/model: hp->wtype) */
-	const struct wf_gguf_tensor *q0 = wf_gguf_tensor(g, "blk.0.attn_q.weight");
-	uint32_t from = q0 ? q0->type : WF_TYPE_WF_TMAT;
-	char e[128];
-	if (from == WF_TYPE_WF_TMAT && wf_gguf_get_u32(g, "wf.repacked_from", &from, e, sizeof e) != 0)
-		from = WF_TYPE_WF_TMAT;
+	uint32_t from = wf_model_wtype(g);
 	if (from != WF_TYPE_WF_TMAT)
 		wf_gguf_writer_u32(r->w, "wf.repacked_from", from);
 	int want = wf_output_env(err, errlen);
